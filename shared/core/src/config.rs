@@ -1,0 +1,830 @@
+//! The tenants' configuration document, as read from a file (serde types),
+//! and its validation into a [`Directory`] of [`Tenant`]s.
+//!
+//! Validation reports every problem at once, each with the path of the
+//! field at fault (`tenants[0].branches[1].time_zone`), and builds nothing
+//! unless the whole document is right: a configuration is never half applied.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+
+use jiff::SignedDuration;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::contact::{Email, PhoneNumber, Reach, Region};
+use crate::ids::{BranchId, ConsultantId, FormId, Language, ManagerId, TenantId};
+use crate::schedule::WeeklySchedule;
+use crate::sla::SlaPolicy;
+use crate::template::{TemplateKind, Templates};
+use crate::tenant::{Branch, Consultant, Form, Manager, Tenant};
+
+/// The shortest staff token accepted in clear: guessing it must be hopeless.
+const MIN_TOKEN_LEN: usize = 16;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub default_language: Option<String>,
+    #[serde(default)]
+    pub sla: SlaConfig,
+    /// Bearer tokens of the staff API, in clear or as `sha256:<hex>`.
+    #[serde(default)]
+    pub staff_tokens: Vec<String>,
+    #[serde(default)]
+    pub branches: Vec<BranchConfig>,
+    #[serde(default)]
+    pub managers: Vec<ManagerConfig>,
+    #[serde(default)]
+    pub consultants: Vec<ConsultantConfig>,
+    #[serde(default)]
+    pub forms: Vec<FormConfig>,
+    /// Kind (`greeting`, `sla_alert`) → language → template source.
+    #[serde(default)]
+    pub templates: BTreeMap<TemplateKind, BTreeMap<String, String>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaConfig {
+    /// Open time before the branch manager is warned, such as `10m`.
+    #[serde(default = "default_first_contact")]
+    pub first_contact: SignedDuration,
+    /// Open time before the lead goes to the next consultant, such as `30m`.
+    #[serde(default = "default_reassign_after")]
+    pub reassign_after: SignedDuration,
+}
+
+impl Default for SlaConfig {
+    fn default() -> Self {
+        SlaConfig {
+            first_contact: default_first_contact(),
+            reassign_after: default_reassign_after(),
+        }
+    }
+}
+
+fn default_first_contact() -> SignedDuration {
+    SlaPolicy::default().first_contact
+}
+
+fn default_reassign_after() -> SignedDuration {
+    SlaPolicy::default().reassign_after
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BranchConfig {
+    pub id: String,
+    pub name: String,
+    /// An IANA time zone such as `Europe/Istanbul`.
+    pub time_zone: String,
+    /// The region (`TR`) whose numbering plan reads national phone numbers.
+    pub phone_region: String,
+    /// Lines such as `mon-fri 09:00-19:00`.
+    pub opening_hours: Vec<String>,
+    /// Local dates (`2026-12-31`) on which the branch is closed.
+    #[serde(default)]
+    pub closed_on: Vec<String>,
+    /// The manager warned about this branch's leads; the tenant's first manager by default.
+    #[serde(default)]
+    pub manager: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagerConfig {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsultantConfig {
+    pub id: String,
+    pub name: String,
+    pub branch: String,
+    pub languages: Vec<String>,
+    /// Lines such as `mon-fri 09:00-17:00`, in the branch's local time.
+    pub shifts: Vec<String>,
+    #[serde(default)]
+    pub capacity: Option<u32>,
+    #[serde(default = "yes")]
+    pub active: bool,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormConfig {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub branch: Option<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default = "web_form")]
+    pub source: String,
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    #[serde(default)]
+    pub honeypot: Option<String>,
+    #[serde(default)]
+    pub require_privacy_consent: bool,
+}
+
+fn web_form() -> String {
+    "web_form".to_owned()
+}
+
+/// One problem in the configuration: the field's path and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.problem)
+    }
+}
+
+/// All tenants, with the lookups requests need: by id, by form, by staff token.
+#[derive(Debug)]
+pub struct Directory {
+    tenants: Vec<Arc<Tenant>>,
+    forms: HashMap<FormId, (usize, usize)>,
+    tokens: HashMap<[u8; 32], usize>,
+}
+
+impl Directory {
+    /// Validates every tenant; builds nothing unless everything is right.
+    /// `prefix` is the path of the tenant list in the document (`tenants`).
+    pub fn from_config(prefix: &str, configs: &[TenantConfig]) -> Result<Self, Vec<ConfigError>> {
+        let mut errors = Errors::default();
+        if configs.is_empty() {
+            errors.add(prefix, "at least one tenant is required");
+        }
+        let mut tenants = Vec::new();
+        let mut tenant_ids = HashSet::new();
+        let mut forms = HashMap::new();
+        let mut tokens = HashMap::new();
+        for (i, config) in configs.iter().enumerate() {
+            let path = format!("{prefix}[{i}]");
+            let Some((tenant, digests)) = build_tenant(&path, config, &mut errors) else {
+                continue;
+            };
+            if !tenant_ids.insert(tenant.id.clone()) {
+                errors.add(
+                    format!("{path}.id"),
+                    format!("tenant `{}` is defined twice", tenant.id),
+                );
+            }
+            for (f, form) in tenant.forms.iter().enumerate() {
+                if forms.insert(form.id.clone(), (tenants.len(), f)).is_some() {
+                    errors.add(
+                        format!("{path}.forms[{f}].id"),
+                        format!(
+                            "form `{}` is defined twice; form ids are unique across tenants",
+                            form.id
+                        ),
+                    );
+                }
+            }
+            for (t, digest) in digests.into_iter().enumerate() {
+                if tokens.insert(digest, tenants.len()).is_some() {
+                    errors.add(
+                        format!("{path}.staff_tokens[{t}]"),
+                        "this token is already in use; every token belongs to one tenant",
+                    );
+                }
+            }
+            tenants.push(Arc::new(tenant));
+        }
+        errors.into_result(Directory {
+            tenants,
+            forms,
+            tokens,
+        })
+    }
+
+    pub fn tenants(&self) -> impl Iterator<Item = &Arc<Tenant>> {
+        self.tenants.iter()
+    }
+
+    pub fn tenant(&self, id: &TenantId) -> Option<&Arc<Tenant>> {
+        self.tenants.iter().find(|t| &t.id == id)
+    }
+
+    /// The form with this public id and the tenant it belongs to.
+    pub fn form(&self, id: &str) -> Option<(&Arc<Tenant>, &Form)> {
+        let id = FormId::new(id).ok()?;
+        let &(t, f) = self.forms.get(&id)?;
+        let tenant = self.tenants.get(t)?;
+        Some((tenant, tenant.forms.get(f)?))
+    }
+
+    /// The tenant a staff bearer token belongs to.
+    pub fn tenant_for_token(&self, token: &str) -> Option<&Arc<Tenant>> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        self.tokens.get(&digest).and_then(|&t| self.tenants.get(t))
+    }
+}
+
+#[derive(Default)]
+struct Errors(Vec<ConfigError>);
+
+impl Errors {
+    fn add(&mut self, path: impl Into<String>, problem: impl Into<String>) {
+        self.0.push(ConfigError {
+            path: path.into(),
+            problem: problem.into(),
+        });
+    }
+
+    /// Runs a check; on failure records it at `path` and returns `None`.
+    fn check<T, E: fmt::Display>(&mut self, path: impl Into<String>, r: Result<T, E>) -> Option<T> {
+        r.map_err(|e| self.add(path, e.to_string())).ok()
+    }
+
+    fn into_result<T>(self, value: T) -> Result<T, Vec<ConfigError>> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(self.0)
+        }
+    }
+}
+
+/// Builds one tenant; `None` after recording its problems.
+fn build_tenant(
+    path: &str,
+    c: &TenantConfig,
+    errors: &mut Errors,
+) -> Option<(Tenant, Vec<[u8; 32]>)> {
+    let before = errors.0.len();
+    let id = errors.check(format!("{path}.id"), TenantId::new(&c.id));
+    if c.name.trim().is_empty() {
+        errors.add(format!("{path}.name"), "must not be empty");
+    }
+    let default_language = match &c.default_language {
+        Some(l) => errors.check(format!("{path}.default_language"), Language::parse(l)),
+        None => Language::parse("en").ok(),
+    };
+    let sla = build_sla(&format!("{path}.sla"), &c.sla, errors);
+    let digests = build_tokens(&format!("{path}.staff_tokens"), &c.staff_tokens, errors);
+
+    let managers: Vec<Manager> = c
+        .managers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| build_manager(&format!("{path}.managers[{i}]"), m, errors))
+        .collect();
+    if c.managers.is_empty() {
+        errors.add(
+            format!("{path}.managers"),
+            "at least one manager is required: managers are warned when leads wait",
+        );
+    }
+    unique(
+        errors,
+        &format!("{path}.managers"),
+        managers.iter().map(|m| m.id.as_str()),
+    );
+
+    let branches: Vec<Branch> = c
+        .branches
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| build_branch(&format!("{path}.branches[{i}]"), b, &managers, errors))
+        .collect();
+    if c.branches.is_empty() {
+        errors.add(
+            format!("{path}.branches"),
+            "at least one branch is required",
+        );
+    }
+    unique(
+        errors,
+        &format!("{path}.branches"),
+        branches.iter().map(|b| b.id.as_str()),
+    );
+
+    let consultants: Vec<Consultant> = c
+        .consultants
+        .iter()
+        .enumerate()
+        .filter_map(|(i, k)| {
+            build_consultant(&format!("{path}.consultants[{i}]"), k, &branches, errors)
+        })
+        .collect();
+    if !c.consultants.iter().any(|k| k.active) && !c.consultants.is_empty() {
+        errors.add(
+            format!("{path}.consultants"),
+            "at least one consultant must be active",
+        );
+    }
+    if c.consultants.is_empty() {
+        errors.add(
+            format!("{path}.consultants"),
+            "at least one consultant is required",
+        );
+    }
+    unique(
+        errors,
+        &format!("{path}.consultants"),
+        consultants.iter().map(|k| k.id.as_str()),
+    );
+
+    let forms: Vec<Form> = c
+        .forms
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| build_form(&format!("{path}.forms[{i}]"), f, &branches, errors))
+        .collect();
+
+    let templates = match Templates::new(&c.templates) {
+        Ok(t) => Some(t),
+        Err(problems) => {
+            for (at, problem) in problems {
+                errors.add(format!("{path}.templates.{at}"), problem);
+            }
+            None
+        }
+    };
+
+    if errors.0.len() > before {
+        return None;
+    }
+    Some((
+        Tenant {
+            id: id?,
+            name: c.name.trim().to_owned(),
+            default_language: default_language?,
+            sla: sla?,
+            branches,
+            consultants,
+            managers,
+            forms,
+            templates: templates?,
+        },
+        digests,
+    ))
+}
+
+fn unique<'a>(errors: &mut Errors, path: &str, ids: impl Iterator<Item = &'a str>) {
+    let mut seen = HashSet::new();
+    for (i, id) in ids.enumerate() {
+        if !seen.insert(id) {
+            errors.add(
+                format!("{path}[{i}].id"),
+                format!("`{id}` is defined twice"),
+            );
+        }
+    }
+}
+
+fn build_sla(path: &str, c: &SlaConfig, errors: &mut Errors) -> Option<SlaPolicy> {
+    let mut ok = true;
+    if c.first_contact <= SignedDuration::ZERO {
+        errors.add(
+            format!("{path}.first_contact"),
+            "must be longer than zero, such as `10m`",
+        );
+        ok = false;
+    }
+    if c.reassign_after <= c.first_contact {
+        errors.add(
+            format!("{path}.reassign_after"),
+            format!("must be longer than first_contact ({:#})", c.first_contact),
+        );
+        ok = false;
+    }
+    ok.then_some(SlaPolicy {
+        first_contact: c.first_contact,
+        reassign_after: c.reassign_after,
+    })
+}
+
+fn build_tokens(path: &str, tokens: &[String], errors: &mut Errors) -> Vec<[u8; 32]> {
+    let mut digests = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        if let Some(hex) = token.strip_prefix("sha256:") {
+            match decode_hex32(hex) {
+                Some(d) => digests.push(d),
+                None => errors.add(
+                    at,
+                    "a `sha256:` token must be followed by 64 hexadecimal digits",
+                ),
+            }
+        } else if token.len() < MIN_TOKEN_LEN || token.chars().any(char::is_whitespace) {
+            errors.add(
+                at,
+                format!("a token must be at least {MIN_TOKEN_LEN} characters without spaces"),
+            );
+        } else {
+            digests.push(Sha256::digest(token.as_bytes()).into());
+        }
+    }
+    digests
+}
+
+fn decode_hex32(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn build_reach(
+    path: &str,
+    phone: &Option<String>,
+    email: &Option<String>,
+    region: Option<Region>,
+    errors: &mut Errors,
+) -> Reach {
+    let phone = phone.as_deref().and_then(|p| {
+        // Staff numbers in the configuration are international (+90…); a
+        // national one is read in the branch's region when there is one.
+        let region = region.or_else(|| "TR".parse().ok())?;
+        errors.check(format!("{path}.phone"), PhoneNumber::parse(p, region))
+    });
+    let email = email
+        .as_deref()
+        .and_then(|e| errors.check(format!("{path}.email"), Email::parse(e)));
+    Reach { phone, email }
+}
+
+fn build_manager(path: &str, c: &ManagerConfig, errors: &mut Errors) -> Option<Manager> {
+    let id = errors.check(format!("{path}.id"), ManagerId::new(&c.id));
+    let reach = build_reach(path, &c.phone, &c.email, None, errors);
+    if c.phone.is_none() && c.email.is_none() {
+        errors.add(path, "a manager needs a phone or an email to be warned on");
+    }
+    Some(Manager {
+        id: id?,
+        name: c.name.trim().to_owned(),
+        reach,
+    })
+}
+
+fn build_branch(
+    path: &str,
+    c: &BranchConfig,
+    managers: &[Manager],
+    errors: &mut Errors,
+) -> Option<Branch> {
+    let id = errors.check(format!("{path}.id"), BranchId::new(&c.id));
+    let time_zone = errors.check(
+        format!("{path}.time_zone"),
+        TimeZone::get(&c.time_zone).map_err(|_| {
+            format!(
+                "`{}` is not an IANA time zone such as Europe/Istanbul",
+                c.time_zone
+            )
+        }),
+    );
+    let phone_region = errors.check(
+        format!("{path}.phone_region"),
+        c.phone_region.parse::<Region>(),
+    );
+    let closed_on: Vec<Date> = c
+        .closed_on
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| {
+            errors.check(
+                format!("{path}.closed_on[{i}]"),
+                d.parse::<Date>()
+                    .map_err(|_| format!("`{d}` is not a date such as 2026-12-31")),
+            )
+        })
+        .collect();
+    let opening_hours = errors
+        .check(
+            format!("{path}.opening_hours"),
+            WeeklySchedule::parse(&c.opening_hours),
+        )
+        .map(|s| s.closed_on(closed_on));
+    if opening_hours.as_ref().is_some_and(WeeklySchedule::is_empty) {
+        errors.add(
+            format!("{path}.opening_hours"),
+            "a branch needs opening hours, such as [\"mon-fri 09:00-19:00\"]",
+        );
+    }
+    let manager = match &c.manager {
+        Some(m) => {
+            let found = managers
+                .iter()
+                .find(|x| x.id.as_str() == m)
+                .map(|x| x.id.clone());
+            if found.is_none() {
+                errors.add(
+                    format!("{path}.manager"),
+                    format!("no manager `{m}` in this tenant"),
+                );
+            }
+            found
+        }
+        None => managers.first().map(|m| m.id.clone()),
+    };
+    Some(Branch {
+        id: id?,
+        name: c.name.trim().to_owned(),
+        time_zone: time_zone?,
+        phone_region: phone_region?,
+        opening_hours: opening_hours?,
+        manager: manager?,
+    })
+}
+
+fn build_consultant(
+    path: &str,
+    c: &ConsultantConfig,
+    branches: &[Branch],
+    errors: &mut Errors,
+) -> Option<Consultant> {
+    let id = errors.check(format!("{path}.id"), ConsultantId::new(&c.id));
+    let branch = branches.iter().find(|b| b.id.as_str() == c.branch);
+    if branch.is_none() {
+        errors.add(
+            format!("{path}.branch"),
+            format!("no branch `{}` in this tenant", c.branch),
+        );
+    }
+    let languages: Vec<Language> = c
+        .languages
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| errors.check(format!("{path}.languages[{i}]"), Language::parse(l)))
+        .collect();
+    if c.languages.is_empty() {
+        errors.add(
+            format!("{path}.languages"),
+            "a consultant speaks at least one language",
+        );
+    }
+    let shifts = errors.check(format!("{path}.shifts"), WeeklySchedule::parse(&c.shifts));
+    if c.capacity == Some(0) {
+        errors.add(
+            format!("{path}.capacity"),
+            "must be at least 1; leave it out for no limit",
+        );
+    }
+    let reach = build_reach(
+        path,
+        &c.phone,
+        &c.email,
+        branch.map(|b| b.phone_region),
+        errors,
+    );
+    Some(Consultant {
+        id: id?,
+        name: c.name.trim().to_owned(),
+        branch: branch?.id.clone(),
+        languages,
+        shifts: shifts?,
+        capacity: c.capacity,
+        active: c.active,
+        reach,
+    })
+}
+
+fn build_form(
+    path: &str,
+    c: &FormConfig,
+    branches: &[Branch],
+    errors: &mut Errors,
+) -> Option<Form> {
+    let id = errors.check(format!("{path}.id"), FormId::new(&c.id));
+    let branch = match &c.branch {
+        Some(b) => {
+            let found = branches
+                .iter()
+                .find(|x| x.id.as_str() == b)
+                .map(|x| x.id.clone());
+            if found.is_none() {
+                errors.add(
+                    format!("{path}.branch"),
+                    format!("no branch `{b}` in this tenant"),
+                );
+            }
+            Some(found?)
+        }
+        None => None,
+    };
+    let language = match &c.language {
+        Some(l) => Some(errors.check(format!("{path}.language"), Language::parse(l))?),
+        None => None,
+    };
+    for (i, origin) in c.allowed_origins.iter().enumerate() {
+        if origin != "*" && !is_origin(origin) {
+            errors.add(
+                format!("{path}.allowed_origins[{i}]"),
+                format!("`{origin}` is not an origin such as https://clinic.example (scheme, host and optional port, no path)"),
+            );
+        }
+    }
+    let honeypot = c.honeypot.as_ref().map(|h| h.trim().to_owned());
+    if honeypot.as_deref() == Some("") {
+        errors.add(format!("{path}.honeypot"), "must name a form field");
+    }
+    Some(Form {
+        id: id?.clone(),
+        name: c.name.clone().unwrap_or_else(|| c.id.clone()),
+        branch,
+        language,
+        source: c.source.clone(),
+        allowed_origins: c
+            .allowed_origins
+            .iter()
+            .map(|o| o.trim_end_matches('/').to_owned())
+            .collect(),
+        honeypot,
+        require_privacy_consent: c.require_privacy_consent,
+    })
+}
+
+/// `scheme://host[:port]` with nothing after it: what a browser sends as `Origin`.
+fn is_origin(s: &str) -> bool {
+    let Some((scheme, rest)) = s.trim_end_matches('/').split_once("://") else {
+        return false;
+    };
+    let host = rest.rsplit_once(':').map_or(rest, |(h, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) && !port.is_empty() {
+            h
+        } else {
+            rest
+        }
+    });
+    matches!(scheme, "http" | "https")
+        && !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '[' | ']' | ':'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[[tenants]]
+id = "demo"
+name = "Demo Dental"
+default_language = "tr"
+staff_tokens = ["a-long-enough-staff-token"]
+sla = { first_contact = "10m", reassign_after = "30m" }
+
+[[tenants.managers]]
+id = "selin"
+name = "Selin Kaya"
+phone = "+90 532 000 00 01"
+
+[[tenants.branches]]
+id = "kadikoy"
+name = "Kadıköy"
+time_zone = "Europe/Istanbul"
+phone_region = "TR"
+opening_hours = ["mon-fri 09:00-19:00"]
+closed_on = ["2026-12-31"]
+
+[[tenants.consultants]]
+id = "elif"
+name = "Elif Demir"
+branch = "kadikoy"
+languages = ["tr", "en"]
+shifts = ["mon-fri 09:00-17:00"]
+
+[[tenants.forms]]
+id = "web"
+allowed_origins = ["https://clinic.example"]
+honeypot = "website"
+"#;
+
+    #[derive(Deserialize)]
+    struct Doc {
+        tenants: Vec<TenantConfig>,
+    }
+
+    fn load(text: &str) -> Result<Directory, Vec<ConfigError>> {
+        let doc: Doc = toml::from_str(text).unwrap();
+        Directory::from_config("tenants", &doc.tenants)
+    }
+
+    #[test]
+    fn a_good_document_builds_a_directory() {
+        let d = load(GOOD).unwrap();
+        let (tenant, form) = d.form("web").unwrap();
+        assert_eq!(tenant.id.as_str(), "demo");
+        assert!(form.allows_origin("https://clinic.example/"));
+        assert!(!form.allows_origin("https://evil.example"));
+        assert_eq!(tenant.branches[0].manager.as_str(), "selin");
+        assert_eq!(tenant.sla.first_contact, SignedDuration::from_mins(10));
+        assert!(d.tenant_for_token("a-long-enough-staff-token").is_some());
+        assert!(d.tenant_for_token("a-long-enough-staff-tokeN").is_none());
+        assert!(d.form("nope").is_none());
+        assert!(d.form("Bad#Id").is_none());
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let bad = GOOD
+            .replace("Europe/Istanbul", "Europe/Istambul")
+            .replace("\"tr\", \"en\"", "\"tr\", \"english\"")
+            .replace("branch = \"kadikoy\"", "branch = \"moda\"")
+            .replace("a-long-enough-staff-token", "short")
+            .replace("reassign_after = \"30m\"", "reassign_after = \"5m\"")
+            .replace("https://clinic.example", "clinic.example/path");
+        let errors = load(&bad).unwrap_err();
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "tenants[0].sla.reassign_after",
+                "tenants[0].staff_tokens[0]",
+                "tenants[0].branches[0].time_zone",
+                "tenants[0].consultants[0].branch",
+                "tenants[0].consultants[0].languages[1]",
+                "tenants[0].forms[0].allowed_origins[0]",
+            ],
+            "{errors:#?}"
+        );
+        assert!(errors[2].problem.contains("Europe/Istambul"));
+    }
+
+    #[test]
+    fn durations_are_human_readable() {
+        let doc: Doc = toml::from_str(
+            &GOOD
+                .replace("\"10m\"", "\"1h 30s\"")
+                .replace("\"30m\"", "\"2h\""),
+        )
+        .unwrap();
+        let d = Directory::from_config("tenants", &doc.tenants).unwrap();
+        let sla = d.tenants().next().unwrap().sla;
+        assert_eq!(sla.first_contact, SignedDuration::from_secs(3630));
+        assert_eq!(sla.reassign_after, SignedDuration::from_hours(2));
+        assert!(toml::from_str::<Doc>(&GOOD.replace("\"10m\"", "\"ten minutes\"")).is_err());
+    }
+
+    #[test]
+    fn ids_and_tokens_are_unique() {
+        let twice = format!(
+            "{GOOD}\n{}",
+            GOOD.replace("[[tenants]]\nid = \"demo\"", "[[tenants]]\nid = \"demo\"")
+        );
+        let errors = load(&twice).unwrap_err();
+        let problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("tenants[1].id: tenant `demo` is defined twice")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("tenants[1].forms[0].id")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("tenants[1].staff_tokens[0]")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn hashed_tokens_are_accepted() {
+        let digest: [u8; 32] = Sha256::digest(b"another-long-staff-token").into();
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let d = load(&GOOD.replace("a-long-enough-staff-token", &format!("sha256:{hex}"))).unwrap();
+        assert!(d.tenant_for_token("another-long-staff-token").is_some());
+    }
+}

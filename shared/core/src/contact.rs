@@ -1,0 +1,344 @@
+//! A patient's contact data: phone numbers in E.164, e-mail addresses, the
+//! key that deduplicates leads, and masks that keep contact data out of logs.
+
+use std::fmt;
+use std::str::FromStr;
+
+use phonenumber::country;
+use phonenumber::{Mode, PhoneNumber as ParsedNumber};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+
+/// A country whose numbering plan reads national numbers (`0532 …`), as a
+/// CLDR region code such as `TR`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Region(country::Id);
+
+impl Region {
+    pub fn code(&self) -> &str {
+        self.0.as_ref()
+    }
+}
+
+impl FromStr for Region {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        country::Id::from_str(&s.trim().to_ascii_uppercase())
+            .map(Region)
+            .map_err(|_| format!("`{s}` is not a region code such as TR, DE or GB"))
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl Serialize for Region {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for Region {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A valid phone number in E.164 form (`+905321234567`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct PhoneNumber(String);
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneError {
+    #[error("is empty")]
+    Empty,
+    #[error("is not a phone number")]
+    NotANumber,
+    #[error("is not a valid phone number (read with default region {0})")]
+    Invalid(Region),
+}
+
+impl PhoneNumber {
+    /// Reads a phone number as people type it, with `region` deciding how a
+    /// national number without a country code is read.
+    ///
+    /// `0532 123 45 67`, `+90 (532) 123-4567`, `00905321234567` and
+    /// `5321234567` read with region TR are all `+905321234567`.
+    pub fn parse(raw: &str, region: Region) -> Result<Self, PhoneError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(PhoneError::Empty);
+        }
+        let parsed: ParsedNumber =
+            phonenumber::parse(Some(region.0), raw).map_err(|_| PhoneError::NotANumber)?;
+        if !parsed.is_valid() {
+            return Err(PhoneError::Invalid(region));
+        }
+        Ok(PhoneNumber(parsed.format().mode(Mode::E164).to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `+90*******67`: enough to tell numbers apart in a log, not to call one.
+    pub fn masked(&self) -> String {
+        mask_middle(&self.0, 3, 2)
+    }
+}
+
+impl<'de> Deserialize<'de> for PhoneNumber {
+    /// Stored numbers are already E.164; reading one back validates it again.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let parsed = phonenumber::parse(None, &s).map_err(serde::de::Error::custom)?;
+        Ok(PhoneNumber(parsed.format().mode(Mode::E164).to_string()))
+    }
+}
+
+impl fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A syntactically valid e-mail address, kept as the patient typed it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EmailError {
+    #[error("is empty")]
+    Empty,
+    #[error("is not a valid e-mail address")]
+    Invalid,
+}
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, EmailError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(EmailError::Empty);
+        }
+        let parsed = email_address::EmailAddress::from_str(raw).map_err(|_| EmailError::Invalid)?;
+        // A display name (`Ayşe <a@b.c>`) is not an address to store.
+        if parsed.display_part() != "" {
+            return Err(EmailError::Invalid);
+        }
+        Ok(Email(parsed.email().to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The address compared case-insensitively, as dedupe compares it.
+    pub fn canonical(&self) -> String {
+        self.0.to_lowercase()
+    }
+
+    /// `a***@***`: the shape of an address, not the address.
+    pub fn masked(&self) -> String {
+        let first = self.0.chars().next().unwrap_or('?');
+        format!("{first}***@***")
+    }
+}
+
+impl<'de> Deserialize<'de> for Email {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Email::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where to reach a person: a phone number, an e-mail address, or both.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reach {
+    pub phone: Option<PhoneNumber>,
+    pub email: Option<Email>,
+}
+
+impl Reach {
+    /// The identity that deduplicates leads: the phone number when there is
+    /// one, otherwise the e-mail address compared case-insensitively.
+    pub fn dedupe_key(&self) -> Option<ContactKey> {
+        match (&self.phone, &self.email) {
+            (Some(phone), _) => Some(ContactKey::of(&format!("phone:{}", phone.as_str()))),
+            (None, Some(email)) => Some(ContactKey::of(&format!("email:{}", email.canonical()))),
+            (None, None) => None,
+        }
+    }
+
+    /// A short description safe for logs.
+    pub fn masked(&self) -> String {
+        match (&self.phone, &self.email) {
+            (Some(phone), _) => phone.masked(),
+            (None, Some(email)) => email.masked(),
+            (None, None) => "-".to_owned(),
+        }
+    }
+}
+
+/// A stable, opaque identity of a patient's contact (SHA-256 of the
+/// normalised phone or e-mail), so that store keys, which infrastructure
+/// logs and metrics may show, never carry a phone number or an address.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ContactKey(String);
+
+impl ContactKey {
+    fn of(identity: &str) -> Self {
+        let digest = Sha256::digest(identity.as_bytes());
+        let mut hex = String::with_capacity(32);
+        for byte in &digest[..16] {
+            hex.push_str(&format!("{byte:02x}"));
+        }
+        ContactKey(hex)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn mask_middle(s: &str, keep_start: usize, keep_end: usize) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() <= keep_start + keep_end {
+        return "*".repeat(chars.len());
+    }
+    let mut out: String = chars[..keep_start].iter().collect();
+    out.push_str(&"*".repeat(chars.len() - keep_start - keep_end));
+    out.extend(&chars[chars.len() - keep_end..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tr() -> Region {
+        "TR".parse().unwrap()
+    }
+
+    #[test]
+    fn turkish_forms_of_one_number_are_one_number() {
+        for raw in [
+            "0532 123 45 67",
+            "+90 (532) 123-4567",
+            "00905321234567",
+            "5321234567",
+            "+905321234567",
+            "0 (532) 123 45 67",
+            "tel:+90-532-123-4567",
+        ] {
+            assert_eq!(
+                PhoneNumber::parse(raw, tr()).unwrap().as_str(),
+                "+905321234567",
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_region_only_decides_national_numbers() {
+        let de: Region = "de".parse().unwrap();
+        let gb: Region = "GB".parse().unwrap();
+        assert_eq!(
+            PhoneNumber::parse("030 1234567", de).unwrap().as_str(),
+            "+49301234567"
+        );
+        assert_eq!(
+            PhoneNumber::parse("07911 123456", gb).unwrap().as_str(),
+            "+447911123456"
+        );
+        // An international number stays itself whatever the default region.
+        assert_eq!(
+            PhoneNumber::parse("+7 912 345-67-89", tr())
+                .unwrap()
+                .as_str(),
+            "+79123456789"
+        );
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_number() {
+        assert_eq!(PhoneNumber::parse("  ", tr()), Err(PhoneError::Empty));
+        assert_eq!(
+            PhoneNumber::parse("call me", tr()),
+            Err(PhoneError::NotANumber)
+        );
+        assert_eq!(
+            PhoneNumber::parse("0532 12", tr()),
+            Err(PhoneError::Invalid(tr()))
+        );
+        assert!(PhoneNumber::parse("+90 999 999 99 99 99", tr()).is_err());
+        assert!("XX".parse::<Region>().is_err());
+    }
+
+    #[test]
+    fn emails_dedupe_case_insensitively() {
+        let a = Reach {
+            phone: None,
+            email: Some(Email::parse("Ayse.Demir@Example.com").unwrap()),
+        };
+        let b = Reach {
+            phone: None,
+            email: Some(Email::parse(" ayse.demir@example.com ").unwrap()),
+        };
+        assert_eq!(a.dedupe_key(), b.dedupe_key());
+        assert_eq!(a.email.unwrap().as_str(), "Ayse.Demir@Example.com");
+        assert_eq!(Email::parse("not-an-address"), Err(EmailError::Invalid));
+        assert_eq!(
+            Email::parse("Ayşe <ayse@example.com>"),
+            Err(EmailError::Invalid)
+        );
+    }
+
+    #[test]
+    fn the_phone_wins_over_the_email_and_keys_hide_both() {
+        let phone = PhoneNumber::parse("05321234567", tr()).unwrap();
+        let with_email = Reach {
+            phone: Some(phone.clone()),
+            email: Some(Email::parse("a@b.co").unwrap()),
+        };
+        let without = Reach {
+            phone: Some(phone),
+            email: None,
+        };
+        let key = with_email.dedupe_key().unwrap();
+        assert_eq!(Some(key.clone()), without.dedupe_key());
+        assert_eq!(key.as_str().len(), 32);
+        assert!(!key.as_str().contains("532"));
+        assert_eq!(
+            Reach {
+                phone: None,
+                email: None
+            }
+            .dedupe_key(),
+            None
+        );
+    }
+
+    #[test]
+    fn masks_keep_contact_data_out_of_sight() {
+        let phone = PhoneNumber::parse("05321234567", tr()).unwrap();
+        assert_eq!(phone.masked(), "+90********67");
+        assert_eq!(
+            Email::parse("ayse@example.com").unwrap().masked(),
+            "a***@***"
+        );
+    }
+}

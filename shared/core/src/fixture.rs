@@ -1,0 +1,108 @@
+//! A tenant for unit tests: two Istanbul branches and one in Berlin.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use jiff::civil::date;
+use jiff::tz::TimeZone;
+use serde::Deserialize;
+
+use crate::config::{Directory, TenantConfig};
+use crate::tenant::Tenant;
+
+pub const CONFIG: &str = r#"
+[[tenants]]
+id = "demo"
+name = "Demo Dental"
+default_language = "tr"
+staff_tokens = ["fixture-staff-token-0001"]
+
+[[tenants.managers]]
+id = "selin"
+name = "Selin Kaya"
+email = "selin@clinic.example"
+
+[[tenants.branches]]
+id = "kadikoy"
+name = "Kadıköy"
+time_zone = "Europe/Istanbul"
+phone_region = "TR"
+opening_hours = ["mon-fri 09:00-19:00", "sat 10:00-14:00"]
+
+[[tenants.branches]]
+id = "berlin"
+name = "Berlin Mitte"
+time_zone = "Europe/Berlin"
+phone_region = "DE"
+opening_hours = ["mon-fri 08:00-18:00"]
+
+[[tenants.consultants]]
+id = "elif"
+name = "Elif Demir"
+branch = "kadikoy"
+languages = ["tr", "en"]
+shifts = ["mon-fri 09:00-17:00"]
+
+[[tenants.consultants]]
+id = "mert"
+name = "Mert Aydın"
+branch = "kadikoy"
+languages = ["tr"]
+shifts = ["mon-fri 12:00-20:00"]
+
+[[tenants.consultants]]
+id = "olga"
+name = "Olga Petrova"
+branch = "kadikoy"
+languages = ["ru", "en"]
+shifts = ["mon-fri 09:00-17:00"]
+capacity = 2
+
+[[tenants.consultants]]
+id = "hans"
+name = "Hans Weber"
+branch = "berlin"
+languages = ["de", "en"]
+shifts = ["mon-fri 08:00-16:00"]
+
+[[tenants.consultants]]
+id = "emre"
+name = "Emre Kaya"
+branch = "kadikoy"
+languages = ["tr"]
+shifts = ["mon-fri 09:00-17:00"]
+active = false
+
+[[tenants.forms]]
+id = "web"
+honeypot = "website"
+allowed_origins = ["https://clinic.example"]
+
+[[tenants.forms]]
+id = "berlin-page"
+branch = "berlin"
+language = "de"
+require_privacy_consent = true
+"#;
+
+#[derive(Deserialize)]
+struct Doc {
+    tenants: Vec<TenantConfig>,
+}
+
+pub fn directory() -> Directory {
+    let doc: Doc = toml::from_str(CONFIG).unwrap();
+    Directory::from_config("tenants", &doc.tenants).unwrap()
+}
+
+pub fn tenant() -> Arc<Tenant> {
+    directory().tenants().next().unwrap().clone()
+}
+
+/// A local time in Istanbul. 2026-11-23 is a Monday.
+pub fn istanbul(y: i16, mo: i8, d: i8, h: i8, mi: i8) -> Timestamp {
+    TimeZone::get("Europe/Istanbul")
+        .unwrap()
+        .to_timestamp(date(y, mo, d).at(h, mi, 0, 0))
+        .unwrap()
+}

@@ -1,0 +1,33 @@
+//! Clinicflow's domain, pure: no I/O, no async, no clock reads (time is
+//! passed in). It builds for `wasm32-wasip1`.
+//!
+//! - [`contact`]: phone numbers (E.164), e-mail, the dedupe key, log masks.
+//! - [`schedule`]: opening hours and shifts; open-time arithmetic.
+//! - [`config`], [`tenant`]: clinic chains and their validated configuration.
+//! - [`submission`]: screening a form post.
+//! - [`lead`]: leads, stages, touches and history.
+//! - [`assignment`]: who owns a lead, and why.
+//! - [`sla`]: first-contact deadlines.
+//! - [`message`], [`template`]: the message ledger and message texts.
+//! - [`timer`], [`task`]: pending work and managers' tasks.
+
+pub mod assignment;
+pub mod config;
+pub mod contact;
+pub mod ids;
+pub mod lead;
+pub mod message;
+pub mod schedule;
+pub mod sla;
+pub mod submission;
+pub mod task;
+pub mod template;
+pub mod tenant;
+pub mod timer;
+
+pub use jiff;
+
+#[cfg(test)]
+mod assignment_tests;
+#[cfg(test)]
+mod fixture;

@@ -1,0 +1,179 @@
+//! The message ledger: every outbound message, recorded before it is sent
+//! under an id derived from its intent, moving only forward through its
+//! states (queued → sending → sent → delivered → read, or failed).
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::contact::Reach;
+use crate::ids::{ConsultantId, Language, LeadId, ManagerId, MessageId, TenantId};
+use crate::template::TemplateKind;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Sms,
+    Whatsapp,
+    Email,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Whatsapp => "whatsapp",
+            Channel::Email => "email",
+        }
+    }
+
+    /// The channel and address to reach someone on: their phone by SMS,
+    /// else their e-mail.
+    pub fn for_reach(reach: &Reach) -> Option<(Channel, String)> {
+        match (&reach.phone, &reach.email) {
+            (Some(phone), _) => Some((Channel::Sms, phone.as_str().to_owned())),
+            (None, Some(email)) => Some((Channel::Email, email.as_str().to_owned())),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Operational messages (about the patient's own request or appointment)
+/// go out without marketing consent; promotional ones never without it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    Operational,
+    Promotional,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    Queued,
+    Sending,
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+}
+
+impl MessageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Queued => "queued",
+            MessageStatus::Sending => "sending",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Delivered => "delivered",
+            MessageStatus::Read => "read",
+            MessageStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        use MessageStatus::*;
+        [Queued, Sending, Sent, Delivered, Read, Failed]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+    }
+
+    /// Whether the provider has taken the message (or refused it for good).
+    pub fn is_settled(self) -> bool {
+        !matches!(self, MessageStatus::Queued | MessageStatus::Sending)
+    }
+
+    /// Statuses only move forward: a late `delivered` never overwrites
+    /// `read`, and `failed` is final. A retry puts `sending` back to `queued`.
+    pub fn can_become(self, next: MessageStatus) -> bool {
+        use MessageStatus::*;
+        match (self, next) {
+            (Failed, _) => false,
+            (Sending, Queued) => true,
+            (_, Failed) => !matches!(self, Delivered | Read),
+            _ => next > self,
+        }
+    }
+}
+
+/// Who a message is for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum Audience {
+    Patient,
+    Manager(ManagerId),
+    Consultant(ConsultantId),
+}
+
+/// Why a message failed, in the provider's words and ours.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub code: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub tenant: TenantId,
+    pub lead: LeadId,
+    pub kind: TemplateKind,
+    pub audience: Audience,
+    pub channel: Channel,
+    /// E.164 phone number or e-mail address.
+    pub to: String,
+    pub purpose: Purpose,
+    pub language: Language,
+    pub body: String,
+    pub status: MessageStatus,
+    pub attempts: u32,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// While `sending`: until when the sender that claimed it holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Failure>,
+}
+
+/// The id of the one greeting a lead gets.
+pub fn greeting_id(lead: &LeadId) -> MessageId {
+    derived_id(&format!("greeting.{lead}"))
+}
+
+/// The id of the manager alert of one SLA cycle.
+pub fn sla_alert_id(lead: &LeadId, cycle: u32) -> MessageId {
+    derived_id(&format!("sla_alert.{lead}.{cycle}"))
+}
+
+fn derived_id(s: &str) -> MessageId {
+    // Lead ids are tokens already; the composition stays one.
+    MessageId::new(s)
+        .unwrap_or_else(|_| MessageId::new("invalid").unwrap_or_else(|_| unreachable!()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MessageStatus::*;
+
+    #[test]
+    fn statuses_only_move_forward() {
+        assert!(Queued.can_become(Sending));
+        assert!(Sending.can_become(Sent));
+        assert!(Sending.can_become(Queued));
+        assert!(Sent.can_become(Delivered));
+        assert!(Sent.can_become(Read));
+        assert!(Delivered.can_become(Read));
+        assert!(Sent.can_become(Failed));
+        assert!(!Read.can_become(Delivered));
+        assert!(!Delivered.can_become(Sent));
+        assert!(!Read.can_become(Failed));
+        assert!(!Failed.can_become(Sent));
+        assert!(!Sent.can_become(Queued));
+        assert!(!Sent.can_become(Sent));
+    }
+}
