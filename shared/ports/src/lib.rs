@@ -1,0 +1,23 @@
+//! Ports: the traits Clinicflow's use cases are written against. Each has
+//! an embedded implementation (one machine) and an AWS one; both pass the
+//! contract-test suite in `clinicflow-contract`.
+//!
+//! - [`store`]: an item store shaped like DynamoDB's semantics — get,
+//!   conditional writes in all-or-nothing transactions, queries by
+//!   partition and sort-key range on the table or two secondary indexes.
+//!   Repositories (leads, messages, timers, …) are written once above it.
+//! - [`queue`]: at-least-once work queues (SQS; a table of the embedded store).
+//! - [`messenger`]: a channel that delivers one ledger message.
+//! - [`clock`]: the time and fresh ids.
+
+pub mod clock;
+pub mod messenger;
+pub mod queue;
+pub mod store;
+
+pub use clock::{Clock, Ids, ManualClock, SystemClock, UlidIds};
+pub use messenger::{Messenger, Receipt, SendError};
+pub use queue::{Queue, QueueError, QueueName};
+pub use store::{
+    Condition, Cursor, Index, IndexKey, Item, ItemStore, Key, Page, Query, SortKey, StoreError, Write, WriteError,
+};

@@ -1,0 +1,32 @@
+//! The messenger port: one channel delivering one ledger message.
+
+use async_trait::async_trait;
+use clinicflow_core::message::Message;
+
+/// The provider's acknowledgement of a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    pub provider: String,
+    pub provider_id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Worth another try later: rate limits, timeouts, provider outages.
+    #[error("{code}: {reason} (will retry)")]
+    Retryable { code: String, reason: String },
+    /// Will never work as it is: invalid number, opted out, not on the channel.
+    #[error("{code}: {reason}")]
+    Permanent { code: String, reason: String },
+}
+
+#[async_trait]
+pub trait Messenger: Send + Sync + 'static {
+    async fn send(&self, message: &Message) -> Result<Receipt, SendError>;
+
+    /// Whether sending the same message id again reaches the recipient at
+    /// most once (the provider deduplicates by our id). When it does not,
+    /// a send interrupted mid-call is failed for a person to check rather
+    /// than risk a second copy.
+    fn deduplicates(&self) -> bool;
+}

@@ -1,0 +1,238 @@
+//! The item-store port.
+//!
+//! An item is a JSON document under a partition key and a sort key, with a
+//! version for optimistic concurrency, up to two secondary-index keys and
+//! an optional expiry. Writes carry conditions and are applied all or
+//! nothing; a failed condition is an ordinary outcome
+//! ([`WriteError::ConditionFailed`]), not a fault.
+//!
+//! The semantics are DynamoDB's, kept narrow so that the embedded engine
+//! can honour them exactly:
+//! - a transaction holds at most [`MAX_TRANSACTION_ITEMS`] writes and
+//!   touches each key at most once;
+//! - `get` is strongly consistent; index queries may lag behind writes on
+//!   DynamoDB (the embedded engine is always current);
+//! - items past `expires_at` may linger until the engine purges them, so
+//!   readers check expiry themselves;
+//! - a query returns at most `limit` items in sort-key order, and a
+//!   [`Cursor`] to resume after the last one.
+
+use async_trait::async_trait;
+
+/// DynamoDB's limit on writes per transaction, honoured by every engine.
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// DynamoDB's limit on an item's size, honoured by every engine.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Key {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+}
+
+/// An item's key in a secondary index.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IndexKey {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl IndexKey {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        IndexKey {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Item {
+    pub key: Key,
+    /// 1 when first written; each write that replaces the item sets the
+    /// next version itself and conditions on the one it read.
+    pub version: u64,
+    pub gsi1: Option<IndexKey>,
+    pub gsi2: Option<IndexKey>,
+    /// Unix seconds after which the engine may delete the item.
+    pub expires_at: Option<i64>,
+    /// The entity, as a JSON document.
+    pub body: String,
+}
+
+/// What must hold of the stored item for a write to apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Condition {
+    Always,
+    /// No item with this key exists.
+    Absent,
+    /// An item with this key exists.
+    Exists,
+    /// An item with this key exists at this version.
+    VersionIs(u64),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Write {
+    Put { item: Item, condition: Condition },
+    Delete { key: Key, condition: Condition },
+    /// Writes nothing; fails the transaction unless the condition holds.
+    Check { key: Key, condition: Condition },
+}
+
+impl Write {
+    pub fn key(&self) -> &Key {
+        match self {
+            Write::Put { item, .. } => &item.key,
+            Write::Delete { key, .. } | Write::Check { key, .. } => key,
+        }
+    }
+
+    pub fn condition(&self) -> Condition {
+        match self {
+            Write::Put { condition, .. } | Write::Delete { condition, .. } | Write::Check { condition, .. } => {
+                *condition
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Index {
+    Table,
+    Gsi1,
+    Gsi2,
+}
+
+/// Which sort keys of the partition a query reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    All,
+    BeginsWith(String),
+    /// Both bounds included.
+    Between(String, String),
+    AtMost(String),
+    AtLeast(String),
+}
+
+impl SortKey {
+    pub fn matches(&self, sk: &str) -> bool {
+        match self {
+            SortKey::All => true,
+            SortKey::BeginsWith(p) => sk.starts_with(p.as_str()),
+            SortKey::Between(lo, hi) => lo.as_str() <= sk && sk <= hi.as_str(),
+            SortKey::AtMost(hi) => sk <= hi.as_str(),
+            SortKey::AtLeast(lo) => lo.as_str() <= sk,
+        }
+    }
+}
+
+/// Where the previous page ended: the last item's table key and, for an
+/// index query, its index sort key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub key: Key,
+    pub index_sk: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Query {
+    pub index: Index,
+    pub pk: String,
+    pub sk: SortKey,
+    pub descending: bool,
+    pub limit: usize,
+    pub after: Option<Cursor>,
+}
+
+impl Query {
+    /// Everything in a table partition, in sort-key order.
+    pub fn partition(pk: impl Into<String>) -> Self {
+        Query {
+            index: Index::Table,
+            pk: pk.into(),
+            sk: SortKey::All,
+            descending: false,
+            limit: 1000,
+            after: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Page {
+    pub items: Vec<Item>,
+    /// Present when more items may follow.
+    pub next: Option<Cursor>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The engine could not be reached or failed; the call may be retried.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The request breaks the port's rules (too many writes, a key written
+    /// twice, an item too large): a bug of the caller, never retried.
+    #[error("invalid store request: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The condition of write number `index` did not hold; nothing was written.
+    #[error("condition of write {index} did not hold")]
+    ConditionFailed { index: usize },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[async_trait]
+pub trait ItemStore: Send + Sync + 'static {
+    /// The item under `key`, read consistently.
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+
+    async fn query(&self, query: &Query) -> Result<Page, StoreError>;
+
+    /// Applies every write under its condition, or none of them.
+    async fn write(&self, writes: Vec<Write>) -> Result<(), WriteError>;
+}
+
+/// Checks the port's rules on a transaction; engines call it before writing.
+pub fn validate_writes(writes: &[Write]) -> Result<(), StoreError> {
+    if writes.is_empty() {
+        return Err(StoreError::Invalid("a transaction needs at least one write".into()));
+    }
+    if writes.len() > MAX_TRANSACTION_ITEMS {
+        return Err(StoreError::Invalid(format!(
+            "{} writes in one transaction; at most {MAX_TRANSACTION_ITEMS}",
+            writes.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for w in writes {
+        if !seen.insert(w.key()) {
+            return Err(StoreError::Invalid(format!(
+                "key {}/{} written twice in one transaction",
+                w.key().pk,
+                w.key().sk
+            )));
+        }
+        if let Write::Put { item, .. } = w {
+            let size = item.key.pk.len() + item.key.sk.len() + item.body.len();
+            if size > MAX_ITEM_BYTES {
+                return Err(StoreError::Invalid(format!("item of {size} bytes; at most {MAX_ITEM_BYTES}")));
+            }
+        }
+    }
+    Ok(())
+}
