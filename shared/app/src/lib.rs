@@ -1,1 +1,66 @@
+//! Clinicflow's use cases, written once against the ports, and the HTTP
+//! routes that expose them. A Lambda function and the local server build an
+//! [`App`] from their adapters and call the same methods.
+//!
+//! - [`usecases`]: submit a form, assign, deliver, record contact, move a
+//!   stage, sweep due timers, and the staff queries.
+//! - [`http`]: the axum router (forms, staff API, OpenAPI document).
+//! - [`config`]: reading the configuration file.
+//! - [`keys`], [`records`]: the single-table design and typed records.
+//! - [`work`]: messages between functions.
 
+use std::sync::Arc;
+
+use clinicflow_core::config::Directory;
+use clinicflow_ports::{Clock, Ids, ItemStore, Messenger, Queue};
+use jiff::SignedDuration;
+use serde::Deserialize;
+
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod keys;
+pub mod records;
+pub mod usecases;
+pub mod work;
+
+pub use error::AppError;
+
+/// Everything a use case needs: the tenants and the adapters behind the ports.
+pub struct App {
+    pub directory: Arc<Directory>,
+    pub store: Arc<dyn ItemStore>,
+    pub queue: Arc<dyn Queue>,
+    pub messenger: Arc<dyn Messenger>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn Ids>,
+    pub tuning: Tuning,
+}
+
+/// Timings of the machinery (not of the clinic's rules, which are per tenant).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tuning {
+    /// How long a claim on a timer or a message lasts before another worker may take over.
+    pub lease: SignedDuration,
+    /// How long pending work waits for its queue message before the sweep does it anyway.
+    pub safety_net: SignedDuration,
+    /// Delivery attempts before a message fails for good.
+    pub max_send_attempts: u32,
+    /// Wait before the first retry of a failed delivery; doubles each time, up to an hour.
+    pub retry_base: SignedDuration,
+    /// Due timers read per index shard and sweep round.
+    pub sweep_batch: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            lease: SignedDuration::from_secs(60),
+            safety_net: SignedDuration::from_secs(60),
+            max_send_attempts: 5,
+            retry_base: SignedDuration::from_secs(30),
+            sweep_batch: 100,
+        }
+    }
+}

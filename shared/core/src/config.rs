@@ -311,11 +311,17 @@ fn build_tenant(
         managers.iter().map(|m| m.id.as_str()),
     );
 
+    // References are checked against what the file defines, so that one bad
+    // entry is reported once, not again by everything that names it.
+    let manager_ids: Vec<&str> = c.managers.iter().map(|m| m.id.as_str()).collect();
+    let branch_ids: Vec<&str> = c.branches.iter().map(|b| b.id.as_str()).collect();
     let branches: Vec<Branch> = c
         .branches
         .iter()
         .enumerate()
-        .filter_map(|(i, b)| build_branch(&format!("{path}.branches[{i}]"), b, &managers, errors))
+        .filter_map(|(i, b)| {
+            build_branch(&format!("{path}.branches[{i}]"), b, &manager_ids, errors)
+        })
         .collect();
     if c.branches.is_empty() {
         errors.add(
@@ -334,7 +340,13 @@ fn build_tenant(
         .iter()
         .enumerate()
         .filter_map(|(i, k)| {
-            build_consultant(&format!("{path}.consultants[{i}]"), k, &branches, errors)
+            build_consultant(
+                &format!("{path}.consultants[{i}]"),
+                k,
+                &branch_ids,
+                &branches,
+                errors,
+            )
         })
         .collect();
     if !c.consultants.iter().any(|k| k.active) && !c.consultants.is_empty() {
@@ -359,7 +371,7 @@ fn build_tenant(
         .forms
         .iter()
         .enumerate()
-        .filter_map(|(i, f)| build_form(&format!("{path}.forms[{i}]"), f, &branches, errors))
+        .filter_map(|(i, f)| build_form(&format!("{path}.forms[{i}]"), f, &branch_ids, errors))
         .collect();
 
     let templates = match Templates::new(&c.templates) {
@@ -495,7 +507,7 @@ fn build_manager(path: &str, c: &ManagerConfig, errors: &mut Errors) -> Option<M
 fn build_branch(
     path: &str,
     c: &BranchConfig,
-    managers: &[Manager],
+    managers: &[&str],
     errors: &mut Errors,
 ) -> Option<Branch> {
     let id = errors.check(format!("{path}.id"), BranchId::new(&c.id));
@@ -536,21 +548,16 @@ fn build_branch(
             "a branch needs opening hours, such as [\"mon-fri 09:00-19:00\"]",
         );
     }
-    let manager = match &c.manager {
+    let manager = match c.manager.as_deref().or(managers.first().copied()) {
+        Some(m) if managers.contains(&m) => ManagerId::new(m).ok(),
         Some(m) => {
-            let found = managers
-                .iter()
-                .find(|x| x.id.as_str() == m)
-                .map(|x| x.id.clone());
-            if found.is_none() {
-                errors.add(
-                    format!("{path}.manager"),
-                    format!("no manager `{m}` in this tenant"),
-                );
-            }
-            found
+            errors.add(
+                format!("{path}.manager"),
+                format!("no manager `{m}` in this tenant"),
+            );
+            None
         }
-        None => managers.first().map(|m| m.id.clone()),
+        None => None,
     };
     Some(Branch {
         id: id?,
@@ -565,17 +572,24 @@ fn build_branch(
 fn build_consultant(
     path: &str,
     c: &ConsultantConfig,
+    branch_ids: &[&str],
     branches: &[Branch],
     errors: &mut Errors,
 ) -> Option<Consultant> {
     let id = errors.check(format!("{path}.id"), ConsultantId::new(&c.id));
-    let branch = branches.iter().find(|b| b.id.as_str() == c.branch);
-    if branch.is_none() {
+    let branch = if branch_ids.contains(&c.branch.as_str()) {
+        BranchId::new(&c.branch).ok()
+    } else {
         errors.add(
             format!("{path}.branch"),
             format!("no branch `{}` in this tenant", c.branch),
         );
-    }
+        None
+    };
+    let region = branches
+        .iter()
+        .find(|b| b.id.as_str() == c.branch)
+        .map(|b| b.phone_region);
     let languages: Vec<Language> = c
         .languages
         .iter()
@@ -595,17 +609,11 @@ fn build_consultant(
             "must be at least 1; leave it out for no limit",
         );
     }
-    let reach = build_reach(
-        path,
-        &c.phone,
-        &c.email,
-        branch.map(|b| b.phone_region),
-        errors,
-    );
+    let reach = build_reach(path, &c.phone, &c.email, region, errors);
     Some(Consultant {
         id: id?,
         name: c.name.trim().to_owned(),
-        branch: branch?.id.clone(),
+        branch: branch?,
         languages,
         shifts: shifts?,
         capacity: c.capacity,
@@ -617,23 +625,18 @@ fn build_consultant(
 fn build_form(
     path: &str,
     c: &FormConfig,
-    branches: &[Branch],
+    branch_ids: &[&str],
     errors: &mut Errors,
 ) -> Option<Form> {
     let id = errors.check(format!("{path}.id"), FormId::new(&c.id));
     let branch = match &c.branch {
+        Some(b) if branch_ids.contains(&b.as_str()) => Some(BranchId::new(b).ok()?),
         Some(b) => {
-            let found = branches
-                .iter()
-                .find(|x| x.id.as_str() == b)
-                .map(|x| x.id.clone());
-            if found.is_none() {
-                errors.add(
-                    format!("{path}.branch"),
-                    format!("no branch `{b}` in this tenant"),
-                );
-            }
-            Some(found?)
+            errors.add(
+                format!("{path}.branch"),
+                format!("no branch `{b}` in this tenant"),
+            );
+            return None;
         }
         None => None,
     };

@@ -48,9 +48,14 @@ pub struct Timer {
 impl Timer {
     /// The timer's name within its lead: one timer per name.
     pub fn name(&self) -> String {
-        match &self.message {
-            Some(m) => format!("{}.{m}", self.kind.as_str()),
-            None => self.kind.as_str().to_owned(),
+        Timer::name_of(self.kind, self.message.as_ref())
+    }
+
+    /// The name of the timer of `kind` (for `message`, if a delivery timer).
+    pub fn name_of(kind: TimerKind, message: Option<&MessageId>) -> String {
+        match message {
+            Some(m) => format!("{}.{m}", kind.as_str()),
+            None => kind.as_str().to_owned(),
         }
     }
 }

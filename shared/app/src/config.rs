@@ -1,0 +1,250 @@
+//! Reading the configuration file: TOML with the `[[tenants]]` and one
+//! runtime section (`[local]` for the one-machine server) whose type the
+//! caller chooses. Every problem is reported with the file, the line, the
+//! field's path and what is wrong; nothing is applied unless all is right.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use clinicflow_core::config::{Directory, TenantConfig};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use toml::de::{DeTable, DeValue};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile<L> {
+    #[serde(default)]
+    local: L,
+    #[serde(default)]
+    tenants: Vec<TenantConfig>,
+}
+
+/// A validated configuration: the runtime section and the tenants.
+#[derive(Debug)]
+pub struct Config<L> {
+    pub local: L,
+    pub directory: Directory,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub line: Option<usize>,
+    pub path: String,
+    pub message: String,
+}
+
+/// Why a configuration file was refused.
+#[derive(Debug)]
+pub struct ConfigFileError {
+    pub file: PathBuf,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "the configuration in {} is not valid:",
+            self.file.display()
+        )?;
+        for p in &self.problems {
+            let at = match p.line {
+                Some(line) => format!("{}:{line}", self.file.display()),
+                None => self.file.display().to_string(),
+            };
+            if p.path.is_empty() {
+                writeln!(f, "  {at}: {}", p.message)?;
+            } else {
+                writeln!(f, "  {at}: {}: {}", p.path, p.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigFileError {}
+
+/// Reads and validates the file at `path`.
+pub fn load<L: DeserializeOwned + Default>(path: &Path) -> Result<Config<L>, ConfigFileError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigFileError {
+        file: path.to_owned(),
+        problems: vec![Problem {
+            line: None,
+            path: String::new(),
+            message: format!("cannot be read: {e}"),
+        }],
+    })?;
+    parse(&text).map_err(|problems| ConfigFileError {
+        file: path.to_owned(),
+        problems,
+    })
+}
+
+/// Validates configuration text.
+pub fn parse<L: DeserializeOwned + Default>(text: &str) -> Result<Config<L>, Vec<Problem>> {
+    let deserializer =
+        toml::de::Deserializer::parse(text).map_err(|e| vec![syntax_problem(text, &e)])?;
+    let file: ConfigFile<L> = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        vec![Problem {
+            line: inner.span().map(|s| line_of(text, s.start)),
+            path: if path == "." { String::new() } else { path },
+            message: inner.message().to_owned(),
+        }]
+    })?;
+    let directory = Directory::from_config("tenants", &file.tenants).map_err(|errors| {
+        let tree = DeTable::parse(text).ok();
+        errors
+            .into_iter()
+            .map(|e| Problem {
+                line: tree
+                    .as_ref()
+                    .and_then(|t| line_of_path(text, t.get_ref(), &e.path)),
+                path: e.path,
+                message: e.problem,
+            })
+            .collect::<Vec<_>>()
+    })?;
+    Ok(Config {
+        local: file.local,
+        directory,
+    })
+}
+
+fn syntax_problem(text: &str, e: &toml::de::Error) -> Problem {
+    Problem {
+        line: e.span().map(|s| line_of(text, s.start)),
+        path: String::new(),
+        message: e.message().to_owned(),
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset).map_or(0, |t| t.matches('\n').count()) + 1
+}
+
+/// The line of the deepest part of `path` (`tenants[0].branches[1].time_zone`)
+/// that exists in the document.
+fn line_of_path(text: &str, root: &DeTable<'_>, path: &str) -> Option<usize> {
+    let mut table = Some(root);
+    let mut value: Option<&DeValue<'_>>;
+    let mut span = None;
+    for segment in path.split('.') {
+        let (name, indexes) = match segment.find('[') {
+            Some(i) => (&segment[..i], &segment[i..]),
+            None => (segment, ""),
+        };
+        let Some(found) = table.and_then(|t| t.get(name)) else {
+            break;
+        };
+        span = Some(found.span());
+        value = Some(found.get_ref());
+        for index in indexes.split(['[', ']']).filter(|s| !s.is_empty()) {
+            let Some(item) = index
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| value.and_then(|v| v.as_array()).and_then(|a| a.get(i)))
+            else {
+                return span.map(|s| line_of(text, s.start));
+            };
+            span = Some(item.span());
+            value = Some(item.get_ref());
+        }
+        table = value.and_then(|v| v.as_table());
+    }
+    span.map(|s| line_of(text, s.start))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Local {
+        port: Option<u16>,
+    }
+
+    const TEXT: &str = r#"[local]
+port = 3000
+
+[[tenants]]
+id = "demo"
+name = "Demo"
+staff_tokens = ["a-long-enough-staff-token"]
+
+[[tenants.managers]]
+id = "m"
+name = "Manager"
+email = "m@clinic.example"
+
+[[tenants.branches]]
+id = "main"
+name = "Main"
+time_zone = "Europe/Istanbul"
+phone_region = "TR"
+opening_hours = ["mon-fri 09:00-18:00"]
+
+[[tenants.consultants]]
+id = "c"
+name = "Consultant"
+branch = "main"
+languages = ["tr"]
+shifts = ["mon-fri 09:00-18:00"]
+"#;
+
+    #[test]
+    fn a_valid_file() {
+        let config: Config<Local> = parse(TEXT).unwrap();
+        assert_eq!(config.local.port, Some(3000));
+        assert_eq!(config.directory.tenants().count(), 1);
+    }
+
+    #[test]
+    fn semantic_problems_name_line_and_field() {
+        let text = TEXT.replace("Europe/Istanbul", "Mars/Olympus");
+        let problems = parse::<Local>(&text).unwrap_err();
+        assert_eq!(
+            problems,
+            [Problem {
+                line: Some(17),
+                path: "tenants[0].branches[0].time_zone".into(),
+                message: "`Mars/Olympus` is not an IANA time zone such as Europe/Istanbul".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn structural_problems_name_line_and_field() {
+        let problems = parse::<Local>(&TEXT.replace("port = 3000", "port = \"x\"")).unwrap_err();
+        assert_eq!(problems[0].path, "local.port");
+        assert_eq!(problems[0].line, Some(2));
+
+        let problems = parse::<Local>(&TEXT.replace("shifts =", "shift =")).unwrap_err();
+        assert_eq!(problems[0].path, "tenants[0].consultants[0].shift");
+        assert!(
+            problems[0].message.contains("unknown field"),
+            "{problems:?}"
+        );
+        assert_eq!(problems[0].line, Some(26));
+
+        let problems = parse::<Local>("[[tenants]\n").unwrap_err();
+        assert_eq!(problems[0].line, Some(1));
+
+        let problems = parse::<Local>(
+            &TEXT
+                .replace("\"10m\"", "x")
+                .replace("[local]", "[local]\nsla = 1"),
+        )
+        .unwrap_err();
+        assert!(problems[0].message.contains("unknown field"));
+    }
+
+    #[test]
+    fn the_file_is_named() {
+        let e = load::<Local>(Path::new("/nonexistent/clinicflow.toml")).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/clinicflow.toml"));
+    }
+}

@@ -1,0 +1,69 @@
+//! The HTTP API, as axum routers over an [`App`]. The intake Lambda serves
+//! [`intake_router`], the API Lambda [`api_router`], and the local server
+//! both ([`router`]): the same routes everywhere.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::App;
+
+mod body;
+mod dto;
+mod error;
+mod forms;
+mod openapi;
+mod staff;
+
+pub use error::ApiError;
+pub use openapi::document;
+
+/// Every route: what the local server serves.
+pub fn router(app: Arc<App>) -> Router {
+    intake_router(app.clone()).merge(api_router(app))
+}
+
+/// The public form endpoint.
+pub fn intake_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route(
+            "/v1/forms/{form_id}/leads",
+            post(forms::submit).options(forms::preflight),
+        )
+        .route("/healthz", get(health))
+        .fallback(not_found)
+        .with_state(app)
+}
+
+/// The staff API and the API's documentation.
+pub fn api_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/v1/leads", get(staff::list_leads))
+        .route("/v1/leads/{lead_id}", get(staff::get_lead))
+        .route("/v1/leads/{lead_id}/contacts", post(staff::record_contact))
+        .route("/v1/leads/{lead_id}/stage", post(staff::move_stage))
+        .route("/v1/messages", get(staff::list_messages))
+        .route("/v1/tasks", get(staff::list_tasks))
+        .route("/v1/tasks/{task_id}/done", post(staff::complete_task))
+        .route("/openapi.json", get(openapi::serve))
+        .route("/healthz", get(health))
+        .fallback(not_found)
+        .with_state(app)
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = dto::Health)))]
+async fn health() -> Json<dto::Health> {
+    Json(dto::Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+async fn not_found() -> Response {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route").into_response()
+}

@@ -1,0 +1,84 @@
+//! The OpenAPI 3 document, generated from the handlers and types.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::dto::{
+    Accepted, AttributionView, ContactRequest, Health, HistoryView, LeadDetailView, LeadView,
+    MessageView, OwnerView, StageChangeView, StageRequest, SubmissionFields, TaskView, TimerView,
+    TouchView,
+};
+use super::error::{ErrorBody, ErrorDetail, FieldProblem};
+use super::{forms, staff};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Clinicflow",
+        description = "Lead intake, assignment, SLA escalation and the message ledger for clinic chains.",
+    ),
+    paths(
+        forms::submit,
+        forms::preflight,
+        staff::list_leads,
+        staff::get_lead,
+        staff::record_contact,
+        staff::move_stage,
+        staff::list_messages,
+        staff::list_tasks,
+        staff::complete_task,
+        super::health,
+    ),
+    components(schemas(
+        Accepted,
+        AttributionView,
+        ContactRequest,
+        ErrorBody,
+        ErrorDetail,
+        FieldProblem,
+        Health,
+        HistoryView,
+        LeadDetailView,
+        LeadView,
+        MessageView,
+        OwnerView,
+        StageChangeView,
+        StageRequest,
+        SubmissionFields,
+        TaskView,
+        TimerView,
+        TouchView,
+    )),
+    modifiers(&StaffToken),
+    tags(
+        (name = "forms", description = "Public: web forms post leads here"),
+        (name = "staff", description = "Clinic staff; a bearer token per clinic chain"),
+        (name = "operations", description = "For operators"),
+    ),
+)]
+struct ApiDoc;
+
+struct StaffToken;
+
+impl Modify for StaffToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "staff_token",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}
+
+/// The document, as served at `/openapi.json`.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}
+
+pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+    Json(document())
+}

@@ -1,0 +1,177 @@
+//! The single-table key design, shared by every engine (see ARCHITECTURE.md
+//! for the access patterns). Every key of tenant data starts with `T#{tenant}`.
+//! Time in keys is zero-padded Unix milliseconds, so it sorts as text.
+
+use clinicflow_core::contact::ContactKey;
+use clinicflow_core::ids::{ConsultantId, LeadId, MessageId, TaskId, TenantId};
+use clinicflow_ports::{IndexKey, Key};
+use jiff::Timestamp;
+
+/// Partitions of the due-timer index; the sweep reads each.
+pub const DUE_SHARDS: u32 = 4;
+
+/// Sort key of a lead's own item within its partition.
+pub const LEAD_SK: &str = "LEAD";
+
+/// Zero-padded milliseconds since the epoch.
+pub fn millis(at: Timestamp) -> String {
+    format!("{:015}", at.as_millisecond().max(0))
+}
+
+/// Everything about one lead lives in its partition: the lead, touches,
+/// history, messages and timers.
+pub fn lead_pk(tenant: &TenantId, lead: &LeadId) -> String {
+    format!("T#{tenant}#L#{lead}")
+}
+
+pub fn lead(tenant: &TenantId, lead: &LeadId) -> Key {
+    Key::new(lead_pk(tenant, lead), LEAD_SK)
+}
+
+pub fn touch(tenant: &TenantId, lead: &LeadId, at: Timestamp, id: &str) -> Key {
+    Key::new(lead_pk(tenant, lead), format!("TOUCH#{}#{id}", millis(at)))
+}
+
+pub fn event(tenant: &TenantId, lead: &LeadId, at: Timestamp, id: &str) -> Key {
+    Key::new(lead_pk(tenant, lead), format!("EVENT#{}#{id}", millis(at)))
+}
+
+pub fn message(tenant: &TenantId, lead: &LeadId, message: &MessageId) -> Key {
+    Key::new(lead_pk(tenant, lead), format!("MSG#{message}"))
+}
+
+pub fn timer(tenant: &TenantId, lead: &LeadId, name: &str) -> Key {
+    Key::new(lead_pk(tenant, lead), format!("TIMER#{name}"))
+}
+
+/// Prefixes of the item kinds in a lead partition.
+pub const TOUCH_PREFIX: &str = "TOUCH#";
+pub const EVENT_PREFIX: &str = "EVENT#";
+pub const MESSAGE_PREFIX: &str = "MSG#";
+pub const TIMER_PREFIX: &str = "TIMER#";
+
+/// The claim that makes a contact's open lead unique within a tenant.
+pub fn open_claim(tenant: &TenantId, contact: &ContactKey) -> Key {
+    Key::new(format!("T#{tenant}#OPEN#{}", contact.as_str()), "CLAIM")
+}
+
+/// A patient: identity and previous consultant; consent records beside it.
+pub fn patient_pk(tenant: &TenantId, contact: &ContactKey) -> String {
+    format!("T#{tenant}#P#{}", contact.as_str())
+}
+
+pub fn patient(tenant: &TenantId, contact: &ContactKey) -> Key {
+    Key::new(patient_pk(tenant, contact), "PATIENT")
+}
+
+pub fn consent(tenant: &TenantId, contact: &ContactKey, at: Timestamp, id: &str) -> Key {
+    Key::new(
+        patient_pk(tenant, contact),
+        format!("CONSENT#{}#{id}", millis(at)),
+    )
+}
+
+/// Consultants' loads, one partition per tenant so that one query reads all.
+pub fn loads_pk(tenant: &TenantId) -> String {
+    format!("T#{tenant}#LOADS")
+}
+
+pub fn load(tenant: &TenantId, consultant: &ConsultantId) -> Key {
+    Key::new(loads_pk(tenant), format!("C#{consultant}"))
+}
+
+pub fn task(tenant: &TenantId, task: &TaskId) -> Key {
+    Key::new(format!("T#{tenant}#TASK#{task}"), "TASK")
+}
+
+// Secondary index 1: listings by tenant, newest first, and the due timers.
+
+pub fn leads_index(tenant: &TenantId, created: Timestamp, lead: &LeadId) -> IndexKey {
+    IndexKey::new(
+        leads_index_pk(tenant),
+        format!("{}#{lead}", millis(created)),
+    )
+}
+
+pub fn leads_index_pk(tenant: &TenantId) -> String {
+    format!("T#{tenant}#LEADS")
+}
+
+pub fn messages_index(tenant: &TenantId, created: Timestamp, message: &MessageId) -> IndexKey {
+    IndexKey::new(
+        messages_index_pk(tenant),
+        format!("{}#{message}", millis(created)),
+    )
+}
+
+pub fn messages_index_pk(tenant: &TenantId) -> String {
+    format!("T#{tenant}#MSGS")
+}
+
+pub fn tasks_index(tenant: &TenantId, created: Timestamp, task: &TaskId) -> IndexKey {
+    IndexKey::new(
+        tasks_index_pk(tenant),
+        format!("{}#{task}", millis(created)),
+    )
+}
+
+pub fn tasks_index_pk(tenant: &TenantId) -> String {
+    format!("T#{tenant}#TASKS")
+}
+
+pub fn due_index(tenant: &TenantId, lead: &LeadId, name: &str, due: Timestamp) -> IndexKey {
+    IndexKey::new(
+        due_index_pk(shard_of(lead)),
+        format!("{}#{tenant}#{lead}#{name}", millis(due)),
+    )
+}
+
+pub fn due_index_pk(shard: u32) -> String {
+    format!("DUE#{shard}")
+}
+
+/// The last possible due-index sort key at `now`: query `AtMost` this.
+pub fn due_until(now: Timestamp) -> String {
+    format!("{}#~", millis(now))
+}
+
+fn shard_of(lead: &LeadId) -> u32 {
+    lead.as_str()
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+        % DUE_SHARDS
+}
+
+// Secondary index 2: a consultant's leads, and a lead's tasks.
+
+pub fn owner_index(
+    tenant: &TenantId,
+    consultant: &ConsultantId,
+    created: Timestamp,
+    lead: &LeadId,
+) -> IndexKey {
+    IndexKey::new(
+        owner_index_pk(tenant, consultant),
+        format!("{}#{lead}", millis(created)),
+    )
+}
+
+pub fn owner_index_pk(tenant: &TenantId, consultant: &ConsultantId) -> String {
+    format!("T#{tenant}#OWNER#{consultant}")
+}
+
+pub fn lead_tasks_index(
+    tenant: &TenantId,
+    lead: &LeadId,
+    created: Timestamp,
+    task: &TaskId,
+) -> IndexKey {
+    IndexKey::new(
+        lead_tasks_index_pk(tenant, lead),
+        format!("{}#{task}", millis(created)),
+    )
+}
+
+pub fn lead_tasks_index_pk(tenant: &TenantId, lead: &LeadId) -> String {
+    format!("T#{tenant}#LTASKS#{lead}")
+}

@@ -1,0 +1,269 @@
+//! Typed records over the item store: how each entity becomes an item (its
+//! key, index keys and version) and comes back. Index keys are set here and
+//! only here, so that an entity is always findable the same way.
+
+use clinicflow_core::assignment::Load;
+use clinicflow_core::contact::{ContactKey, Reach};
+use clinicflow_core::ids::{ConsultantId, FormId, LeadId, TenantId};
+use clinicflow_core::lead::{Lead, Recorded, Touch};
+use clinicflow_core::message::Message;
+use clinicflow_core::task::Task;
+use clinicflow_core::timer::Timer;
+use clinicflow_ports::{Condition, IndexKey, Item, ItemStore, Key, Write};
+use jiff::Timestamp;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+use crate::keys;
+
+/// A value as read, with the version a conditional write must name.
+#[derive(Clone, Debug)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: u64,
+}
+
+/// The marker that a contact has an open lead in a tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    pub lead: LeadId,
+}
+
+/// A person across their leads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Patient {
+    pub contact_key: ContactKey,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub reach: Reach,
+    pub last_lead: LeadId,
+    /// Who handled the patient's latest assigned lead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_consultant: Option<ConsultantId>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Consent given with a submission, kept with its time and source.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentRecord {
+    pub at: Timestamp,
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form: Option<FormId>,
+    pub touch: String,
+    pub marketing: bool,
+    pub privacy: bool,
+}
+
+pub fn decode<T: DeserializeOwned>(item: &Item) -> Result<T, AppError> {
+    serde_json::from_str(&item.body).map_err(|e| {
+        AppError::Internal(format!(
+            "item {}/{} does not decode: {e}",
+            item.key.pk, item.key.sk
+        ))
+    })
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<String, AppError> {
+    serde_json::to_string(value).map_err(|e| AppError::Internal(format!("cannot encode: {e}")))
+}
+
+pub async fn get<T: DeserializeOwned>(
+    store: &dyn ItemStore,
+    key: &Key,
+) -> Result<Option<Versioned<T>>, AppError> {
+    match store.get(key).await? {
+        Some(item) => Ok(Some(Versioned {
+            value: decode(&item)?,
+            version: item.version,
+        })),
+        None => Ok(None),
+    }
+}
+
+/// The write that stores `value` as the successor of `previous` (a version
+/// read before), or as a new item when there was none.
+fn put<T: Serialize>(
+    key: Key,
+    value: &T,
+    previous: Option<u64>,
+    gsi1: Option<IndexKey>,
+    gsi2: Option<IndexKey>,
+) -> Result<Write, AppError> {
+    let (version, condition) = match previous {
+        Some(v) => (v + 1, Condition::VersionIs(v)),
+        None => (1, Condition::Absent),
+    };
+    Ok(Write::Put {
+        item: Item {
+            key,
+            version,
+            gsi1,
+            gsi2,
+            expires_at: None,
+            body: encode(value)?,
+        },
+        condition,
+    })
+}
+
+pub fn lead(lead: &Lead, previous: Option<u64>) -> Result<Write, AppError> {
+    let owner = lead
+        .owner
+        .as_ref()
+        .map(|o| keys::owner_index(&lead.tenant, &o.consultant, lead.created_at, &lead.id));
+    put(
+        keys::lead(&lead.tenant, &lead.id),
+        lead,
+        previous,
+        Some(keys::leads_index(&lead.tenant, lead.created_at, &lead.id)),
+        owner,
+    )
+}
+
+pub fn touch(tenant: &TenantId, lead: &LeadId, touch: &Touch) -> Result<Write, AppError> {
+    put(
+        keys::touch(tenant, lead, touch.at, &touch.id),
+        touch,
+        None,
+        None,
+        None,
+    )
+}
+
+pub fn event(tenant: &TenantId, lead: &LeadId, event: &Recorded) -> Result<Write, AppError> {
+    put(
+        keys::event(tenant, lead, event.at, &event.id),
+        event,
+        None,
+        None,
+        None,
+    )
+}
+
+pub fn message(message: &Message, previous: Option<u64>) -> Result<Write, AppError> {
+    put(
+        keys::message(&message.tenant, &message.lead, &message.id),
+        message,
+        previous,
+        Some(keys::messages_index(
+            &message.tenant,
+            message.created_at,
+            &message.id,
+        )),
+        None,
+    )
+}
+
+pub fn task(tenant: &TenantId, task: &Task, previous: Option<u64>) -> Result<Write, AppError> {
+    put(
+        keys::task(tenant, &task.id),
+        task,
+        previous,
+        Some(keys::tasks_index(tenant, task.created_at, &task.id)),
+        Some(keys::lead_tasks_index(
+            tenant,
+            &task.lead,
+            task.created_at,
+            &task.id,
+        )),
+    )
+}
+
+pub fn claim(tenant: &TenantId, contact: &ContactKey, claim: &Claim) -> Result<Write, AppError> {
+    put(keys::open_claim(tenant, contact), claim, None, None, None)
+}
+
+pub fn patient(
+    tenant: &TenantId,
+    patient: &Patient,
+    previous: Option<u64>,
+) -> Result<Write, AppError> {
+    put(
+        keys::patient(tenant, &patient.contact_key),
+        patient,
+        previous,
+        None,
+        None,
+    )
+}
+
+pub fn consent(
+    tenant: &TenantId,
+    contact: &ContactKey,
+    record: &ConsentRecord,
+) -> Result<Write, AppError> {
+    put(
+        keys::consent(tenant, contact, record.at, &record.touch),
+        record,
+        None,
+        None,
+        None,
+    )
+}
+
+pub fn load(
+    tenant: &TenantId,
+    consultant: &ConsultantId,
+    load: &Load,
+    previous: Option<u64>,
+) -> Result<Write, AppError> {
+    put(keys::load(tenant, consultant), load, previous, None, None)
+}
+
+/// Arms (or re-arms) a timer, replacing whatever timer had its name.
+///
+/// Timer versions are the arming time in microseconds, so that a timer
+/// re-armed after being claimed never shares a version with the claimed one.
+pub fn timer(timer: &Timer, now: Timestamp, condition: Condition) -> Result<Write, AppError> {
+    let name = timer.name();
+    Ok(Write::Put {
+        item: Item {
+            key: keys::timer(&timer.tenant, &timer.lead, &name),
+            version: u64::try_from(now.as_microsecond()).unwrap_or(1).max(1),
+            gsi1: Some(keys::due_index(
+                &timer.tenant,
+                &timer.lead,
+                &name,
+                timer.due_at,
+            )),
+            gsi2: None,
+            expires_at: None,
+            body: encode(timer)?,
+        },
+        condition,
+    })
+}
+
+/// A claimed timer moved to `due_at` (the end of the claim's lease), as
+/// the successor of `version`.
+pub fn timer_claim(timer: &Timer, version: u64) -> Result<Write, AppError> {
+    let name = timer.name();
+    Ok(Write::Put {
+        item: Item {
+            key: keys::timer(&timer.tenant, &timer.lead, &name),
+            version: version + 1,
+            gsi1: Some(keys::due_index(
+                &timer.tenant,
+                &timer.lead,
+                &name,
+                timer.due_at,
+            )),
+            gsi2: None,
+            expires_at: None,
+            body: encode(timer)?,
+        },
+        condition: Condition::VersionIs(version),
+    })
+}
+
+pub fn delete(key: Key, condition: Condition) -> Write {
+    Write::Delete { key, condition }
+}
+
+/// A write that only checks a condition.
+pub fn check(key: Key, condition: Condition) -> Write {
+    Write::Check { key, condition }
+}

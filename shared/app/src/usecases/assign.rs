@@ -1,0 +1,235 @@
+//! A new lead gets its consultant, its greeting and its SLA timers.
+
+use std::collections::HashMap;
+
+use clinicflow_core::assignment::{self, Decision, Load, Request};
+use clinicflow_core::ids::{ConsultantId, LeadId, TenantId};
+use clinicflow_core::lead::{Lead, LeadEvent, Ownership, Recorded};
+use clinicflow_core::task::{self, Task, TaskKind};
+use clinicflow_core::tenant::Tenant;
+use clinicflow_core::timer::TimerKind;
+use clinicflow_ports::{Condition, Query, Write};
+use jiff::Timestamp;
+use tracing::{info, warn};
+
+use super::compose::{self, branch_of};
+use super::{MAX_ROUNDS, busy, landed};
+use crate::error::AppError;
+use crate::records::{self, Patient, Versioned};
+use crate::work::Work;
+use crate::{App, keys};
+
+/// Consultants' loads as read, with the versions their updates condition on.
+pub(super) type Loads = HashMap<ConsultantId, Versioned<Load>>;
+
+impl App {
+    /// Assigns a lead, queues its greeting and arms its SLA. Idempotent: a
+    /// lead that already has an owner is left as it is.
+    pub async fn assign_lead(
+        &self,
+        tenant_id: &TenantId,
+        lead_id: &LeadId,
+    ) -> Result<(), AppError> {
+        let Some(tenant) = self.directory.tenant(tenant_id) else {
+            warn!(tenant = %tenant_id, lead = %lead_id, "work for a tenant no longer configured; dropped");
+            return Ok(());
+        };
+        let assign_timer = keys::timer(tenant_id, lead_id, TimerKind::Assign.as_str());
+        for _ in 0..MAX_ROUNDS {
+            let lead =
+                records::get::<Lead>(self.store.as_ref(), &keys::lead(tenant_id, lead_id)).await?;
+            let Some(Versioned {
+                value: lead,
+                version,
+            }) = lead.filter(|l| l.value.owner.is_none() && l.value.stage.is_open())
+            else {
+                // Assigned already (a redelivery), closed, or gone: only the timer is left to clear.
+                self.store
+                    .write(vec![records::delete(assign_timer, Condition::Always)])
+                    .await
+                    .map_err(|e| AppError::Unavailable(e.to_string()))?;
+                return Ok(());
+            };
+            let now = self.clock.now();
+            let loads = self.loads(tenant_id).await?;
+            let patient_key = keys::patient(tenant_id, &lead.contact_key);
+            let patient = records::get::<Patient>(self.store.as_ref(), &patient_key).await?;
+            let decision = assignment::choose(&Request {
+                tenant,
+                branch: &branch_of(tenant, &lead).id,
+                language: &lead.language,
+                previous: patient
+                    .as_ref()
+                    .and_then(|p| p.value.last_consultant.as_ref()),
+                exclude: &[],
+                loads: &plain(&loads),
+                now,
+            });
+            let Some(decision) = decision else {
+                let writes = self.unassignable(tenant, &lead, now)?;
+                if landed(self.store.write(writes).await)? {
+                    warn!(tenant = %tenant_id, lead = %lead_id, "no active consultant; manager tasked");
+                    return Ok(());
+                }
+                continue;
+            };
+
+            let mut assigned = lead.clone();
+            assigned.owner = Some(Ownership {
+                consultant: decision.consultant.clone(),
+                rule: decision.rule,
+                reason: decision.reason.clone(),
+                since: now,
+            });
+            assigned.updated_at = now;
+            let Some(consultant) = tenant.consultant(&decision.consultant) else {
+                return Err(AppError::Internal(
+                    "assignment chose an unknown consultant".into(),
+                ));
+            };
+            let mut writes = vec![
+                records::lead(&assigned, Some(version))?,
+                load_change(tenant_id, &decision.consultant, &loads, 1, Some(now))?,
+                records::event(
+                    tenant_id,
+                    lead_id,
+                    &assigned_event(&decision, self.ids.new_id(), now),
+                )?,
+                records::delete(assign_timer.clone(), Condition::Always),
+            ];
+            if let Some(p) = patient {
+                let mut updated = p.value;
+                updated.last_consultant = Some(decision.consultant.clone());
+                updated.updated_at = now;
+                writes.push(records::patient(tenant_id, &updated, Some(p.version))?);
+            }
+            let greeting = compose::greeting(tenant, &assigned, consultant, now)?;
+            if let Some(message) = &greeting {
+                let safety = now.saturating_add(self.tuning.safety_net).unwrap_or(now);
+                writes.push(records::message(message, None)?);
+                writes.push(records::timer(
+                    &compose::deliver_timer(message, safety),
+                    now,
+                    Condition::Always,
+                )?);
+            }
+            for timer in compose::sla_timers(tenant, &assigned, assigned.created_at) {
+                writes.push(records::timer(&timer, now, Condition::Always)?);
+            }
+            if !landed(self.store.write(writes).await)? {
+                continue;
+            }
+            info!(tenant = %tenant_id, lead = %lead_id, consultant = %decision.consultant, rule = decision.rule.as_str(), "lead assigned");
+            if let Some(message) = greeting {
+                self.enqueue(vec![Work::Deliver {
+                    tenant: tenant_id.clone(),
+                    lead: lead_id.clone(),
+                    message: message.id,
+                }])
+                .await;
+            }
+            return Ok(());
+        }
+        Err(busy("assignment"))
+    }
+
+    /// Every consultant's load in the tenant, in one query.
+    pub(super) async fn loads(&self, tenant: &TenantId) -> Result<Loads, AppError> {
+        let page = self
+            .store
+            .query(&Query::partition(keys::loads_pk(tenant)))
+            .await?;
+        let mut loads = HashMap::new();
+        for item in &page.items {
+            let Some(id) = item
+                .key
+                .sk
+                .strip_prefix("C#")
+                .and_then(|s| ConsultantId::new(s).ok())
+            else {
+                continue;
+            };
+            loads.insert(
+                id,
+                Versioned {
+                    value: records::decode(item)?,
+                    version: item.version,
+                },
+            );
+        }
+        Ok(loads)
+    }
+
+    /// No consultant can take the lead: the branch manager gets a task.
+    fn unassignable(
+        &self,
+        tenant: &Tenant,
+        lead: &Lead,
+        now: Timestamp,
+    ) -> Result<Vec<Write>, AppError> {
+        let branch = branch_of(tenant, lead);
+        let task = Task {
+            id: task::no_consultant_id(&lead.id),
+            lead: lead.id.clone(),
+            kind: TaskKind::NoConsultant,
+            assignee: branch.manager.clone(),
+            title: format!(
+                "No active consultant can take lead {} at {}",
+                lead.id, branch.name
+            ),
+            created_at: now,
+            done_at: None,
+        };
+        let reason = "no active consultant in the tenant".to_owned();
+        Ok(vec![
+            records::task(&tenant.id, &task, None)?,
+            records::event(
+                &tenant.id,
+                &lead.id,
+                &Recorded {
+                    id: self.ids.new_id(),
+                    at: now,
+                    event: LeadEvent::Unassignable { reason },
+                },
+            )?,
+            records::delete(
+                keys::timer(&tenant.id, &lead.id, TimerKind::Assign.as_str()),
+                Condition::Always,
+            ),
+        ])
+    }
+}
+
+pub(super) fn plain(loads: &Loads) -> HashMap<ConsultantId, Load> {
+    loads.iter().map(|(id, v)| (id.clone(), v.value)).collect()
+}
+
+/// The write that changes a consultant's open-lead count by `delta`, and
+/// marks the time of a new assignment when `assigned_at` is given.
+pub(super) fn load_change(
+    tenant: &TenantId,
+    consultant: &ConsultantId,
+    loads: &Loads,
+    delta: i64,
+    assigned_at: Option<Timestamp>,
+) -> Result<Write, AppError> {
+    let current = loads.get(consultant);
+    let mut load = current.map(|v| v.value).unwrap_or_default();
+    load.open_leads = u32::try_from((i64::from(load.open_leads) + delta).max(0)).unwrap_or(0);
+    if let Some(at) = assigned_at {
+        load.last_assigned_at = Some(at);
+    }
+    records::load(tenant, consultant, &load, current.map(|v| v.version))
+}
+
+fn assigned_event(decision: &Decision, id: String, at: Timestamp) -> Recorded {
+    Recorded {
+        id,
+        at,
+        event: LeadEvent::Assigned {
+            consultant: decision.consultant.clone(),
+            rule: decision.rule,
+            reason: decision.reason.clone(),
+        },
+    }
+}

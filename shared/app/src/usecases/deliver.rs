@@ -1,0 +1,198 @@
+//! Delivering one ledger message: exactly one provider call per intent.
+//!
+//! The sender claims the entry (queued → sending, with a lease) by a
+//! conditional write before it calls the provider, and records the outcome
+//! after. A redelivered queue message finds the entry settled, or claimed by
+//! a live lease, and does nothing. A claim whose lease ran out means a
+//! sender died mid-call: with a provider that deduplicates by our id the
+//! send is repeated; otherwise the message fails for a person to check,
+//! because a second copy is worse than a visible failure.
+
+use clinicflow_core::ids::{LeadId, MessageId, TenantId};
+use clinicflow_core::message::{Failure, Message, MessageStatus};
+use clinicflow_core::timer::{Timer, TimerKind};
+use clinicflow_ports::{Condition, Receipt, SendError, Write};
+use jiff::{SignedDuration, Timestamp};
+use tracing::{info, warn};
+
+use super::compose;
+use super::{MAX_ROUNDS, busy, landed};
+use crate::error::AppError;
+use crate::records::{self, Versioned};
+use crate::{App, keys};
+
+/// The longest wait between two delivery attempts.
+const MAX_BACKOFF: SignedDuration = SignedDuration::from_hours(1);
+
+impl App {
+    pub async fn deliver_message(
+        &self,
+        tenant: &TenantId,
+        lead: &LeadId,
+        id: &MessageId,
+    ) -> Result<(), AppError> {
+        let key = keys::message(tenant, lead, id);
+        for _ in 0..MAX_ROUNDS {
+            let Some(Versioned {
+                value: message,
+                version,
+            }) = records::get::<Message>(self.store.as_ref(), &key).await?
+            else {
+                self.clear_deliver_timer(tenant, lead, id).await?;
+                return Ok(());
+            };
+            let now = self.clock.now();
+            if message.status.is_settled() {
+                self.clear_deliver_timer(tenant, lead, id).await?;
+                return Ok(());
+            }
+            if message.status == MessageStatus::Sending {
+                if message.lease_until.is_some_and(|until| until > now) {
+                    return Err(AppError::Busy(format!("message {id} is being sent")));
+                }
+                if !self.messenger.deduplicates() {
+                    let failure = Failure {
+                        code: "interrupted".into(),
+                        reason: "sending was interrupted; the provider may or may not have delivered it, so it is not sent again automatically".into(),
+                    };
+                    if self.settle(message, version, Err(failure), now).await? {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            }
+            let mut claimed = message;
+            claimed.status = MessageStatus::Sending;
+            claimed.lease_until = now.saturating_add(self.tuning.lease).ok();
+            claimed.attempts += 1;
+            claimed.updated_at = now;
+            if !landed(
+                self.store
+                    .write(vec![records::message(&claimed, Some(version))?])
+                    .await,
+            )? {
+                continue;
+            }
+            let result = self.messenger.send(&claimed).await;
+            return self.record_outcome(claimed, version + 1, result).await;
+        }
+        Err(busy("delivery"))
+    }
+
+    async fn record_outcome(
+        &self,
+        message: Message,
+        version: u64,
+        result: Result<Receipt, SendError>,
+    ) -> Result<(), AppError> {
+        let now = self.clock.now();
+        match result {
+            Ok(receipt) => {
+                info!(message = %message.id, kind = message.kind.as_str(), channel = message.channel.as_str(), provider = %receipt.provider, "message sent");
+                self.settle(message, version, Ok(receipt), now).await?;
+            }
+            Err(SendError::Permanent { code, reason }) => {
+                warn!(message = %message.id, code = %code, "message failed for good");
+                self.settle(message, version, Err(Failure { code, reason }), now)
+                    .await?;
+            }
+            Err(SendError::Retryable { code, reason })
+                if message.attempts >= self.tuning.max_send_attempts =>
+            {
+                warn!(message = %message.id, code = %code, attempts = message.attempts, "message failed after its last attempt");
+                let reason = format!("{reason} (gave up after {} attempts)", message.attempts);
+                self.settle(message, version, Err(Failure { code, reason }), now)
+                    .await?;
+            }
+            Err(SendError::Retryable { code, reason }) => {
+                let retry_at = now.saturating_add(self.backoff(&message)).unwrap_or(now);
+                warn!(message = %message.id, code = %code, attempts = message.attempts, retry_at = %retry_at, "message will be retried");
+                let mut queued = message;
+                queued.status = MessageStatus::Queued;
+                queued.lease_until = None;
+                queued.error = Some(Failure { code, reason });
+                queued.updated_at = now;
+                let timer = compose::deliver_timer(&queued, retry_at);
+                let writes = vec![
+                    records::message(&queued, Some(version))?,
+                    records::timer(&timer, now, Condition::Always)?,
+                ];
+                if !landed(self.store.write(writes).await)? {
+                    // Someone moved the message on meanwhile; theirs stands.
+                    warn!(message = %queued.id, "message changed while its retry was recorded");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a final outcome and clears the delivery timer. `Ok(false)`
+    /// when the entry changed since `version` was read.
+    async fn settle(
+        &self,
+        mut message: Message,
+        version: u64,
+        outcome: Result<Receipt, Failure>,
+        now: Timestamp,
+    ) -> Result<bool, AppError> {
+        match outcome {
+            Ok(receipt) => {
+                message.status = MessageStatus::Sent;
+                message.sent_at = Some(now);
+                message.provider = Some(receipt.provider);
+                message.provider_id = Some(receipt.provider_id);
+                message.error = None;
+            }
+            Err(failure) => {
+                message.status = MessageStatus::Failed;
+                message.error = Some(failure);
+            }
+        }
+        message.lease_until = None;
+        message.updated_at = now;
+        let timer = deliver_timer_key(&message.tenant, &message.lead, &message.id);
+        let writes: Vec<Write> = vec![
+            records::message(&message, Some(version))?,
+            records::delete(timer, Condition::Always),
+        ];
+        landed(self.store.write(writes).await)
+    }
+
+    async fn clear_deliver_timer(
+        &self,
+        tenant: &TenantId,
+        lead: &LeadId,
+        id: &MessageId,
+    ) -> Result<(), AppError> {
+        let timer = deliver_timer_key(tenant, lead, id);
+        self.store
+            .write(vec![records::delete(timer, Condition::Always)])
+            .await
+            .map_err(|e| AppError::Unavailable(e.to_string()))
+    }
+
+    /// `retry_base` doubled per attempt, capped, with a jitter of up to a
+    /// fifth derived from the message id so retries of a burst spread out.
+    fn backoff(&self, message: &Message) -> SignedDuration {
+        let exponent = message.attempts.saturating_sub(1).min(16);
+        let base = self
+            .tuning
+            .retry_base
+            .checked_mul(1 << exponent)
+            .unwrap_or(MAX_BACKOFF)
+            .min(MAX_BACKOFF);
+        let spread = message
+            .id
+            .as_str()
+            .bytes()
+            .fold(u32::from(message.attempts as u8), |h, b| {
+                h.wrapping_mul(31).wrapping_add(u32::from(b))
+            })
+            % 20;
+        base + base / 100 * i32::try_from(spread).unwrap_or(0)
+    }
+}
+
+fn deliver_timer_key(tenant: &TenantId, lead: &LeadId, id: &MessageId) -> clinicflow_ports::Key {
+    keys::timer(tenant, lead, &Timer::name_of(TimerKind::Deliver, Some(id)))
+}

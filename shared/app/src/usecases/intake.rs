@@ -1,0 +1,244 @@
+//! A form submission becomes a lead, or a touch on the patient's open lead.
+
+use clinicflow_core::ids::{LeadId, TenantId};
+use clinicflow_core::lead::{Lead, LeadEvent, Recorded, Stage, Touch};
+use clinicflow_core::submission::{Screened, Submission, screen};
+use clinicflow_core::tenant::Form;
+use clinicflow_core::timer::{Timer, TimerKind};
+use clinicflow_ports::Condition;
+use jiff::Timestamp;
+use tracing::info;
+
+use super::{MAX_ROUNDS, busy, landed};
+use crate::error::AppError;
+use crate::records::{self, Claim, ConsentRecord, Patient};
+use crate::work::Work;
+use crate::{App, keys};
+
+/// What became of a submission. Each carries the id the form is answered with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Submitted {
+    /// A new lead.
+    Created(LeadId),
+    /// A repeat of an open lead's patient: a new touch on that lead.
+    Touched(LeadId),
+    /// A bot filled the honeypot: nothing stored, a made-up id returned.
+    Ignored(String),
+}
+
+impl Submitted {
+    pub fn id(&self) -> &str {
+        match self {
+            Submitted::Created(id) | Submitted::Touched(id) => id.as_str(),
+            Submitted::Ignored(id) => id,
+        }
+    }
+}
+
+impl App {
+    /// Accepts a post of form `form_id`. The lead (or touch) is durable when
+    /// this returns; assignment and greeting follow through the leads queue.
+    pub async fn submit_form(
+        &self,
+        form_id: &str,
+        fields: &[(String, String)],
+    ) -> Result<Submitted, AppError> {
+        let (tenant, form) = self
+            .directory
+            .form(form_id)
+            .ok_or(AppError::NotFound("form"))?;
+        let submission = match screen(tenant, form, fields).map_err(AppError::Invalid)? {
+            Screened::Spam => {
+                info!(form = form_id, "honeypot filled; submission dropped");
+                return Ok(Submitted::Ignored(self.ids.new_id()));
+            }
+            Screened::Accepted(s) => s,
+        };
+        let now = self.clock.now();
+        let touch = Touch {
+            id: self.ids.new_id(),
+            at: now,
+            source: form.source.clone(),
+            form: Some(form.id.clone()),
+            attribution: submission.attribution.clone(),
+            service: submission.service.clone(),
+            message: submission.message.clone(),
+            consents: submission.consents,
+        };
+
+        for _ in 0..MAX_ROUNDS {
+            let outcome = match self
+                .touch_open_lead(&tenant.id, &submission, &touch)
+                .await?
+            {
+                Some(lead) => Some(Submitted::Touched(lead)),
+                None => self
+                    .create_lead(&tenant.id, form, &submission, &touch, now)
+                    .await?
+                    .map(Submitted::Created),
+            };
+            match outcome {
+                Some(Submitted::Created(lead)) => {
+                    info!(tenant = %tenant.id, lead = %lead, form = form_id, "lead created");
+                    self.enqueue(vec![Work::Assign {
+                        tenant: tenant.id.clone(),
+                        lead: lead.clone(),
+                    }])
+                    .await;
+                    return Ok(Submitted::Created(lead));
+                }
+                Some(done) => {
+                    info!(tenant = %tenant.id, lead = done.id(), form = form_id, "repeat submission recorded as a touch");
+                    return Ok(done);
+                }
+                None => continue,
+            }
+        }
+        Err(busy("submission"))
+    }
+
+    /// Records `touch` on the contact's open lead, if there is one.
+    /// `Ok(None)`: no open lead (or it closed meanwhile): create one.
+    async fn touch_open_lead(
+        &self,
+        tenant: &TenantId,
+        submission: &Submission,
+        touch: &Touch,
+    ) -> Result<Option<LeadId>, AppError> {
+        let Some(contact) = submission.reach.dedupe_key() else {
+            return Ok(None);
+        };
+        let claim_key = keys::open_claim(tenant, &contact);
+        let Some(claim) = records::get::<Claim>(self.store.as_ref(), &claim_key).await? else {
+            return Ok(None);
+        };
+        let lead = claim.value.lead;
+        let mut writes = vec![
+            // The lead is still open exactly while its claim is unchanged.
+            records::check(claim_key, Condition::VersionIs(claim.version)),
+            records::touch(tenant, &lead, touch)?,
+            records::event(
+                tenant,
+                &lead,
+                &Recorded {
+                    id: touch.id.clone(),
+                    at: touch.at,
+                    event: LeadEvent::Touched {
+                        touch: touch.id.clone(),
+                        source: touch.source.clone(),
+                    },
+                },
+            )?,
+        ];
+        writes.extend(consent_record(tenant, submission, touch)?);
+        Ok(landed(self.store.write(writes).await)?.then_some(lead))
+    }
+
+    /// Creates the lead with its claim, first touch, patient record and
+    /// safety-net timer. `Ok(None)`: another submission of the same contact
+    /// created one first.
+    async fn create_lead(
+        &self,
+        tenant: &TenantId,
+        form: &Form,
+        submission: &Submission,
+        touch: &Touch,
+        now: Timestamp,
+    ) -> Result<Option<LeadId>, AppError> {
+        let Some(contact) = submission.reach.dedupe_key() else {
+            return Err(AppError::Internal(
+                "screened submission without contact".into(),
+            ));
+        };
+        let id = LeadId::new(self.ids.new_id()).map_err(AppError::Internal)?;
+        let lead = Lead {
+            id: id.clone(),
+            tenant: tenant.clone(),
+            branch: submission.branch.clone(),
+            language: submission.language.clone(),
+            name: submission.name.clone(),
+            reach: submission.reach.clone(),
+            contact_key: contact.clone(),
+            stage: Stage::New,
+            lost_reason: None,
+            source: form.source.clone(),
+            form: Some(form.id.clone()),
+            attribution: submission.attribution.clone(),
+            service: submission.service.clone(),
+            created_at: now,
+            updated_at: now,
+            first_contact_at: None,
+            owner: None,
+            past_owners: Vec::new(),
+            sla_cycle: 0,
+        };
+        let existing =
+            records::get::<Patient>(self.store.as_ref(), &keys::patient(tenant, &contact)).await?;
+        let patient = Patient {
+            contact_key: contact.clone(),
+            name: submission
+                .name
+                .clone()
+                .or_else(|| existing.as_ref().and_then(|p| p.value.name.clone())),
+            reach: submission.reach.clone(),
+            last_lead: id.clone(),
+            last_consultant: existing
+                .as_ref()
+                .and_then(|p| p.value.last_consultant.clone()),
+            created_at: existing.as_ref().map_or(now, |p| p.value.created_at),
+            updated_at: now,
+        };
+        let assign_timer = Timer {
+            tenant: tenant.clone(),
+            lead: id.clone(),
+            kind: TimerKind::Assign,
+            due_at: now.saturating_add(self.tuning.safety_net).unwrap_or(now),
+            cycle: 0,
+            message: None,
+        };
+        let mut writes = vec![
+            records::claim(tenant, &contact, &Claim { lead: id.clone() })?,
+            records::lead(&lead, None)?,
+            records::touch(tenant, &id, touch)?,
+            records::event(
+                tenant,
+                &id,
+                &Recorded {
+                    id: self.ids.new_id(),
+                    at: now,
+                    event: LeadEvent::Created {
+                        source: form.source.clone(),
+                    },
+                },
+            )?,
+            records::patient(tenant, &patient, existing.map(|p| p.version))?,
+            records::timer(&assign_timer, now, Condition::Always)?,
+        ];
+        writes.extend(consent_record(tenant, submission, touch)?);
+        Ok(landed(self.store.write(writes).await)?.then_some(id))
+    }
+}
+
+/// A consent record when the submission gave any consent.
+fn consent_record(
+    tenant: &TenantId,
+    submission: &Submission,
+    touch: &Touch,
+) -> Result<Option<clinicflow_ports::Write>, AppError> {
+    let c = submission.consents;
+    if !c.marketing && !c.privacy {
+        return Ok(None);
+    }
+    let Some(contact) = submission.reach.dedupe_key() else {
+        return Ok(None);
+    };
+    let record = ConsentRecord {
+        at: touch.at,
+        source: touch.source.clone(),
+        form: touch.form.clone(),
+        touch: touch.id.clone(),
+        marketing: c.marketing,
+        privacy: c.privacy,
+    };
+    records::consent(tenant, &contact, &record).map(Some)
+}

@@ -1,0 +1,228 @@
+//! SLA deadlines: the manager's warning and the reassignment. Both act only
+//! if the lead is still waiting in the same cycle; a contact recorded
+//! meanwhile, or a newer cycle, makes the timer stale and it is dropped.
+
+use clinicflow_core::assignment::{self, Request};
+use clinicflow_core::lead::{Lead, LeadEvent, Ownership, Recorded};
+use clinicflow_core::task::{self, Task, TaskKind};
+use clinicflow_core::timer::Timer;
+use clinicflow_ports::Condition;
+use tracing::{info, warn};
+
+use super::assign::{load_change, plain};
+use super::compose::{self, branch_of};
+use super::{MAX_ROUNDS, busy, landed};
+use crate::error::AppError;
+use crate::records::{self, Versioned};
+use crate::work::Work;
+use crate::{App, keys};
+
+impl App {
+    /// The first deadline passed without contact: a task and a message for
+    /// the branch manager, once per cycle.
+    pub(super) async fn sla_warn(&self, timer: &Timer, claimed: u64) -> Result<(), AppError> {
+        let Some(tenant) = self.directory.tenant(&timer.tenant) else {
+            return self.drop_timer(timer, claimed).await;
+        };
+        let task_id = task::sla_breach_id(&timer.lead, timer.cycle);
+        for _ in 0..MAX_ROUNDS {
+            let Some(Versioned { value: lead, .. }) = self.waiting_lead(timer).await? else {
+                return self.drop_timer(timer, claimed).await;
+            };
+            if self
+                .store
+                .get(&keys::task(&tenant.id, &task_id))
+                .await?
+                .is_some()
+            {
+                return self.drop_timer(timer, claimed).await;
+            }
+            let now = self.clock.now();
+            let branch = branch_of(tenant, &lead);
+            let Some(manager) = tenant.manager(&branch.manager) else {
+                return Err(AppError::Internal(format!(
+                    "branch {} has no manager",
+                    branch.id
+                )));
+            };
+            // Cycle 0 starts when the lead arrives; later ones at the handover.
+            let cycle_start = match &lead.owner {
+                Some(owner) if lead.sla_cycle > 0 => owner.since,
+                _ => lead.created_at,
+            };
+            let task = Task {
+                id: task_id.clone(),
+                lead: lead.id.clone(),
+                kind: TaskKind::SlaBreach,
+                assignee: manager.id.clone(),
+                title: format!(
+                    "Lead {} at {}: nobody has contacted the patient within {:#}",
+                    lead.id, branch.name, tenant.sla.first_contact
+                ),
+                created_at: now,
+                done_at: None,
+            };
+            let mut writes = vec![
+                records::task(&tenant.id, &task, None)?,
+                records::event(
+                    &tenant.id,
+                    &lead.id,
+                    &Recorded {
+                        id: self.ids.new_id(),
+                        at: now,
+                        event: LeadEvent::SlaBreached {
+                            cycle: timer.cycle,
+                            manager: manager.id.clone(),
+                        },
+                    },
+                )?,
+                records::delete(
+                    keys::timer(&tenant.id, &lead.id, &timer.name()),
+                    Condition::VersionIs(claimed),
+                ),
+            ];
+            let alert =
+                compose::sla_alert(tenant, &lead, manager, now.duration_since(cycle_start), now)?;
+            if let Some(message) = &alert {
+                let safety = now.saturating_add(self.tuning.safety_net).unwrap_or(now);
+                writes.push(records::message(message, None)?);
+                writes.push(records::timer(
+                    &compose::deliver_timer(message, safety),
+                    now,
+                    Condition::Always,
+                )?);
+            }
+            if !landed(self.store.write(writes).await)? {
+                continue;
+            }
+            info!(tenant = %tenant.id, lead = %lead.id, cycle = timer.cycle, manager = %manager.id, "SLA breached; manager warned");
+            if let Some(message) = alert {
+                self.enqueue(vec![Work::Deliver {
+                    tenant: tenant.id.clone(),
+                    lead: lead.id.clone(),
+                    message: message.id,
+                }])
+                .await;
+            }
+            return Ok(());
+        }
+        Err(busy("SLA warning"))
+    }
+
+    /// The second deadline passed without contact: the lead goes to the
+    /// next consultant, who starts a fresh SLA cycle.
+    pub(super) async fn sla_reassign(&self, timer: &Timer, claimed: u64) -> Result<(), AppError> {
+        let Some(tenant) = self.directory.tenant(&timer.tenant) else {
+            return self.drop_timer(timer, claimed).await;
+        };
+        for _ in 0..MAX_ROUNDS {
+            let Some(Versioned {
+                value: lead,
+                version,
+            }) = self.waiting_lead(timer).await?
+            else {
+                return self.drop_timer(timer, claimed).await;
+            };
+            let Some(previous) = lead.owner.clone() else {
+                return self.drop_timer(timer, claimed).await;
+            };
+            let now = self.clock.now();
+            let mut exclude = lead.past_owners.clone();
+            exclude.push(previous.consultant.clone());
+            let loads = self.loads(&tenant.id).await?;
+            let decision = assignment::choose(&Request {
+                tenant,
+                branch: &branch_of(tenant, &lead).id,
+                language: &lead.language,
+                previous: None,
+                exclude: &exclude,
+                loads: &plain(&loads),
+                now,
+            });
+            let Some(decision) = decision else {
+                let writes = vec![
+                    records::event(
+                        &tenant.id,
+                        &lead.id,
+                        &Recorded {
+                            id: self.ids.new_id(),
+                            at: now,
+                            event: LeadEvent::Unassignable {
+                                reason: "the SLA ran out and no other consultant is available; the owner keeps the lead".into(),
+                            },
+                        },
+                    )?,
+                    records::delete(keys::timer(&tenant.id, &lead.id, &timer.name()), Condition::VersionIs(claimed)),
+                ];
+                if landed(self.store.write(writes).await)? {
+                    warn!(tenant = %tenant.id, lead = %lead.id, "SLA ran out; nobody left to reassign to");
+                    return Ok(());
+                }
+                continue;
+            };
+
+            let mut next = lead.clone();
+            next.past_owners.push(previous.consultant.clone());
+            next.owner = Some(Ownership {
+                consultant: decision.consultant.clone(),
+                rule: decision.rule,
+                reason: format!("reassigned after the SLA ran out: {}", decision.reason),
+                since: now,
+            });
+            next.sla_cycle += 1;
+            next.updated_at = now;
+            let [warn_timer, reassign_timer] = compose::sla_timers(tenant, &next, now);
+            let writes = vec![
+                records::lead(&next, Some(version))?,
+                load_change(&tenant.id, &previous.consultant, &loads, -1, None)?,
+                load_change(&tenant.id, &decision.consultant, &loads, 1, Some(now))?,
+                records::event(
+                    &tenant.id,
+                    &lead.id,
+                    &Recorded {
+                        id: self.ids.new_id(),
+                        at: now,
+                        event: LeadEvent::Reassigned {
+                            from: previous.consultant.clone(),
+                            to: decision.consultant.clone(),
+                            rule: decision.rule,
+                            reason: decision.reason.clone(),
+                        },
+                    },
+                )?,
+                records::timer(&warn_timer, now, Condition::Always)?,
+                // Replaces the claimed timer of the old cycle.
+                records::timer(&reassign_timer, now, Condition::VersionIs(claimed))?,
+            ];
+            if landed(self.store.write(writes).await)? {
+                info!(tenant = %tenant.id, lead = %lead.id, from = %previous.consultant, to = %decision.consultant, cycle = next.sla_cycle, "lead reassigned after SLA");
+                return Ok(());
+            }
+        }
+        Err(busy("SLA reassignment"))
+    }
+
+    /// The lead of an SLA timer if it still waits for first contact in the
+    /// timer's cycle; `None` makes the timer stale.
+    async fn waiting_lead(&self, timer: &Timer) -> Result<Option<Versioned<Lead>>, AppError> {
+        let lead =
+            records::get::<Lead>(self.store.as_ref(), &keys::lead(&timer.tenant, &timer.lead))
+                .await?;
+        Ok(lead.filter(|l| {
+            let l = &l.value;
+            l.stage.is_open() && !l.contacted() && l.owner.is_some() && l.sla_cycle == timer.cycle
+        }))
+    }
+
+    /// Deletes a claimed timer that has nothing left to do. If it was
+    /// re-armed meanwhile, the new one stays.
+    pub(super) async fn drop_timer(&self, timer: &Timer, claimed: u64) -> Result<(), AppError> {
+        let key = keys::timer(&timer.tenant, &timer.lead, &timer.name());
+        landed(
+            self.store
+                .write(vec![records::delete(key, Condition::VersionIs(claimed))])
+                .await,
+        )?;
+        Ok(())
+    }
+}

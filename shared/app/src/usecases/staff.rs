@@ -1,0 +1,299 @@
+//! What staff do to a lead: record a contact (which stops the SLA), move it
+//! through the pipeline, and close their tasks.
+
+use clinicflow_core::ids::{ConsultantId, LeadId, TaskId};
+use clinicflow_core::lead::{ContactKind, Lead, LeadEvent, Recorded, Stage};
+use clinicflow_core::task::Task;
+use clinicflow_core::tenant::Tenant;
+use clinicflow_core::timer::TimerKind;
+use clinicflow_ports::{Condition, Write};
+use jiff::Timestamp;
+use tracing::info;
+
+use super::{MAX_ROUNDS, busy, landed};
+use crate::error::AppError;
+use crate::records::{self, Claim, Versioned};
+use crate::{App, keys};
+
+const MAX_NOTE: usize = 5000;
+const MAX_REASON: usize = 500;
+
+/// A contact with the patient, as staff report it.
+#[derive(Clone, Debug)]
+pub struct ContactInput {
+    pub kind: ContactKind,
+    /// The consultant who made the contact.
+    pub by: Option<String>,
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct StageInput {
+    pub stage: String,
+    /// Required when the stage is `lost`.
+    pub reason: Option<String>,
+}
+
+impl App {
+    /// Records a contact. The first one stops the SLA and moves a new lead to Contacted.
+    pub async fn record_contact(
+        &self,
+        tenant: &Tenant,
+        lead_id: &str,
+        input: ContactInput,
+    ) -> Result<Lead, AppError> {
+        let lead_id = LeadId::new(lead_id).map_err(|_| AppError::NotFound("lead"))?;
+        let by = match input.by.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(by) => Some(
+                ConsultantId::new(by)
+                    .ok()
+                    .filter(|id| tenant.consultant(id).is_some())
+                    .ok_or_else(|| {
+                        AppError::invalid("by", format!("no consultant `{by}` in this clinic"))
+                    })?,
+            ),
+            None => None,
+        };
+        let note = bounded("note", input.note, MAX_NOTE)?;
+        for _ in 0..MAX_ROUNDS {
+            let Versioned {
+                value: lead,
+                version,
+            } = self.lead_of(tenant, &lead_id).await?;
+            let now = self.clock.now();
+            let mut next = lead.clone();
+            next.first_contact_at.get_or_insert(now);
+            next.updated_at = now;
+            let mut events = vec![LeadEvent::ContactRecorded {
+                contact: input.kind,
+                by: by.clone(),
+                note: note.clone(),
+            }];
+            if lead.stage == Stage::New {
+                next.stage = Stage::Contacted;
+                events.push(LeadEvent::StageChanged {
+                    from: Stage::New,
+                    to: Stage::Contacted,
+                    reason: None,
+                });
+            }
+            let mut writes = vec![records::lead(&next, Some(version))?];
+            writes.extend(self.events(tenant, &lead.id, events, now)?);
+            writes.extend(stop_sla(tenant, &lead.id));
+            if landed(self.store.write(writes).await)? {
+                info!(tenant = %tenant.id, lead = %lead.id, "contact recorded");
+                return Ok(next);
+            }
+        }
+        Err(busy("contact"))
+    }
+
+    /// Moves a lead to another stage of the pipeline.
+    pub async fn move_stage(
+        &self,
+        tenant: &Tenant,
+        lead_id: &str,
+        input: StageInput,
+    ) -> Result<Lead, AppError> {
+        let lead_id = LeadId::new(lead_id).map_err(|_| AppError::NotFound("lead"))?;
+        let to = Stage::parse(input.stage.trim()).ok_or_else(|| {
+            let names: Vec<&str> = Stage::ALL.iter().map(|s| s.as_str()).collect();
+            AppError::invalid(
+                "stage",
+                format!("is not a stage; use one of: {}", names.join(", ")),
+            )
+        })?;
+        let reason = bounded("reason", input.reason, MAX_REASON)?;
+        if to == Stage::Lost && reason.is_none() {
+            return Err(AppError::invalid(
+                "reason",
+                "is required when a lead is lost",
+            ));
+        }
+        for _ in 0..MAX_ROUNDS {
+            let Versioned {
+                value: lead,
+                version,
+            } = self.lead_of(tenant, &lead_id).await?;
+            if !lead.stage.can_move_to(to) {
+                return Err(AppError::Conflict(format!(
+                    "a lead cannot move from {} to {}",
+                    lead.stage.as_str(),
+                    to.as_str()
+                )));
+            }
+            let now = self.clock.now();
+            let mut next = lead.clone();
+            next.stage = to;
+            next.lost_reason = (to == Stage::Lost).then(|| reason.clone()).flatten();
+            next.updated_at = now;
+            if lead.stage == Stage::New {
+                // Working a new lead means someone reached the patient.
+                next.first_contact_at.get_or_insert(now);
+            }
+            let mut writes = vec![records::lead(&next, Some(version))?];
+            if lead.stage == Stage::New || !to.is_open() {
+                writes.extend(stop_sla(tenant, &lead.id));
+            }
+            writes.extend(self.events(
+                tenant,
+                &lead.id,
+                vec![LeadEvent::StageChanged {
+                    from: lead.stage,
+                    to,
+                    reason: reason.clone(),
+                }],
+                now,
+            )?);
+            match (lead.stage.is_open(), to.is_open()) {
+                (true, false) => writes.extend(self.close(tenant, &lead).await?),
+                (false, true) => writes.extend(self.reopen(tenant, &lead).await?),
+                _ => {}
+            }
+            if landed(self.store.write(writes).await)? {
+                info!(tenant = %tenant.id, lead = %lead.id, from = lead.stage.as_str(), to = to.as_str(), "stage moved");
+                return Ok(next);
+            }
+        }
+        Err(busy("stage move"))
+    }
+
+    /// Marks a manager's task done (again done is still done).
+    pub async fn complete_task(&self, tenant: &Tenant, task_id: &str) -> Result<Task, AppError> {
+        let id = TaskId::new(task_id).map_err(|_| AppError::NotFound("task"))?;
+        let key = keys::task(&tenant.id, &id);
+        for _ in 0..MAX_ROUNDS {
+            let Versioned {
+                value: mut task,
+                version,
+            } = records::get::<Task>(self.store.as_ref(), &key)
+                .await?
+                .ok_or(AppError::NotFound("task"))?;
+            if task.done_at.is_some() {
+                return Ok(task);
+            }
+            task.done_at = Some(self.clock.now());
+            if landed(
+                self.store
+                    .write(vec![records::task(&tenant.id, &task, Some(version))?])
+                    .await,
+            )? {
+                return Ok(task);
+            }
+        }
+        Err(busy("task"))
+    }
+
+    pub(super) async fn lead_of(
+        &self,
+        tenant: &Tenant,
+        id: &LeadId,
+    ) -> Result<Versioned<Lead>, AppError> {
+        records::get::<Lead>(self.store.as_ref(), &keys::lead(&tenant.id, id))
+            .await?
+            .ok_or(AppError::NotFound("lead"))
+    }
+
+    fn events(
+        &self,
+        tenant: &Tenant,
+        lead: &LeadId,
+        events: Vec<LeadEvent>,
+        at: Timestamp,
+    ) -> Result<Vec<Write>, AppError> {
+        events
+            .into_iter()
+            .map(|event| {
+                records::event(
+                    &tenant.id,
+                    lead,
+                    &Recorded {
+                        id: self.ids.new_id(),
+                        at,
+                        event,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Closing frees the patient's claim (a new submission opens a new
+    /// lead) and the owner's capacity; the caller stops the SLA.
+    async fn close(&self, tenant: &Tenant, lead: &Lead) -> Result<Vec<Write>, AppError> {
+        let mut writes = Vec::new();
+        let claim_key = keys::open_claim(&tenant.id, &lead.contact_key);
+        if let Some(claim) = records::get::<Claim>(self.store.as_ref(), &claim_key).await?
+            && claim.value.lead == lead.id
+        {
+            writes.push(records::delete(
+                claim_key,
+                Condition::VersionIs(claim.version),
+            ));
+        }
+        if let Some(owner) = &lead.owner {
+            let loads = self.loads(&tenant.id).await?;
+            writes.push(super::assign::load_change(
+                &tenant.id,
+                &owner.consultant,
+                &loads,
+                -1,
+                None,
+            )?);
+        }
+        Ok(writes)
+    }
+
+    /// Reopening (an arrived patient going on to follow-up) takes the claim
+    /// back, unless the patient has opened another lead meanwhile.
+    async fn reopen(&self, tenant: &Tenant, lead: &Lead) -> Result<Vec<Write>, AppError> {
+        let claim_key = keys::open_claim(&tenant.id, &lead.contact_key);
+        if let Some(claim) = records::get::<Claim>(self.store.as_ref(), &claim_key).await? {
+            return Err(AppError::Conflict(format!(
+                "the patient has another open lead ({}); continue there",
+                claim.value.lead
+            )));
+        }
+        let mut writes = vec![records::claim(
+            &tenant.id,
+            &lead.contact_key,
+            &Claim {
+                lead: lead.id.clone(),
+            },
+        )?];
+        if let Some(owner) = &lead.owner {
+            let loads = self.loads(&tenant.id).await?;
+            writes.push(super::assign::load_change(
+                &tenant.id,
+                &owner.consultant,
+                &loads,
+                1,
+                None,
+            )?);
+        }
+        Ok(writes)
+    }
+}
+
+/// Deleting both SLA timers stops the SLA.
+fn stop_sla<'a>(tenant: &'a Tenant, lead: &'a LeadId) -> impl Iterator<Item = Write> + 'a {
+    [TimerKind::SlaWarn, TimerKind::SlaReassign]
+        .into_iter()
+        .map(move |kind| {
+            records::delete(
+                keys::timer(&tenant.id, lead, kind.as_str()),
+                Condition::Always,
+            )
+        })
+}
+
+/// Trims an optional text; empty is absent; too long is an error on `field`.
+fn bounded(field: &str, value: Option<String>, max: usize) -> Result<Option<String>, AppError> {
+    let value = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    match value {
+        Some(v) if v.chars().count() > max => Err(AppError::invalid(
+            field,
+            format!("is longer than {max} characters"),
+        )),
+        other => Ok(other),
+    }
+}

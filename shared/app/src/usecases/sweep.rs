@@ -1,0 +1,125 @@
+//! The timer sweep: fires every due timer once, however many sweeps
+//! overlap. Each timer is claimed by a conditional write that also pushes
+//! its due time to the end of a lease, so a sweep that dies mid-work leaves
+//! the timer to be fired again after the lease, and the work it does is
+//! idempotent.
+
+use clinicflow_core::timer::{Timer, TimerKind};
+use clinicflow_ports::{Index, Item, Query, SortKey, WriteError};
+use futures_util::stream::{self, StreamExt};
+use jiff::Timestamp;
+use tracing::{error, warn};
+
+use crate::error::AppError;
+use crate::records;
+use crate::{App, keys};
+
+/// Timers fired at once within one sweep.
+const CONCURRENCY: usize = 8;
+
+/// Pages of due timers read per shard in one sweep, at most.
+const MAX_PAGES: usize = 20;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Timers whose work was done.
+    pub fired: usize,
+    /// Timers whose work failed; they fire again after the lease.
+    pub failed: usize,
+    /// Timers another sweep claimed first.
+    pub skipped: usize,
+}
+
+enum Outcome {
+    Fired,
+    Failed,
+    Skipped,
+}
+
+impl App {
+    /// Fires the timers due now.
+    pub async fn sweep_due_timers(&self) -> Result<SweepReport, AppError> {
+        let now = self.clock.now();
+        let mut report = SweepReport::default();
+        for shard in 0..keys::DUE_SHARDS {
+            for _ in 0..MAX_PAGES {
+                let page = self
+                    .store
+                    .query(&Query {
+                        index: Index::Gsi1,
+                        pk: keys::due_index_pk(shard),
+                        sk: SortKey::AtMost(keys::due_until(now)),
+                        descending: false,
+                        limit: self.tuning.sweep_batch,
+                        after: None,
+                    })
+                    .await?;
+                let full = page.items.len() >= self.tuning.sweep_batch;
+                let outcomes: Vec<Outcome> = stream::iter(page.items)
+                    .map(|item| self.claim_and_fire(item, now))
+                    .buffer_unordered(CONCURRENCY)
+                    .collect()
+                    .await;
+                for outcome in outcomes {
+                    match outcome {
+                        Outcome::Fired => report.fired += 1,
+                        Outcome::Failed => report.failed += 1,
+                        Outcome::Skipped => report.skipped += 1,
+                    }
+                }
+                // Claimed timers left the due range, so the next page is new.
+                if !full {
+                    break;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn claim_and_fire(&self, item: Item, now: Timestamp) -> Outcome {
+        let timer: Timer = match records::decode(&item) {
+            Ok(t) => t,
+            Err(e) => {
+                error!(key = %item.key.sk, error = %e, "undecodable timer skipped");
+                return Outcome::Failed;
+            }
+        };
+        let mut claimed = timer.clone();
+        claimed.due_at = now.saturating_add(self.tuning.lease).unwrap_or(now);
+        let claim = match records::timer_claim(&claimed, item.version) {
+            Ok(w) => w,
+            Err(e) => {
+                error!(error = %e, "timer claim could not be built");
+                return Outcome::Failed;
+            }
+        };
+        match self.store.write(vec![claim]).await {
+            Ok(()) => {}
+            Err(WriteError::ConditionFailed { .. }) => return Outcome::Skipped,
+            Err(e) => {
+                warn!(error = %e, "timer claim failed");
+                return Outcome::Failed;
+            }
+        }
+        match self.fire(&timer, item.version + 1).await {
+            Ok(()) => Outcome::Fired,
+            Err(e) => {
+                warn!(tenant = %timer.tenant, lead = %timer.lead, timer = timer.kind.as_str(), error = %e, "timer work failed; it fires again after its lease");
+                Outcome::Failed
+            }
+        }
+    }
+
+    async fn fire(&self, timer: &Timer, claimed: u64) -> Result<(), AppError> {
+        match (timer.kind, &timer.message) {
+            (TimerKind::Assign, _) => self.assign_lead(&timer.tenant, &timer.lead).await,
+            (TimerKind::Deliver, Some(message)) => {
+                self.deliver_message(&timer.tenant, &timer.lead, message)
+                    .await
+            }
+            (TimerKind::Deliver, None) => self.drop_timer(timer, claimed).await,
+            (TimerKind::SlaWarn, _) => self.sla_warn(timer, claimed).await,
+            (TimerKind::SlaReassign, _) => self.sla_reassign(timer, claimed).await,
+        }
+    }
+}
