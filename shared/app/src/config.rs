@@ -20,11 +20,13 @@ struct ConfigFile<L> {
     tenants: Vec<TenantConfig>,
 }
 
-/// A validated configuration: the runtime section and the tenants.
+/// A validated configuration: the runtime section and the tenants, as
+/// validated and as written.
 #[derive(Debug)]
 pub struct Config<L> {
     pub local: L,
     pub directory: Directory,
+    pub tenants: Vec<TenantConfig>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -110,6 +112,7 @@ pub fn parse<L: DeserializeOwned + Default>(text: &str) -> Result<Config<L>, Vec
     Ok(Config {
         local: file.local,
         directory,
+        tenants: file.tenants,
     })
 }
 

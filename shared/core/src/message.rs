@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::contact::Reach;
+use crate::contact::{Email, Reach};
 use crate::ids::{ConsultantId, Language, LeadId, ManagerId, MessageId, TenantId};
 use crate::template::TemplateKind;
 
@@ -138,6 +138,26 @@ pub struct Message {
     pub provider_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Failure>,
+}
+
+impl Message {
+    /// The recipient as logs may show it: masked.
+    pub fn masked_recipient(&self) -> String {
+        match self.channel {
+            Channel::Email => {
+                Email::parse(&self.to).map_or_else(|_| "***".to_owned(), |e| e.masked())
+            }
+            Channel::Sms | Channel::Whatsapp => {
+                let keep = self.to.len().saturating_sub(2);
+                let tail = self.to.get(keep..).unwrap_or_default();
+                let head = self.to.get(..3.min(keep)).unwrap_or_default();
+                format!(
+                    "{head}{}{tail}",
+                    "*".repeat(self.to.len().saturating_sub(head.len() + tail.len()))
+                )
+            }
+        }
+    }
 }
 
 /// The id of the one greeting a lead gets.

@@ -1,1 +1,53 @@
+//! Clinicflow on one machine: every function in one process, with the
+//! embedded durable store and queue. `clinicflow` (the binary) calls [`main`].
+//!
+//! - [`settings`]: the `[local]` section of the configuration file.
+//! - [`workers`]: queue consumers and the timer sweep.
+//! - [`server`]: wiring the adapters into an `App` and serving it.
 
+pub mod server;
+pub mod settings;
+pub mod workers;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The configuration used when `CLINICFLOW_CONFIG` is not set.
+pub const DEFAULT_CONFIG: &str = "config/demo.toml";
+
+/// Runs the server until SIGINT or SIGTERM. Configuration problems are
+/// printed and the process exits with status 2 without starting.
+pub async fn main() -> ExitCode {
+    init_logging();
+    let config = std::env::var_os("CLINICFLOW_CONFIG")
+        .map_or_else(|| PathBuf::from(DEFAULT_CONFIG), PathBuf::from);
+    match server::run(&config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(server::StartError::Config(e)) => {
+            eprintln!("{e}");
+            eprintln!(
+                "Clinicflow did not start. Fix the configuration, or set CLINICFLOW_CONFIG to another file."
+            );
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("Clinicflow stopped: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr; `CLINICFLOW_LOG` (or `RUST_LOG`) sets the filter.
+fn init_logging() {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("CLINICFLOW_LOG")
+        .ok()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "info".to_owned());
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}

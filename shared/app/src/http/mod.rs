@@ -24,23 +24,27 @@ pub use openapi::document;
 
 /// Every route: what the local server serves.
 pub fn router(app: Arc<App>) -> Router {
-    intake_router(app.clone()).merge(api_router(app))
+    finish(form_routes().merge(staff_routes()), app)
 }
 
-/// The public form endpoint.
+/// The public form endpoint: what the intake Lambda serves.
 pub fn intake_router(app: Arc<App>) -> Router {
-    Router::new()
-        .route(
-            "/v1/forms/{form_id}/leads",
-            post(forms::submit).options(forms::preflight),
-        )
-        .route("/healthz", get(health))
-        .fallback(not_found)
-        .with_state(app)
+    finish(form_routes(), app)
 }
 
-/// The staff API and the API's documentation.
+/// The staff API and the API's documentation: what the API Lambda serves.
 pub fn api_router(app: Arc<App>) -> Router {
+    finish(staff_routes(), app)
+}
+
+fn form_routes() -> Router<Arc<App>> {
+    Router::new().route(
+        "/v1/forms/{form_id}/leads",
+        post(forms::submit).options(forms::preflight),
+    )
+}
+
+fn staff_routes() -> Router<Arc<App>> {
     Router::new()
         .route("/v1/leads", get(staff::list_leads))
         .route("/v1/leads/{lead_id}", get(staff::get_lead))
@@ -50,6 +54,10 @@ pub fn api_router(app: Arc<App>) -> Router {
         .route("/v1/tasks", get(staff::list_tasks))
         .route("/v1/tasks/{task_id}/done", post(staff::complete_task))
         .route("/openapi.json", get(openapi::serve))
+}
+
+fn finish(routes: Router<Arc<App>>, app: Arc<App>) -> Router {
+    routes
         .route("/healthz", get(health))
         .fallback(not_found)
         .with_state(app)

@@ -88,25 +88,25 @@ impl App {
         let now = self.clock.now();
         match result {
             Ok(receipt) => {
-                info!(message = %message.id, kind = message.kind.as_str(), channel = message.channel.as_str(), provider = %receipt.provider, "message sent");
+                info!(message_id = %message.id, kind = message.kind.as_str(), channel = message.channel.as_str(), provider = %receipt.provider, "message sent");
                 self.settle(message, version, Ok(receipt), now).await?;
             }
             Err(SendError::Permanent { code, reason }) => {
-                warn!(message = %message.id, code = %code, "message failed for good");
+                warn!(message_id = %message.id, code = %code, "message failed for good");
                 self.settle(message, version, Err(Failure { code, reason }), now)
                     .await?;
             }
             Err(SendError::Retryable { code, reason })
                 if message.attempts >= self.tuning.max_send_attempts =>
             {
-                warn!(message = %message.id, code = %code, attempts = message.attempts, "message failed after its last attempt");
+                warn!(message_id = %message.id, code = %code, attempts = message.attempts, "message failed after its last attempt");
                 let reason = format!("{reason} (gave up after {} attempts)", message.attempts);
                 self.settle(message, version, Err(Failure { code, reason }), now)
                     .await?;
             }
             Err(SendError::Retryable { code, reason }) => {
                 let retry_at = now.saturating_add(self.backoff(&message)).unwrap_or(now);
-                warn!(message = %message.id, code = %code, attempts = message.attempts, retry_at = %retry_at, "message will be retried");
+                warn!(message_id = %message.id, code = %code, attempts = message.attempts, retry_at = %retry_at, "message will be retried");
                 let mut queued = message;
                 queued.status = MessageStatus::Queued;
                 queued.lease_until = None;
@@ -119,7 +119,7 @@ impl App {
                 ];
                 if !landed(self.store.write(writes).await)? {
                     // Someone moved the message on meanwhile; theirs stands.
-                    warn!(message = %queued.id, "message changed while its retry was recorded");
+                    warn!(message_id = %queued.id, "message changed while its retry was recorded");
                 }
             }
         }

@@ -1,0 +1,44 @@
+//! The `[local]` section of the configuration file: how the one-machine
+//! runtime listens, where it keeps its data, and its machinery's timings.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+
+use clinicflow_app::Tuning;
+use jiff::SignedDuration;
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalSettings {
+    /// The address to listen on (127.0.0.1: this machine only).
+    pub host: IpAddr,
+    /// The port; the `PORT` environment variable overrides it; 0 picks a free one.
+    pub port: u16,
+    /// Where the embedded store keeps its data, relative to the working directory.
+    pub data_dir: PathBuf,
+    /// How long a received queue message stays hidden before redelivery.
+    pub queue_visibility: SignedDuration,
+    /// Deliveries of a queue message before it is dead-lettered.
+    pub max_receives: u32,
+    /// Concurrent consumers per queue.
+    pub workers: usize,
+    /// How often the timer sweep runs.
+    pub timer_tick: SignedDuration,
+    pub tuning: Tuning,
+}
+
+impl Default for LocalSettings {
+    fn default() -> Self {
+        LocalSettings {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 3000,
+            data_dir: PathBuf::from(".clinicflow/data"),
+            queue_visibility: SignedDuration::from_secs(30),
+            max_receives: 5,
+            workers: 4,
+            timer_tick: SignedDuration::from_secs(1),
+            tuning: Tuning::default(),
+        }
+    }
+}
