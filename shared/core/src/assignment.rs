@@ -117,21 +117,21 @@ pub fn choose(req: &Request<'_>) -> Option<Decision> {
         });
     }
 
-    let groups: [(&str, Box<dyn Fn(&&Consultant) -> bool + '_>); 4] = [
-        (
-            "branch_language",
-            Box::new(|c: &&Consultant| &c.branch == req.branch && c.speaks(req.language)),
-        ),
-        (
-            "branch",
-            Box::new(|c: &&Consultant| &c.branch == req.branch),
-        ),
-        (
-            "tenant_language",
-            Box::new(|c: &&Consultant| c.speaks(req.language)),
-        ),
-        ("tenant", Box::new(|_: &&Consultant| true)),
+    // Who matches, from the closest match to anyone at all.
+    let in_branch = |c: &Consultant| &c.branch == req.branch;
+    let speaks = |c: &Consultant| c.speaks(req.language);
+    let groups = [
+        Group::BranchLanguage,
+        Group::Branch,
+        Group::TenantLanguage,
+        Group::Tenant,
     ];
+    let group_matches = |group: Group, c: &Consultant| match group {
+        Group::BranchLanguage => in_branch(c) && speaks(c),
+        Group::Branch => in_branch(c),
+        Group::TenantLanguage => speaks(c),
+        Group::Tenant => true,
+    };
     let on_shift_rules = [
         Rule::BranchLanguageOnShift,
         Rule::BranchOnShift,
@@ -145,11 +145,11 @@ pub fn choose(req: &Request<'_>) -> Option<Decision> {
         Rule::TenantNextShift,
     ];
 
-    for ((_, group), rule) in groups.iter().zip(on_shift_rules) {
+    for (group, rule) in groups.into_iter().zip(on_shift_rules) {
         let candidates: Vec<&Consultant> = available
             .iter()
             .copied()
-            .filter(|c| group(c) && on_shift(c))
+            .filter(|c| group_matches(group, c) && on_shift(c))
             .collect();
         if let Some(chosen) = least_loaded(&candidates, &load) {
             return Some(Decision {
@@ -168,7 +168,7 @@ pub fn choose(req: &Request<'_>) -> Option<Decision> {
         }
     }
 
-    for ((_, group), rule) in groups.iter().zip(next_shift_rules) {
+    for (group, rule) in groups.into_iter().zip(next_shift_rules) {
         let next_start = |c: &Consultant| {
             let branch = req.tenant.branch(&c.branch)?;
             c.shifts.next_start_after(&branch.time_zone, req.now)
@@ -176,7 +176,7 @@ pub fn choose(req: &Request<'_>) -> Option<Decision> {
         let chosen = available
             .iter()
             .copied()
-            .filter(|c| group(c))
+            .filter(|c| group_matches(group, c))
             .filter_map(|c| Some((next_start(c)?, c)))
             .min_by_key(|(start, c)| {
                 (
@@ -230,6 +230,15 @@ pub fn choose(req: &Request<'_>) -> Option<Decision> {
             load(chosen).open_leads
         ),
     })
+}
+
+/// The widening groups the rules look in.
+#[derive(Clone, Copy)]
+enum Group {
+    BranchLanguage,
+    Branch,
+    TenantLanguage,
+    Tenant,
 }
 
 /// Fewest open leads, then longest since the last new lead, then id.

@@ -45,7 +45,7 @@ pub struct Submission {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Screened {
-    Accepted(Submission),
+    Accepted(Box<Submission>),
     /// The honeypot was filled: answer as if accepted, keep nothing.
     Spam,
 }
@@ -176,7 +176,7 @@ pub fn screen(
     }
 
     match branch {
-        Some(branch) if errors.is_empty() => Ok(Screened::Accepted(Submission {
+        Some(branch) if errors.is_empty() => Ok(Screened::Accepted(Box::new(Submission {
             name,
             reach: Reach { phone, email },
             branch: branch.id.clone(),
@@ -185,7 +185,7 @@ pub fn screen(
             message,
             consents,
             attribution,
-        })),
+        }))),
         _ => Err(errors),
     }
 }
@@ -223,7 +223,7 @@ mod tests {
         let t = fixture::tenant();
         let form = t.form(&FormId::new(form).unwrap()).unwrap();
         match screen(&t, form, &fields(pairs)) {
-            Ok(Screened::Accepted(s)) => s,
+            Ok(Screened::Accepted(s)) => *s,
             other => panic!("{other:?}"),
         }
     }

@@ -57,6 +57,9 @@ impl Ids for UlidIds {
         let mut generator = self.0.lock().unwrap_or_else(|e| e.into_inner());
         // Monotonic within a millisecond; past 2^80 ids in one millisecond
         // the generator overflows and a fresh random id is as good.
-        generator.generate().unwrap_or_else(|_| ulid::Ulid::generate()).to_string()
+        generator
+            .generate()
+            .unwrap_or_else(|_| ulid::Ulid::generate())
+            .to_string()
     }
 }

@@ -19,5 +19,6 @@ pub use clock::{Clock, Ids, ManualClock, SystemClock, UlidIds};
 pub use messenger::{Messenger, Receipt, SendError};
 pub use queue::{Queue, QueueError, QueueName};
 pub use store::{
-    Condition, Cursor, Index, IndexKey, Item, ItemStore, Key, Page, Query, SortKey, StoreError, Write, WriteError,
+    Condition, Cursor, Index, IndexKey, Item, ItemStore, Key, Page, Query, SortKey, StoreError,
+    Write, WriteError,
 };

@@ -14,16 +14,21 @@
 //!   DynamoDB (the embedded engine is always current);
 //! - items past `expires_at` may linger until the engine purges them, so
 //!   readers check expiry themselves;
-//! - a query returns at most `limit` items in sort-key order, and a
-//!   [`Cursor`] to resume after the last one.
+//! - a query returns at most `limit` items (a limit of 0 returns none) in
+//!   sort-key order, and a [`Cursor`] to resume after the last one; among
+//!   items with equal index sort keys the order is unspecified;
+//! - keys and index-key parts are never empty, versions stay within
+//!   `i64::MAX`, and `Between` bounds are in order.
 
 use async_trait::async_trait;
 
 /// DynamoDB's limit on writes per transaction, honoured by every engine.
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
 
-/// DynamoDB's limit on an item's size, honoured by every engine.
-pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+/// DynamoDB's limit on an item's size (400 KiB, counting attribute names
+/// and every value), less a margin for the attributes engines add; every
+/// engine refuses larger items.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024 - 1024;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
@@ -84,10 +89,19 @@ pub enum Condition {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Write {
-    Put { item: Item, condition: Condition },
-    Delete { key: Key, condition: Condition },
+    Put {
+        item: Item,
+        condition: Condition,
+    },
+    Delete {
+        key: Key,
+        condition: Condition,
+    },
     /// Writes nothing; fails the transaction unless the condition holds.
-    Check { key: Key, condition: Condition },
+    Check {
+        key: Key,
+        condition: Condition,
+    },
 }
 
 impl Write {
@@ -100,9 +114,9 @@ impl Write {
 
     pub fn condition(&self) -> Condition {
         match self {
-            Write::Put { condition, .. } | Write::Delete { condition, .. } | Write::Check { condition, .. } => {
-                *condition
-            }
+            Write::Put { condition, .. }
+            | Write::Delete { condition, .. }
+            | Write::Check { condition, .. } => *condition,
         }
     }
 }
@@ -210,7 +224,9 @@ pub trait ItemStore: Send + Sync + 'static {
 /// Checks the port's rules on a transaction; engines call it before writing.
 pub fn validate_writes(writes: &[Write]) -> Result<(), StoreError> {
     if writes.is_empty() {
-        return Err(StoreError::Invalid("a transaction needs at least one write".into()));
+        return Err(StoreError::Invalid(
+            "a transaction needs at least one write".into(),
+        ));
     }
     if writes.len() > MAX_TRANSACTION_ITEMS {
         return Err(StoreError::Invalid(format!(
@@ -227,10 +243,28 @@ pub fn validate_writes(writes: &[Write]) -> Result<(), StoreError> {
                 w.key().sk
             )));
         }
+        if w.key().pk.is_empty() || w.key().sk.is_empty() {
+            return Err(StoreError::Invalid("keys must not be empty".into()));
+        }
         if let Write::Put { item, .. } = w {
-            let size = item.key.pk.len() + item.key.sk.len() + item.body.len();
+            let index_parts = [&item.gsi1, &item.gsi2].into_iter().flatten();
+            if index_parts
+                .clone()
+                .any(|k| k.pk.is_empty() || k.sk.is_empty())
+            {
+                return Err(StoreError::Invalid("index keys must not be empty".into()));
+            }
+            if item.version > i64::MAX as u64 {
+                return Err(StoreError::Invalid("versions stay within i64::MAX".into()));
+            }
+            let size = item.key.pk.len()
+                + item.key.sk.len()
+                + index_parts.map(|k| k.pk.len() + k.sk.len()).sum::<usize>()
+                + item.body.len();
             if size > MAX_ITEM_BYTES {
-                return Err(StoreError::Invalid(format!("item of {size} bytes; at most {MAX_ITEM_BYTES}")));
+                return Err(StoreError::Invalid(format!(
+                    "item of {size} bytes; at most {MAX_ITEM_BYTES}"
+                )));
             }
         }
     }

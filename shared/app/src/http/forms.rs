@@ -48,7 +48,7 @@ pub async fn submit(
         .and_then(|o| o.to_str().ok())
         .map(str::to_owned);
     let result = async {
-        let (_, form) = app.directory.form(&form_id).ok_or_else(|| not_found())?;
+        let (_, form) = app.directory.form(&form_id).ok_or_else(not_found)?;
         if let Some(origin) = &origin
             && !form.allows_origin(origin)
         {
