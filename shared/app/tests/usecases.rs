@@ -1,0 +1,415 @@
+//! The use cases on the real embedded store with a manual clock: duplicate
+//! work, overlapping sweeps, SLA across closing hours, delivery failures,
+//! loads and returning patients, deterministically.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use clinicflow_app::config::{Config, parse};
+use clinicflow_app::usecases::{ContactInput, LeadFilter, MessageFilter, StageInput, TaskFilter};
+use clinicflow_app::{App, Tuning};
+use clinicflow_channels::SandboxMessenger;
+use clinicflow_core::assignment::Rule;
+use clinicflow_core::lead::ContactKind;
+use clinicflow_core::message::{Message, MessageStatus};
+use clinicflow_core::tenant::Tenant;
+use clinicflow_embedded::{Database, EmbeddedQueue};
+use clinicflow_ports::{ItemStore, ManualClock, Messenger, Query, QueueName, Receipt, SendError, UlidIds};
+use jiff::civil::date;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+
+const CONFIG: &str = r#"
+[[tenants]]
+id = "clinic"
+name = "Test Clinic"
+default_language = "tr"
+staff_tokens = ["usecase-staff-token-0001"]
+sla = { first_contact = "10m", reassign_after = "30m" }
+
+[[tenants.managers]]
+id = "selin"
+name = "Selin Kaya"
+phone = "+90 532 000 00 01"
+
+[[tenants.branches]]
+id = "kadikoy"
+name = "Kadıköy"
+time_zone = "Europe/Istanbul"
+phone_region = "TR"
+opening_hours = ["mon-fri 09:00-19:00"]
+
+[[tenants.consultants]]
+id = "elif"
+name = "Elif Demir"
+branch = "kadikoy"
+languages = ["tr"]
+shifts = ["mon-fri 09:00-19:00"]
+
+[[tenants.consultants]]
+id = "mert"
+name = "Mert Aydın"
+branch = "kadikoy"
+languages = ["tr"]
+shifts = ["mon-fri 09:00-19:00"]
+
+[[tenants.forms]]
+id = "web"
+"#;
+
+/// Monday 2026-11-23 in Istanbul.
+fn monday(h: i8, m: i8) -> Timestamp {
+    TimeZone::get("Europe/Istanbul")
+        .unwrap()
+        .to_timestamp(date(2026, 11, 23).at(h, m, 0, 0))
+        .unwrap()
+}
+
+struct World {
+    app: Arc<App>,
+    clock: Arc<ManualClock>,
+    queue: EmbeddedQueue,
+    store: Arc<dyn ItemStore>,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    fn new(at: Timestamp) -> World {
+        World::with_messenger(at, |store| Arc::new(SandboxMessenger::new(store)))
+    }
+
+    fn with_messenger(at: Timestamp, messenger: impl FnOnce(Arc<dyn ItemStore>) -> Arc<dyn Messenger>) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path()).unwrap();
+        let store: Arc<dyn ItemStore> = Arc::new(db.store());
+        let queue = db.queue();
+        let config: Config<Option<()>> = parse(CONFIG).unwrap();
+        let clock = Arc::new(ManualClock::new(at));
+        let app = Arc::new(App {
+            directory: Arc::new(config.directory),
+            store: store.clone(),
+            queue: Arc::new(queue.clone()),
+            messenger: messenger(store.clone()),
+            clock: clock.clone(),
+            ids: Arc::new(UlidIds::default()),
+            tuning: Tuning::default(),
+        });
+        World {
+            app,
+            clock,
+            queue,
+            store,
+            _dir: dir,
+        }
+    }
+
+    fn tenant(&self) -> Arc<Tenant> {
+        self.app.directory.tenants().next().unwrap().clone()
+    }
+
+    async fn submit(&self, phone: &str) -> String {
+        let fields = vec![("phone".to_owned(), phone.to_owned()), ("name".to_owned(), "Ayşe Kaya".to_owned())];
+        self.app.submit_form("web", &fields).await.unwrap().id().to_owned()
+    }
+
+    /// Handles every queued message, each `times` times (a redelivering queue).
+    async fn drain(&self, times: usize) -> usize {
+        let mut handled = 0;
+        loop {
+            let mut any = false;
+            for q in QueueName::ALL {
+                let batch = self.queue.receive(q, 10, Duration::from_secs(60)).await.unwrap();
+                for d in &batch {
+                    for _ in 0..times {
+                        self.app.handle_work(&d.body).await.unwrap();
+                    }
+                    handled += 1;
+                    any = true;
+                }
+                let ids: Vec<i64> = batch.iter().map(|d| d.id).collect();
+                self.queue.delete(q, &ids).await.unwrap();
+            }
+            if !any {
+                return handled;
+            }
+        }
+    }
+
+    async fn messages(&self) -> Vec<Message> {
+        let t = self.tenant();
+        self.app.list_messages(&t, &MessageFilter::default(), 200, None).await.unwrap().items
+    }
+
+    async fn sandbox_deliveries(&self) -> usize {
+        self.store.query(&Query::partition("T#clinic#SANDBOX")).await.unwrap().items.len()
+    }
+}
+
+#[tokio::test]
+async fn every_work_message_handled_twice_changes_nothing() {
+    let w = World::new(monday(10, 0));
+    let a = w.submit("0532 111 11 11").await;
+    let b = w.submit("0532 222 22 22").await;
+    w.drain(2).await;
+    let t = w.tenant();
+    let leads = w.app.list_leads(&t, &LeadFilter::default(), 50, None).await.unwrap().items;
+    assert_eq!(leads.len(), 2);
+    // Fair: one each, despite every message arriving twice.
+    let owners: Vec<String> = leads.iter().map(|l| l.owner.as_ref().unwrap().consultant.to_string()).collect();
+    assert!(owners.contains(&"elif".to_owned()) && owners.contains(&"mert".to_owned()), "{owners:?}");
+    let messages = w.messages().await;
+    assert_eq!(messages.len(), 2);
+    assert!(messages.iter().all(|m| m.status == MessageStatus::Sent && m.attempts == 1));
+    assert_eq!(w.sandbox_deliveries().await, 2);
+    for id in [a, b] {
+        let d = w.app.lead_detail(&t, &id).await.unwrap();
+        let kinds: Vec<&str> = d.timers.iter().map(|t| t.kind.as_str()).collect();
+        assert_eq!(kinds, ["sla_warn", "sla_reassign"], "no leftover safety-net timers");
+    }
+}
+
+#[tokio::test]
+async fn overlapping_sweeps_fire_each_timer_once() {
+    let w = World::new(monday(10, 0));
+    for i in 0..20 {
+        w.submit(&format!("0532 300 00 {i:02}")).await;
+    }
+    w.drain(1).await;
+    w.clock.set(monday(10, 10));
+    let (r1, r2, r3) = tokio::join!(w.app.sweep_due_timers(), w.app.sweep_due_timers(), w.app.sweep_due_timers());
+    let fired = r1.unwrap().fired + r2.unwrap().fired + r3.unwrap().fired;
+    assert_eq!(fired, 20, "each warn timer fired exactly once");
+    w.drain(3).await;
+    let t = w.tenant();
+    let tasks = w.app.list_tasks(&t, &TaskFilter::default(), 200, None).await.unwrap().items;
+    assert_eq!(tasks.len(), 20);
+    let alerts = w.messages().await.into_iter().filter(|m| m.kind.as_str() == "sla_alert").count();
+    assert_eq!(alerts, 20);
+    assert_eq!(w.sandbox_deliveries().await, 40);
+}
+
+#[tokio::test]
+async fn the_sla_counts_opening_hours_only() {
+    // Monday 23:00: the branch opens Tuesday 09:00, so the manager is
+    // warned at 09:10 and the lead reassigned at 09:30.
+    let w = World::new(monday(23, 0));
+    let id = w.submit("0532 444 44 44").await;
+    w.drain(1).await;
+    let t = w.tenant();
+    let lead = w.app.lead_detail(&t, &id).await.unwrap().lead;
+    assert_eq!(lead.owner.as_ref().unwrap().rule, Rule::BranchLanguageNextShift);
+    let first = lead.owner.unwrap().consultant;
+
+    let tuesday = |h, m| monday(h, m) + SignedDuration::from_hours(24);
+    w.clock.set(tuesday(9, 9));
+    assert_eq!(w.app.sweep_due_timers().await.unwrap().fired, 0);
+    w.clock.set(tuesday(9, 10));
+    assert_eq!(w.app.sweep_due_timers().await.unwrap().fired, 1);
+    w.drain(1).await;
+    let detail = w.app.lead_detail(&t, &id).await.unwrap();
+    assert_eq!(detail.tasks.len(), 1);
+    let alert = detail.messages.iter().find(|m| m.kind.as_str() == "sla_alert").unwrap();
+    assert_eq!(alert.status, MessageStatus::Sent);
+    assert_eq!(alert.to, "+905320000001");
+
+    w.clock.set(tuesday(9, 30));
+    assert_eq!(w.app.sweep_due_timers().await.unwrap().fired, 1);
+    let lead = w.app.lead_detail(&t, &id).await.unwrap().lead;
+    assert_eq!(lead.past_owners, [first.clone()]);
+    assert_ne!(lead.owner.as_ref().unwrap().consultant, first);
+    assert_eq!(lead.sla_cycle, 1);
+    // The new owner's own cycle: warned at 09:40 unless someone calls.
+    let contact = ContactInput {
+        kind: ContactKind::Call,
+        by: None,
+        note: None,
+    };
+    w.clock.set(tuesday(9, 35));
+    w.app.record_contact(&t, &id, contact).await.unwrap();
+    w.clock.set(tuesday(12, 0));
+    assert_eq!(w.app.sweep_due_timers().await.unwrap().fired, 0);
+    let detail = w.app.lead_detail(&t, &id).await.unwrap();
+    assert_eq!(detail.tasks.len(), 1);
+    assert!(detail.timers.is_empty());
+}
+
+#[tokio::test]
+async fn loads_follow_assignment_reassignment_and_closing() {
+    let w = World::new(monday(10, 0));
+    let t = w.tenant();
+    let id = w.submit("0532 555 55 55").await;
+    w.drain(1).await;
+    let owner = w.app.lead_detail(&t, &id).await.unwrap().lead.owner.unwrap().consultant;
+    // A second lead goes to the other consultant: fewest open leads.
+    let other = w.submit("0532 555 55 56").await;
+    w.drain(1).await;
+    let other_owner = w.app.lead_detail(&t, &other).await.unwrap().lead.owner.unwrap().consultant;
+    assert_ne!(owner, other_owner);
+    // Closing the first frees its owner, who gets the next lead.
+    w.app
+        .move_stage(&t, &id, StageInput { stage: "lost".into(), reason: Some("price".into()) })
+        .await
+        .unwrap();
+    let third = w.submit("0532 555 55 57").await;
+    w.drain(1).await;
+    assert_eq!(w.app.lead_detail(&t, &third).await.unwrap().lead.owner.unwrap().consultant, owner);
+
+    // The lost patient comes back: a new lead, to their consultant.
+    let back = w.submit("+90 532 555 55 55").await;
+    assert_ne!(back, id);
+    w.drain(1).await;
+    let lead = w.app.lead_detail(&t, &back).await.unwrap().lead;
+    let o = lead.owner.unwrap();
+    assert_eq!((o.consultant, o.rule), (owner, Rule::ReturningPatient));
+}
+
+type Answer = Box<dyn Fn(&Message) -> Result<Receipt, SendError> + Send + Sync>;
+
+/// A channel whose answers are scripted per message, shaped like the
+/// messenger port; it counts the calls made for greetings.
+struct Scripted {
+    answer: Answer,
+    greeting_calls: Mutex<usize>,
+    deduplicates: bool,
+}
+
+impl Scripted {
+    /// Greetings get `greeting`'s answer; every other message is sent.
+    fn new(greeting: impl Fn() -> Result<Receipt, SendError> + Send + Sync + 'static, deduplicates: bool) -> Arc<Self> {
+        Arc::new(Scripted {
+            answer: Box::new(move |m: &Message| {
+                if m.kind.as_str() == "greeting" {
+                    greeting()
+                } else {
+                    Ok(Receipt {
+                        provider: "scripted".into(),
+                        provider_id: m.id.to_string(),
+                    })
+                }
+            }),
+            greeting_calls: Mutex::new(0),
+            deduplicates,
+        })
+    }
+
+    fn calls(&self) -> usize {
+        *self.greeting_calls.lock().unwrap()
+    }
+}
+
+#[async_trait]
+impl Messenger for Scripted {
+    async fn send(&self, message: &Message) -> Result<Receipt, SendError> {
+        if message.kind.as_str() == "greeting" {
+            *self.greeting_calls.lock().unwrap() += 1;
+        }
+        (self.answer)(message)
+    }
+
+    fn deduplicates(&self) -> bool {
+        self.deduplicates
+    }
+}
+
+async fn greeting_of(w: &World) -> Message {
+    w.messages().await.into_iter().find(|m| m.kind.as_str() == "greeting").unwrap()
+}
+
+fn retryable() -> Result<Receipt, SendError> {
+    Err(SendError::Retryable {
+        code: "429".into(),
+        reason: "rate limited".into(),
+    })
+}
+
+#[tokio::test]
+async fn retryable_failures_back_off_and_then_give_up() {
+    let channel = Scripted::new(retryable, true);
+    let c = channel.clone();
+    let w = World::with_messenger(monday(10, 0), move |_| c);
+    w.submit("0532 666 66 66").await;
+    w.drain(1).await;
+    let greeting = greeting_of(&w).await;
+    assert_eq!((greeting.status, greeting.attempts), (MessageStatus::Queued, 1));
+    assert_eq!(greeting.error.as_ref().unwrap().code, "429");
+    // Retries come from the delivery timer, later each time, five attempts in all.
+    let mut at = monday(10, 0);
+    for _ in 0..10 {
+        at = at + SignedDuration::from_hours(1);
+        w.clock.set(at);
+        w.app.sweep_due_timers().await.unwrap();
+    }
+    let greeting = greeting_of(&w).await;
+    assert_eq!(greeting.status, MessageStatus::Failed);
+    assert_eq!(greeting.attempts, Tuning::default().max_send_attempts);
+    assert!(greeting.error.as_ref().unwrap().reason.contains("gave up after 5 attempts"));
+    assert_eq!(channel.calls(), 5);
+}
+
+#[tokio::test]
+async fn a_permanent_failure_fails_at_once() {
+    let channel = Scripted::new(
+        || {
+            Err(SendError::Permanent {
+                code: "21211".into(),
+                reason: "invalid number".into(),
+            })
+        },
+        true,
+    );
+    let c = channel.clone();
+    let w = World::with_messenger(monday(10, 0), move |_| c);
+    w.submit("0532 777 77 77").await;
+    w.drain(2).await;
+    let greeting = greeting_of(&w).await;
+    assert_eq!(greeting.status, MessageStatus::Failed);
+    assert_eq!(greeting.error.as_ref().unwrap().code, "21211");
+    assert_eq!(channel.calls(), 1);
+    w.clock.set(monday(12, 0));
+    w.app.sweep_due_timers().await.unwrap();
+    assert_eq!(channel.calls(), 1, "a failed message is never sent again by itself");
+}
+
+#[tokio::test]
+async fn an_interrupted_send_is_not_repeated_on_a_channel_that_cannot_deduplicate() {
+    let channel = Scripted::new(retryable, false);
+    let c = channel.clone();
+    let w = World::with_messenger(monday(10, 0), move |_| c);
+    w.submit("0532 888 88 88").await;
+    // Assign, but keep the greeting's delivery from running.
+    for d in w.queue.receive(QueueName::Leads, 10, Duration::from_secs(60)).await.unwrap() {
+        w.app.handle_work(&d.body).await.unwrap();
+    }
+    // A sender claimed it and died before recording the outcome: the
+    // ledger entry is `sending` under a lease that runs out at 10:01.
+    let message = greeting_of(&w).await;
+    let key = clinicflow_app::keys::message(&message.tenant, &message.lead, &message.id);
+    let item = w.store.get(&key).await.unwrap().unwrap();
+    let mut claimed = message.clone();
+    claimed.status = MessageStatus::Sending;
+    claimed.lease_until = Some(monday(10, 1));
+    w.store
+        .write(vec![clinicflow_ports::Write::Put {
+            item: clinicflow_ports::Item {
+                version: item.version + 1,
+                body: serde_json::to_string(&claimed).unwrap(),
+                ..item.clone()
+            },
+            condition: clinicflow_ports::Condition::VersionIs(item.version),
+        }])
+        .await
+        .unwrap();
+    // While the lease runs, nobody else sends.
+    let busy = w.app.deliver_message(&message.tenant, &message.lead, &message.id).await;
+    assert!(busy.is_err());
+    // After it, the message fails visibly instead of risking a second copy.
+    w.clock.set(monday(10, 5));
+    w.app.deliver_message(&message.tenant, &message.lead, &message.id).await.unwrap();
+    let after = greeting_of(&w).await;
+    assert_eq!(after.status, MessageStatus::Failed);
+    assert_eq!(after.error.as_ref().unwrap().code, "interrupted");
+    assert_eq!(channel.calls(), 0);
+}
