@@ -1,1 +1,6 @@
-fn main() {}
+//! The API function: the staff API and its OpenAPI document.
+
+#[tokio::main]
+async fn main() -> Result<(), clinicflow_lambda::LambdaError> {
+    clinicflow_lambda::serve_http(clinicflow_app::http::api_router).await
+}

@@ -1,1 +1,7 @@
-fn main() {}
+//! The assign function: consumes the leads queue; each message assigns one
+//! lead and queues its greeting.
+
+#[tokio::main]
+async fn main() -> Result<(), clinicflow_lambda::LambdaError> {
+    clinicflow_lambda::serve_queue().await
+}

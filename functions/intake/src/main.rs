@@ -1,1 +1,6 @@
-fn main() {}
+//! The intake function: web forms post leads here.
+
+#[tokio::main]
+async fn main() -> Result<(), clinicflow_lambda::LambdaError> {
+    clinicflow_lambda::serve_http(clinicflow_app::http::intake_router).await
+}

@@ -1,1 +1,7 @@
-fn main() {}
+//! The send function: consumes the outbox queue; each message delivers one
+//! ledger message, exactly once.
+
+#[tokio::main]
+async fn main() -> Result<(), clinicflow_lambda::LambdaError> {
+    clinicflow_lambda::serve_queue().await
+}

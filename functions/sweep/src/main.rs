@@ -1,1 +1,7 @@
-fn main() {}
+//! The sweep function: runs every minute on an EventBridge schedule and
+//! fires the timers that are due.
+
+#[tokio::main]
+async fn main() -> Result<(), clinicflow_lambda::LambdaError> {
+    clinicflow_lambda::serve_schedule().await
+}

@@ -20,7 +20,7 @@ const CONCURRENCY: usize = 8;
 /// Pages of due timers read per shard in one sweep, at most.
 const MAX_PAGES: usize = 20;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SweepReport {
     /// Timers whose work was done.
     pub fired: usize,
