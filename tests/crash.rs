@@ -39,7 +39,11 @@ async fn kill_9_loses_nothing_and_sends_nothing_twice() {
                 let answered = answered.clone();
                 let phone = format!("+90532{round}{i:06}");
                 tokio::spawn(async move {
-                    let r = client().post(url).form(&[("phone", phone.as_str()), ("name", "Crash Test")]).send().await;
+                    let r = client()
+                        .post(url)
+                        .form(&[("phone", phone.as_str()), ("name", "Crash Test")])
+                        .send()
+                        .await;
                     answered.fetch_add(1, Ordering::SeqCst);
                     match r {
                         Ok(r) if r.status() == 202 => {
@@ -62,20 +66,33 @@ async fn kill_9_loses_nothing_and_sends_nothing_twice() {
             }
         }
         let pending = pending_work(&data).await;
-        eprintln!("round {round}: {} leads accepted so far, {pending} queue messages pending at the kill", accepted.len());
+        eprintln!(
+            "round {round}: {} leads accepted so far, {pending} queue messages pending at the kill",
+            accepted.len()
+        );
         caught_pending |= pending > 0;
         server = Server::restart(dir.path());
     }
-    assert!(caught_pending, "no kill caught queue work in flight; the test proved nothing");
+    assert!(
+        caught_pending,
+        "no kill caught queue work in flight; the test proved nothing"
+    );
     assert!(!accepted.is_empty());
 
     // Every accepted lead survived and gets its owner and one greeting.
     for id in &accepted {
-        eventually(&server, "every lead greeted after the restart", WAIT, || async {
-            let lead = lead(&server, id).await;
-            let greeted = messages_of(&lead, "greeting").iter().any(|m| m["status"] == "sent");
-            (lead["owner"].is_object() && greeted).then_some(())
-        })
+        eventually(
+            &server,
+            "every lead greeted after the restart",
+            WAIT,
+            || async {
+                let lead = lead(&server, id).await;
+                let greeted = messages_of(&lead, "greeting")
+                    .iter()
+                    .any(|m| m["status"] == "sent");
+                (lead["owner"].is_object() && greeted).then_some(())
+            },
+        )
         .await;
     }
 
@@ -84,11 +101,18 @@ async fn kill_9_loses_nothing_and_sends_nothing_twice() {
     server.kill9();
     server = Server::restart(dir.path());
     for id in &accepted {
-        eventually(&server, "every SLA warning after the second restart", WAIT, || async {
-            let lead = lead(&server, id).await;
-            let warned = messages_of(&lead, "sla_alert").iter().any(|m| m["status"] == "sent");
-            (warned && lead["tasks"].as_array().is_some_and(|t| t.len() == 1)).then_some(())
-        })
+        eventually(
+            &server,
+            "every SLA warning after the second restart",
+            WAIT,
+            || async {
+                let lead = lead(&server, id).await;
+                let warned = messages_of(&lead, "sla_alert")
+                    .iter()
+                    .any(|m| m["status"] == "sent");
+                (warned && lead["tasks"].as_array().is_some_and(|t| t.len() == 1)).then_some(())
+            },
+        )
         .await;
     }
 
@@ -128,13 +152,19 @@ async fn kill_9_loses_nothing_and_sends_nothing_twice() {
     assert!(twice.is_empty(), "delivered more than once: {twice:?}");
     let logged: BTreeSet<String> = deliveries.into_keys().collect();
     let unknown: Vec<_> = logged.difference(&sent).collect();
-    assert!(unknown.is_empty(), "delivered but not in the ledger: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "delivered but not in the ledger: {unknown:?}"
+    );
     // A kill between the channel's durable record and its log line loses
     // the line, so completeness is checked against the records.
     let recorded = sandbox_records(&data).await;
     let missing: Vec<_> = sent.difference(&recorded).collect();
     let extra: Vec<_> = recorded.difference(&sent).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "ledger and channel disagree: missing {missing:?}, extra {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "ledger and channel disagree: missing {missing:?}, extra {extra:?}"
+    );
 }
 
 /// The ids of the messages the sandbox channel recorded as delivered.

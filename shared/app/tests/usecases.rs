@@ -17,7 +17,9 @@ use clinicflow_core::lead::ContactKind;
 use clinicflow_core::message::{Message, MessageStatus};
 use clinicflow_core::tenant::Tenant;
 use clinicflow_embedded::{Database, EmbeddedQueue};
-use clinicflow_ports::{ItemStore, ManualClock, Messenger, Query, QueueName, Receipt, SendError, UlidIds};
+use clinicflow_ports::{
+    ItemStore, ManualClock, Messenger, Query, QueueName, Receipt, SendError, UlidIds,
+};
 use jiff::civil::date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
@@ -81,7 +83,10 @@ impl World {
         World::with_messenger(at, |store| Arc::new(SandboxMessenger::new(store)))
     }
 
-    fn with_messenger(at: Timestamp, messenger: impl FnOnce(Arc<dyn ItemStore>) -> Arc<dyn Messenger>) -> World {
+    fn with_messenger(
+        at: Timestamp,
+        messenger: impl FnOnce(Arc<dyn ItemStore>) -> Arc<dyn Messenger>,
+    ) -> World {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(dir.path()).unwrap();
         let store: Arc<dyn ItemStore> = Arc::new(db.store());
@@ -111,8 +116,16 @@ impl World {
     }
 
     async fn submit(&self, phone: &str) -> String {
-        let fields = vec![("phone".to_owned(), phone.to_owned()), ("name".to_owned(), "Ayşe Kaya".to_owned())];
-        self.app.submit_form("web", &fields).await.unwrap().id().to_owned()
+        let fields = vec![
+            ("phone".to_owned(), phone.to_owned()),
+            ("name".to_owned(), "Ayşe Kaya".to_owned()),
+        ];
+        self.app
+            .submit_form("web", &fields)
+            .await
+            .unwrap()
+            .id()
+            .to_owned()
     }
 
     /// Handles every queued message, each `times` times (a redelivering queue).
@@ -121,7 +134,11 @@ impl World {
         loop {
             let mut any = false;
             for q in QueueName::ALL {
-                let batch = self.queue.receive(q, 10, Duration::from_secs(60)).await.unwrap();
+                let batch = self
+                    .queue
+                    .receive(q, 10, Duration::from_secs(60))
+                    .await
+                    .unwrap();
                 for d in &batch {
                     for _ in 0..times {
                         self.app.handle_work(&d.body).await.unwrap();
@@ -140,11 +157,20 @@ impl World {
 
     async fn messages(&self) -> Vec<Message> {
         let t = self.tenant();
-        self.app.list_messages(&t, &MessageFilter::default(), 200, None).await.unwrap().items
+        self.app
+            .list_messages(&t, &MessageFilter::default(), 200, None)
+            .await
+            .unwrap()
+            .items
     }
 
     async fn sandbox_deliveries(&self) -> usize {
-        self.store.query(&Query::partition("T#clinic#SANDBOX")).await.unwrap().items.len()
+        self.store
+            .query(&Query::partition("T#clinic#SANDBOX"))
+            .await
+            .unwrap()
+            .items
+            .len()
     }
 }
 
@@ -155,19 +181,38 @@ async fn every_work_message_handled_twice_changes_nothing() {
     let b = w.submit("0532 222 22 22").await;
     w.drain(2).await;
     let t = w.tenant();
-    let leads = w.app.list_leads(&t, &LeadFilter::default(), 50, None).await.unwrap().items;
+    let leads = w
+        .app
+        .list_leads(&t, &LeadFilter::default(), 50, None)
+        .await
+        .unwrap()
+        .items;
     assert_eq!(leads.len(), 2);
     // Fair: one each, despite every message arriving twice.
-    let owners: Vec<String> = leads.iter().map(|l| l.owner.as_ref().unwrap().consultant.to_string()).collect();
-    assert!(owners.contains(&"elif".to_owned()) && owners.contains(&"mert".to_owned()), "{owners:?}");
+    let owners: Vec<String> = leads
+        .iter()
+        .map(|l| l.owner.as_ref().unwrap().consultant.to_string())
+        .collect();
+    assert!(
+        owners.contains(&"elif".to_owned()) && owners.contains(&"mert".to_owned()),
+        "{owners:?}"
+    );
     let messages = w.messages().await;
     assert_eq!(messages.len(), 2);
-    assert!(messages.iter().all(|m| m.status == MessageStatus::Sent && m.attempts == 1));
+    assert!(
+        messages
+            .iter()
+            .all(|m| m.status == MessageStatus::Sent && m.attempts == 1)
+    );
     assert_eq!(w.sandbox_deliveries().await, 2);
     for id in [a, b] {
         let d = w.app.lead_detail(&t, &id).await.unwrap();
         let kinds: Vec<&str> = d.timers.iter().map(|t| t.kind.as_str()).collect();
-        assert_eq!(kinds, ["sla_warn", "sla_reassign"], "no leftover safety-net timers");
+        assert_eq!(
+            kinds,
+            ["sla_warn", "sla_reassign"],
+            "no leftover safety-net timers"
+        );
     }
 }
 
@@ -179,14 +224,28 @@ async fn overlapping_sweeps_fire_each_timer_once() {
     }
     w.drain(1).await;
     w.clock.set(monday(10, 10));
-    let (r1, r2, r3) = tokio::join!(w.app.sweep_due_timers(), w.app.sweep_due_timers(), w.app.sweep_due_timers());
+    let (r1, r2, r3) = tokio::join!(
+        w.app.sweep_due_timers(),
+        w.app.sweep_due_timers(),
+        w.app.sweep_due_timers()
+    );
     let fired = r1.unwrap().fired + r2.unwrap().fired + r3.unwrap().fired;
     assert_eq!(fired, 20, "each warn timer fired exactly once");
     w.drain(3).await;
     let t = w.tenant();
-    let tasks = w.app.list_tasks(&t, &TaskFilter::default(), 200, None).await.unwrap().items;
+    let tasks = w
+        .app
+        .list_tasks(&t, &TaskFilter::default(), 200, None)
+        .await
+        .unwrap()
+        .items;
     assert_eq!(tasks.len(), 20);
-    let alerts = w.messages().await.into_iter().filter(|m| m.kind.as_str() == "sla_alert").count();
+    let alerts = w
+        .messages()
+        .await
+        .into_iter()
+        .filter(|m| m.kind.as_str() == "sla_alert")
+        .count();
     assert_eq!(alerts, 20);
     assert_eq!(w.sandbox_deliveries().await, 40);
 }
@@ -200,7 +259,10 @@ async fn the_sla_counts_opening_hours_only() {
     w.drain(1).await;
     let t = w.tenant();
     let lead = w.app.lead_detail(&t, &id).await.unwrap().lead;
-    assert_eq!(lead.owner.as_ref().unwrap().rule, Rule::BranchLanguageNextShift);
+    assert_eq!(
+        lead.owner.as_ref().unwrap().rule,
+        Rule::BranchLanguageNextShift
+    );
     let first = lead.owner.unwrap().consultant;
 
     let tuesday = |h, m| monday(h, m) + SignedDuration::from_hours(24);
@@ -211,7 +273,11 @@ async fn the_sla_counts_opening_hours_only() {
     w.drain(1).await;
     let detail = w.app.lead_detail(&t, &id).await.unwrap();
     assert_eq!(detail.tasks.len(), 1);
-    let alert = detail.messages.iter().find(|m| m.kind.as_str() == "sla_alert").unwrap();
+    let alert = detail
+        .messages
+        .iter()
+        .find(|m| m.kind.as_str() == "sla_alert")
+        .unwrap();
     assert_eq!(alert.status, MessageStatus::Sent);
     assert_eq!(alert.to, "+905320000001");
 
@@ -242,20 +308,53 @@ async fn loads_follow_assignment_reassignment_and_closing() {
     let t = w.tenant();
     let id = w.submit("0532 555 55 55").await;
     w.drain(1).await;
-    let owner = w.app.lead_detail(&t, &id).await.unwrap().lead.owner.unwrap().consultant;
+    let owner = w
+        .app
+        .lead_detail(&t, &id)
+        .await
+        .unwrap()
+        .lead
+        .owner
+        .unwrap()
+        .consultant;
     // A second lead goes to the other consultant: fewest open leads.
     let other = w.submit("0532 555 55 56").await;
     w.drain(1).await;
-    let other_owner = w.app.lead_detail(&t, &other).await.unwrap().lead.owner.unwrap().consultant;
+    let other_owner = w
+        .app
+        .lead_detail(&t, &other)
+        .await
+        .unwrap()
+        .lead
+        .owner
+        .unwrap()
+        .consultant;
     assert_ne!(owner, other_owner);
     // Closing the first frees its owner, who gets the next lead.
     w.app
-        .move_stage(&t, &id, StageInput { stage: "lost".into(), reason: Some("price".into()) })
+        .move_stage(
+            &t,
+            &id,
+            StageInput {
+                stage: "lost".into(),
+                reason: Some("price".into()),
+            },
+        )
         .await
         .unwrap();
     let third = w.submit("0532 555 55 57").await;
     w.drain(1).await;
-    assert_eq!(w.app.lead_detail(&t, &third).await.unwrap().lead.owner.unwrap().consultant, owner);
+    assert_eq!(
+        w.app
+            .lead_detail(&t, &third)
+            .await
+            .unwrap()
+            .lead
+            .owner
+            .unwrap()
+            .consultant,
+        owner
+    );
 
     // The lost patient comes back: a new lead, to their consultant.
     let back = w.submit("+90 532 555 55 55").await;
@@ -278,7 +377,10 @@ struct Scripted {
 
 impl Scripted {
     /// Greetings get `greeting`'s answer; every other message is sent.
-    fn new(greeting: impl Fn() -> Result<Receipt, SendError> + Send + Sync + 'static, deduplicates: bool) -> Arc<Self> {
+    fn new(
+        greeting: impl Fn() -> Result<Receipt, SendError> + Send + Sync + 'static,
+        deduplicates: bool,
+    ) -> Arc<Self> {
         Arc::new(Scripted {
             answer: Box::new(move |m: &Message| {
                 if m.kind.as_str() == "greeting" {
@@ -315,7 +417,11 @@ impl Messenger for Scripted {
 }
 
 async fn greeting_of(w: &World) -> Message {
-    w.messages().await.into_iter().find(|m| m.kind.as_str() == "greeting").unwrap()
+    w.messages()
+        .await
+        .into_iter()
+        .find(|m| m.kind.as_str() == "greeting")
+        .unwrap()
 }
 
 fn retryable() -> Result<Receipt, SendError> {
@@ -333,7 +439,10 @@ async fn retryable_failures_back_off_and_then_give_up() {
     w.submit("0532 666 66 66").await;
     w.drain(1).await;
     let greeting = greeting_of(&w).await;
-    assert_eq!((greeting.status, greeting.attempts), (MessageStatus::Queued, 1));
+    assert_eq!(
+        (greeting.status, greeting.attempts),
+        (MessageStatus::Queued, 1)
+    );
     assert_eq!(greeting.error.as_ref().unwrap().code, "429");
     // Retries come from the delivery timer, later each time, five attempts in all.
     let mut at = monday(10, 0);
@@ -345,7 +454,14 @@ async fn retryable_failures_back_off_and_then_give_up() {
     let greeting = greeting_of(&w).await;
     assert_eq!(greeting.status, MessageStatus::Failed);
     assert_eq!(greeting.attempts, Tuning::default().max_send_attempts);
-    assert!(greeting.error.as_ref().unwrap().reason.contains("gave up after 5 attempts"));
+    assert!(
+        greeting
+            .error
+            .as_ref()
+            .unwrap()
+            .reason
+            .contains("gave up after 5 attempts")
+    );
     assert_eq!(channel.calls(), 5);
 }
 
@@ -370,7 +486,11 @@ async fn a_permanent_failure_fails_at_once() {
     assert_eq!(channel.calls(), 1);
     w.clock.set(monday(12, 0));
     w.app.sweep_due_timers().await.unwrap();
-    assert_eq!(channel.calls(), 1, "a failed message is never sent again by itself");
+    assert_eq!(
+        channel.calls(),
+        1,
+        "a failed message is never sent again by itself"
+    );
 }
 
 #[tokio::test]
@@ -380,7 +500,12 @@ async fn an_interrupted_send_is_not_repeated_on_a_channel_that_cannot_deduplicat
     let w = World::with_messenger(monday(10, 0), move |_| c);
     w.submit("0532 888 88 88").await;
     // Assign, but keep the greeting's delivery from running.
-    for d in w.queue.receive(QueueName::Leads, 10, Duration::from_secs(60)).await.unwrap() {
+    for d in w
+        .queue
+        .receive(QueueName::Leads, 10, Duration::from_secs(60))
+        .await
+        .unwrap()
+    {
         w.app.handle_work(&d.body).await.unwrap();
     }
     // A sender claimed it and died before recording the outcome: the
@@ -403,11 +528,17 @@ async fn an_interrupted_send_is_not_repeated_on_a_channel_that_cannot_deduplicat
         .await
         .unwrap();
     // While the lease runs, nobody else sends.
-    let busy = w.app.deliver_message(&message.tenant, &message.lead, &message.id).await;
+    let busy = w
+        .app
+        .deliver_message(&message.tenant, &message.lead, &message.id)
+        .await;
     assert!(busy.is_err());
     // After it, the message fails visibly instead of risking a second copy.
     w.clock.set(monday(10, 5));
-    w.app.deliver_message(&message.tenant, &message.lead, &message.id).await.unwrap();
+    w.app
+        .deliver_message(&message.tenant, &message.lead, &message.id)
+        .await
+        .unwrap();
     let after = greeting_of(&w).await;
     assert_eq!(after.status, MessageStatus::Failed);
     assert_eq!(after.error.as_ref().unwrap().code, "interrupted");
