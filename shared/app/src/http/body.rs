@@ -49,8 +49,8 @@ fn malformed(what: &str) -> ApiError {
 }
 
 /// A form post as name/value pairs, from either encoding. JSON values are
-/// read as form values would be: strings as they are, booleans and numbers
-/// as text, `null` as absent.
+/// read as form values would be: strings as they are, `true` and numbers
+/// as text, `false` and `null` as absent (an unticked checkbox is not sent).
 pub fn form_fields(headers: &HeaderMap, bytes: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
     match kind(headers).ok_or_else(unsupported)? {
         Kind::Form => serde_urlencoded::from_bytes(bytes).map_err(|_| malformed("form data")),
@@ -67,9 +67,9 @@ pub fn form_fields(headers: &HeaderMap, bytes: &[u8]) -> Result<Vec<(String, Str
             let mut errors = Vec::new();
             for (name, value) in object {
                 match value {
-                    serde_json::Value::Null => {}
+                    serde_json::Value::Null | serde_json::Value::Bool(false) => {}
                     serde_json::Value::String(s) => fields.push((name, s)),
-                    serde_json::Value::Bool(b) => fields.push((name, b.to_string())),
+                    serde_json::Value::Bool(true) => fields.push((name, "true".to_owned())),
                     serde_json::Value::Number(n) => fields.push((name, n.to_string())),
                     serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
                         errors.push(FieldError::new(
@@ -88,7 +88,7 @@ pub fn form_fields(headers: &HeaderMap, bytes: &[u8]) -> Result<Vec<(String, Str
     }
 }
 
-/// A JSON request of the staff API, with a bad field named by its path.
+/// A JSON object request of the staff API, with a bad field named by its path.
 pub fn json<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Result<T, ApiError> {
     if !matches!(kind(headers), Some(Kind::Json)) {
         return Err(ApiError::new(
@@ -97,18 +97,28 @@ pub fn json<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Result<T,
             "send application/json",
         ));
     }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| malformed("JSON"))?;
+    if !value.is_object() {
+        return Err(ApiError::invalid(vec![FieldError::new(
+            "body",
+            "must be a JSON object",
+        )]));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return malformed("JSON");
-        }
-        let field = if path == "." { "body".to_owned() } else { path };
-        ApiError::invalid(vec![FieldError::new(
-            &field,
-            strip_position(&inner.to_string()),
-        )])
+        let message = strip_position(&e.into_inner().to_string());
+        // A missing field is reported at its parent; name the field itself.
+        let missing = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned);
+        let field = match (path.as_str(), missing) {
+            (".", Some(name)) => name,
+            (".", None) => "body".to_owned(),
+            (_, Some(name)) => format!("{path}.{name}"),
+            (_, None) => path,
+        };
+        ApiError::invalid(vec![FieldError::new(&field, message)])
     })
 }
 

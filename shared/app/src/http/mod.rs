@@ -60,6 +60,7 @@ fn finish(routes: Router<Arc<App>>, app: Arc<App>) -> Router {
     routes
         .route("/healthz", get(health))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
 }
 
@@ -70,6 +71,15 @@ async fn health() -> Json<dto::Health> {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
     })
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
+    .into_response()
 }
 
 async fn not_found() -> Response {

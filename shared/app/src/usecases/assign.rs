@@ -113,8 +113,12 @@ impl App {
                     Condition::Always,
                 )?);
             }
-            for timer in compose::sla_timers(tenant, &assigned, assigned.created_at) {
-                writes.push(records::timer(&timer, now, Condition::Always)?);
+            // Staff may have reached the patient before the assignment ran:
+            // then the SLA is already met.
+            if !assigned.contacted() {
+                for timer in compose::sla_timers(tenant, &assigned, assigned.created_at) {
+                    writes.push(records::timer(&timer, now, Condition::Always)?);
+                }
             }
             if !landed(self.store.write(writes).await)? {
                 continue;
