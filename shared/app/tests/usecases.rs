@@ -284,7 +284,7 @@ async fn the_sla_counts_opening_hours_only() {
     w.clock.set(tuesday(9, 30));
     assert_eq!(w.app.sweep_due_timers().await.unwrap().fired, 1);
     let lead = w.app.lead_detail(&t, &id).await.unwrap().lead;
-    assert_eq!(lead.past_owners, [first.clone()]);
+    assert_eq!(lead.past_owners, std::slice::from_ref(&first));
     assert_ne!(lead.owner.as_ref().unwrap().consultant, first);
     assert_eq!(lead.sla_cycle, 1);
     // The new owner's own cycle: warned at 09:40 unless someone calls.
@@ -447,7 +447,7 @@ async fn retryable_failures_back_off_and_then_give_up() {
     // Retries come from the delivery timer, later each time, five attempts in all.
     let mut at = monday(10, 0);
     for _ in 0..10 {
-        at = at + SignedDuration::from_hours(1);
+        at += SignedDuration::from_hours(1);
         w.clock.set(at);
         w.app.sweep_due_timers().await.unwrap();
     }
