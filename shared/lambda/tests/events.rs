@@ -1,0 +1,90 @@
+//! Every sample event in `events/` through its function's handler, on the
+//! demo configuration.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use aws_lambda_events::sqs::SqsEvent;
+use axum::body::to_bytes;
+use clinicflow_app::http::{api_router, intake_router};
+use clinicflow_lambda::env::Env;
+use clinicflow_lambda::{handlers, wiring};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn event(name: &str) -> String {
+    std::fs::read_to_string(repo().join("events").join(name)).unwrap()
+}
+
+async fn call(router: axum::Router, name: &str) -> (u16, Value) {
+    let request = lambda_http::request::from_str(&event(name)).unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// The queue sample with its placeholder lead replaced by `lead`.
+fn sqs(name: &str, lead: &str) -> SqsEvent {
+    serde_json::from_str(&event(name).replace("01JDEMO0000000000000000000", lead)).unwrap()
+}
+
+#[tokio::test]
+async fn each_sample_event_goes_through_its_handler() {
+    let data = tempfile::tempdir().unwrap();
+    let config = repo().join("config/demo.toml");
+    let env = Env::from_lookup(|name| match name {
+        "CLINICFLOW_CONFIG" => Some(config.display().to_string()),
+        "CLINICFLOW_DATA_DIR" => Some(data.path().display().to_string()),
+        _ => None,
+    })
+    .unwrap();
+    let app = wiring::app(&env).await.unwrap();
+
+    // intake: the form post (base64 body, allowed origin) is accepted.
+    let (status, body) = call(intake_router(app.clone()), "intake-form-post.json").await;
+    assert_eq!(status, 202, "{body}");
+    let lead = body["id"].as_str().unwrap().to_owned();
+
+    // api: the staff call lists it.
+    let (status, body) = call(api_router(app.clone()), "api-list-leads.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["items"][0]["id"], lead.as_str());
+    assert_eq!(
+        body["items"][0]["attribution"]["utm_campaign"],
+        "implant-kasim"
+    );
+
+    // assign: the work message is handled, the poisoned one alone fails.
+    let batch = sqs("assign-sqs-batch.json", &lead);
+    let poisoned = batch.records[1].message_id.clone().unwrap();
+    let response = handlers::queue_batch(&app, batch).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, [poisoned.as_str()]);
+    assert_eq!(
+        serde_json::to_value(&response).unwrap(),
+        json!({"batchItemFailures": [{"itemIdentifier": poisoned}]})
+    );
+
+    // send: the greeting is delivered.
+    let response = handlers::queue_batch(&app, sqs("send-sqs-batch.json", &lead)).await;
+    assert!(response.batch_item_failures.is_empty());
+    let tenant = app.directory.tenants().next().unwrap().clone();
+    let detail = app.lead_detail(&tenant, &lead).await.unwrap();
+    assert!(detail.lead.owner.is_some());
+    assert_eq!(detail.messages[0].status.as_str(), "sent");
+
+    // sweep: the scheduled event runs a sweep (nothing is due yet).
+    let schedule: Value = serde_json::from_str(&event("sweep-schedule.json")).unwrap();
+    let report = handlers::scheduled(&app, schedule).await.unwrap();
+    assert_eq!(report.failed, 0);
+}
