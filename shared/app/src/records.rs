@@ -218,11 +218,22 @@ pub fn load(
 /// Timer versions are the arming time in microseconds, so that a timer
 /// re-armed after being claimed never shares a version with the claimed one.
 pub fn timer(timer: &Timer, now: Timestamp, condition: Condition) -> Result<Write, AppError> {
+    let version = u64::try_from(now.as_microsecond()).unwrap_or(1).max(1);
+    timer_item(timer, version, condition)
+}
+
+/// A claimed timer moved to `due_at` (the end of the claim's lease), as
+/// the successor of `version`.
+pub fn timer_claim(timer: &Timer, version: u64) -> Result<Write, AppError> {
+    timer_item(timer, version + 1, Condition::VersionIs(version))
+}
+
+fn timer_item(timer: &Timer, version: u64, condition: Condition) -> Result<Write, AppError> {
     let name = timer.name();
     Ok(Write::Put {
         item: Item {
             key: keys::timer(&timer.tenant, &timer.lead, &name),
-            version: u64::try_from(now.as_microsecond()).unwrap_or(1).max(1),
+            version,
             gsi1: Some(keys::due_index(
                 &timer.tenant,
                 &timer.lead,
@@ -234,28 +245,6 @@ pub fn timer(timer: &Timer, now: Timestamp, condition: Condition) -> Result<Writ
             body: encode(timer)?,
         },
         condition,
-    })
-}
-
-/// A claimed timer moved to `due_at` (the end of the claim's lease), as
-/// the successor of `version`.
-pub fn timer_claim(timer: &Timer, version: u64) -> Result<Write, AppError> {
-    let name = timer.name();
-    Ok(Write::Put {
-        item: Item {
-            key: keys::timer(&timer.tenant, &timer.lead, &name),
-            version: version + 1,
-            gsi1: Some(keys::due_index(
-                &timer.tenant,
-                &timer.lead,
-                &name,
-                timer.due_at,
-            )),
-            gsi2: None,
-            expires_at: None,
-            body: encode(timer)?,
-        },
-        condition: Condition::VersionIs(version),
     })
 }
 

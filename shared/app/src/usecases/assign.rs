@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 
-use clinicflow_core::assignment::{self, Decision, Load, Request};
+use clinicflow_core::assignment::{self, Load, Request};
 use clinicflow_core::ids::{ConsultantId, LeadId, TenantId};
-use clinicflow_core::lead::{Lead, LeadEvent, Ownership, Recorded};
+use clinicflow_core::lead::{Lead, LeadEvent, Ownership};
 use clinicflow_core::task::{self, Task, TaskKind};
 use clinicflow_core::tenant::Tenant;
 use clinicflow_core::timer::TimerKind;
@@ -16,7 +16,6 @@ use super::compose::{self, branch_of};
 use super::{MAX_ROUNDS, busy, landed};
 use crate::error::AppError;
 use crate::records::{self, Patient, Versioned};
-use crate::work::Work;
 use crate::{App, keys};
 
 /// Consultants' loads as read, with the versions their updates condition on.
@@ -90,10 +89,15 @@ impl App {
             let mut writes = vec![
                 records::lead(&assigned, Some(version))?,
                 load_change(tenant_id, &decision.consultant, &loads, 1, Some(now))?,
-                records::event(
+                self.history(
                     tenant_id,
                     lead_id,
-                    &assigned_event(&decision, self.ids.new_id(), now),
+                    LeadEvent::Assigned {
+                        consultant: decision.consultant.clone(),
+                        rule: decision.rule,
+                        reason: decision.reason.clone(),
+                    },
+                    now,
                 )?,
                 records::delete(assign_timer.clone(), Condition::Always),
             ];
@@ -105,13 +109,7 @@ impl App {
             }
             let greeting = compose::greeting(tenant, &assigned, consultant, now)?;
             if let Some(message) = &greeting {
-                let safety = now.saturating_add(self.tuning.safety_net).unwrap_or(now);
-                writes.push(records::message(message, None)?);
-                writes.push(records::timer(
-                    &compose::deliver_timer(message, safety),
-                    now,
-                    Condition::Always,
-                )?);
+                writes.extend(self.ledger_entry(message, now)?);
             }
             // Staff may have reached the patient before the assignment ran:
             // then the SLA is already met.
@@ -124,14 +122,7 @@ impl App {
                 continue;
             }
             info!(tenant = %tenant_id, lead = %lead_id, consultant = %decision.consultant, rule = decision.rule.as_str(), "lead assigned");
-            if let Some(message) = greeting {
-                self.enqueue(vec![Work::Deliver {
-                    tenant: tenant_id.clone(),
-                    lead: lead_id.clone(),
-                    message: message.id,
-                }])
-                .await;
-            }
+            self.deliver_soon(&greeting).await;
             return Ok(());
         }
         Err(busy("assignment"))
@@ -187,14 +178,11 @@ impl App {
         let reason = "no active consultant in the tenant".to_owned();
         Ok(vec![
             records::task(&tenant.id, &task, None)?,
-            records::event(
+            self.history(
                 &tenant.id,
                 &lead.id,
-                &Recorded {
-                    id: self.ids.new_id(),
-                    at: now,
-                    event: LeadEvent::Unassignable { reason },
-                },
+                LeadEvent::Unassignable { reason },
+                now,
             )?,
             records::delete(
                 keys::timer(&tenant.id, &lead.id, TimerKind::Assign.as_str()),
@@ -224,16 +212,4 @@ pub(super) fn load_change(
         load.last_assigned_at = Some(at);
     }
     records::load(tenant, consultant, &load, current.map(|v| v.version))
-}
-
-fn assigned_event(decision: &Decision, id: String, at: Timestamp) -> Recorded {
-    Recorded {
-        id,
-        at,
-        event: LeadEvent::Assigned {
-            consultant: decision.consultant.clone(),
-            rule: decision.rule,
-            reason: decision.reason.clone(),
-        },
-    }
 }

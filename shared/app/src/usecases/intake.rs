@@ -200,16 +200,13 @@ impl App {
             records::claim(tenant, &contact, &Claim { lead: id.clone() })?,
             records::lead(&lead, None)?,
             records::touch(tenant, &id, touch)?,
-            records::event(
+            self.history(
                 tenant,
                 &id,
-                &Recorded {
-                    id: self.ids.new_id(),
-                    at: now,
-                    event: LeadEvent::Created {
-                        source: form.source.clone(),
-                    },
+                LeadEvent::Created {
+                    source: form.source.clone(),
                 },
+                now,
             )?,
             records::patient(tenant, &patient, existing.map(|p| p.version))?,
             records::timer(&assign_timer, now, Condition::Always)?,

@@ -19,12 +19,16 @@ pub use queries::{LeadDetail, LeadFilter, Listing, MessageFilter, TaskFilter};
 pub use staff::{ContactInput, StageInput};
 pub use sweep::SweepReport;
 
-use clinicflow_ports::WriteError;
+use clinicflow_core::ids::{LeadId, TenantId};
+use clinicflow_core::lead::{LeadEvent, Recorded};
+use clinicflow_core::message::Message;
+use clinicflow_ports::{Condition, Write, WriteError};
+use jiff::Timestamp;
 use tracing::warn;
 
-use crate::App;
 use crate::error::AppError;
 use crate::work::Work;
+use crate::{App, records};
 
 /// Optimistic-concurrency rounds before a use case gives up as busy.
 const MAX_ROUNDS: usize = 32;
@@ -44,6 +48,49 @@ fn busy(what: &str) -> AppError {
 }
 
 impl App {
+    /// The write that records `event` in a lead's history.
+    fn history(
+        &self,
+        tenant: &TenantId,
+        lead: &LeadId,
+        event: LeadEvent,
+        at: Timestamp,
+    ) -> Result<Write, AppError> {
+        let recorded = Recorded {
+            id: self.ids.new_id(),
+            at,
+            event,
+        };
+        records::event(tenant, lead, &recorded)
+    }
+
+    /// The writes that put a new message in the ledger, with the timer
+    /// that delivers it should its queue message never arrive.
+    fn ledger_entry(&self, message: &Message, now: Timestamp) -> Result<[Write; 2], AppError> {
+        let safety_net = now.saturating_add(self.tuning.safety_net).unwrap_or(now);
+        Ok([
+            records::message(message, None)?,
+            records::timer(
+                &compose::deliver_timer(message, safety_net),
+                now,
+                Condition::Always,
+            )?,
+        ])
+    }
+
+    /// Queues delivery of ledger messages just committed.
+    async fn deliver_soon(&self, messages: impl IntoIterator<Item = &Message>) {
+        let work = messages
+            .into_iter()
+            .map(|m| Work::Deliver {
+                tenant: m.tenant.clone(),
+                lead: m.lead.clone(),
+                message: m.id.clone(),
+            })
+            .collect();
+        self.enqueue(work).await;
+    }
+
     /// Sends work to its queue after a commit. A failure is logged, not
     /// returned: the commit armed a timer that does the work anyway.
     async fn enqueue(&self, work: Vec<Work>) {

@@ -3,7 +3,7 @@
 //! meanwhile, or a newer cycle, makes the timer stale and it is dropped.
 
 use clinicflow_core::assignment::{self, Request};
-use clinicflow_core::lead::{Lead, LeadEvent, Ownership, Recorded};
+use clinicflow_core::lead::{Lead, LeadEvent, Ownership};
 use clinicflow_core::task::{self, Task, TaskKind};
 use clinicflow_core::timer::Timer;
 use clinicflow_ports::Condition;
@@ -14,7 +14,6 @@ use super::compose::{self, branch_of};
 use super::{MAX_ROUNDS, busy, landed};
 use crate::error::AppError;
 use crate::records::{self, Versioned};
-use crate::work::Work;
 use crate::{App, keys};
 
 impl App {
@@ -64,17 +63,14 @@ impl App {
             };
             let mut writes = vec![
                 records::task(&tenant.id, &task, None)?,
-                records::event(
+                self.history(
                     &tenant.id,
                     &lead.id,
-                    &Recorded {
-                        id: self.ids.new_id(),
-                        at: now,
-                        event: LeadEvent::SlaBreached {
-                            cycle: timer.cycle,
-                            manager: manager.id.clone(),
-                        },
+                    LeadEvent::SlaBreached {
+                        cycle: timer.cycle,
+                        manager: manager.id.clone(),
                     },
+                    now,
                 )?,
                 records::delete(
                     keys::timer(&tenant.id, &lead.id, &timer.name()),
@@ -84,26 +80,13 @@ impl App {
             let alert =
                 compose::sla_alert(tenant, &lead, manager, now.duration_since(cycle_start), now)?;
             if let Some(message) = &alert {
-                let safety = now.saturating_add(self.tuning.safety_net).unwrap_or(now);
-                writes.push(records::message(message, None)?);
-                writes.push(records::timer(
-                    &compose::deliver_timer(message, safety),
-                    now,
-                    Condition::Always,
-                )?);
+                writes.extend(self.ledger_entry(message, now)?);
             }
             if !landed(self.store.write(writes).await)? {
                 continue;
             }
             info!(tenant = %tenant.id, lead = %lead.id, cycle = timer.cycle, manager = %manager.id, "SLA breached; manager warned");
-            if let Some(message) = alert {
-                self.enqueue(vec![Work::Deliver {
-                    tenant: tenant.id.clone(),
-                    lead: lead.id.clone(),
-                    message: message.id,
-                }])
-                .await;
-            }
+            self.deliver_soon(&alert).await;
             return Ok(());
         }
         Err(busy("SLA warning"))
@@ -141,17 +124,9 @@ impl App {
             });
             let Some(decision) = decision else {
                 let writes = vec![
-                    records::event(
-                        &tenant.id,
-                        &lead.id,
-                        &Recorded {
-                            id: self.ids.new_id(),
-                            at: now,
-                            event: LeadEvent::Unassignable {
+                    self.history(&tenant.id, &lead.id, LeadEvent::Unassignable {
                                 reason: "the SLA ran out and no other consultant is available; the owner keeps the lead".into(),
-                            },
-                        },
-                    )?,
+                            }, now)?,
                     records::delete(keys::timer(&tenant.id, &lead.id, &timer.name()), Condition::VersionIs(claimed)),
                 ];
                 if landed(self.store.write(writes).await)? {
@@ -176,19 +151,16 @@ impl App {
                 records::lead(&next, Some(version))?,
                 load_change(&tenant.id, &previous.consultant, &loads, -1, None)?,
                 load_change(&tenant.id, &decision.consultant, &loads, 1, Some(now))?,
-                records::event(
+                self.history(
                     &tenant.id,
                     &lead.id,
-                    &Recorded {
-                        id: self.ids.new_id(),
-                        at: now,
-                        event: LeadEvent::Reassigned {
-                            from: previous.consultant.clone(),
-                            to: decision.consultant.clone(),
-                            rule: decision.rule,
-                            reason: decision.reason.clone(),
-                        },
+                    LeadEvent::Reassigned {
+                        from: previous.consultant.clone(),
+                        to: decision.consultant.clone(),
+                        rule: decision.rule,
+                        reason: decision.reason.clone(),
                     },
+                    now,
                 )?,
                 records::timer(&warn_timer, now, Condition::Always)?,
                 // Replaces the claimed timer of the old cycle.

@@ -2,7 +2,7 @@
 //! through the pipeline, and close their tasks.
 
 use clinicflow_core::ids::{ConsultantId, LeadId, TaskId};
-use clinicflow_core::lead::{ContactKind, Lead, LeadEvent, Recorded, Stage};
+use clinicflow_core::lead::{ContactKind, Lead, LeadEvent, Stage};
 use clinicflow_core::task::Task;
 use clinicflow_core::tenant::Tenant;
 use clinicflow_core::timer::TimerKind;
@@ -203,17 +203,7 @@ impl App {
     ) -> Result<Vec<Write>, AppError> {
         events
             .into_iter()
-            .map(|event| {
-                records::event(
-                    &tenant.id,
-                    lead,
-                    &Recorded {
-                        id: self.ids.new_id(),
-                        at,
-                        event,
-                    },
-                )
-            })
+            .map(|event| self.history(&tenant.id, lead, event, at))
             .collect()
     }
 
