@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use clinicflow_core::config::Directory;
-use clinicflow_ports::{Clock, Ids, ItemStore, Messenger, Queue};
+use clinicflow_ports::{Clock, Ids, ItemStore, Messenger};
 use jiff::SignedDuration;
 use serde::Deserialize;
 
@@ -30,7 +30,6 @@ pub use error::AppError;
 pub struct App {
     pub directory: Arc<Directory>,
     pub store: Arc<dyn ItemStore>,
-    pub queue: Arc<dyn Queue>,
     pub messenger: Arc<dyn Messenger>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn Ids>,

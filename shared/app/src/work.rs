@@ -1,7 +1,7 @@
 //! The messages that cross function boundaries through the queues.
 
 use clinicflow_core::ids::{LeadId, MessageId, TenantId};
-use clinicflow_ports::QueueName;
+use clinicflow_ports::{QueueName, Write};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +28,14 @@ impl Work {
     pub fn to_body(&self) -> String {
         // A struct of strings always serialises.
         serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The outbox write that queues this work when its transaction commits.
+    pub fn enqueue(&self) -> Write {
+        Write::Enqueue {
+            queue: self.queue(),
+            body: self.to_body(),
+        }
     }
 
     pub fn parse(body: &str) -> Result<Work, String> {

@@ -22,8 +22,11 @@ pub(crate) fn sql_error(e: rusqlite::Error) -> StoreError {
 /// write; the caller's savepoint undoes everything on `Err`.
 pub(crate) fn apply(conn: &Connection, writes: &[Write]) -> Result<(), WriteError> {
     for (index, write) in writes.iter().enumerate() {
-        let current = version_of(conn, write.key()).map_err(sql_error)?;
-        if !holds(write.condition(), current) {
+        let (Some(key), Some(condition)) = (write.key(), write.condition()) else {
+            continue;
+        };
+        let current = version_of(conn, key).map_err(sql_error)?;
+        if !holds(condition, current) {
             return Err(WriteError::ConditionFailed { index });
         }
     }
@@ -36,6 +39,9 @@ pub(crate) fn apply(conn: &Connection, writes: &[Write]) -> Result<(), WriteErro
                     .map_err(sql_error)?;
             }
             Write::Check { .. } => {}
+            Write::Enqueue { queue, body } => {
+                crate::queue::insert(conn, *queue, std::slice::from_ref(body)).map_err(sql_error)?;
+            }
         }
     }
     Ok(())

@@ -86,6 +86,16 @@ impl Shared {
         let slot = QueueName::ALL.iter().position(|q| *q == queue)?;
         self.wakeups.get(slot)
     }
+
+    /// Tells `queue`'s consumers that messages were committed to it: wakes
+    /// every waiting one, and leaves a permit for one that is between an
+    /// empty receive and its wait.
+    pub(crate) fn wake(&self, queue: QueueName) {
+        if let Some(notify) = self.wakeup(queue) {
+            notify.notify_waiters();
+            notify.notify_one();
+        }
+    }
 }
 
 impl Database {

@@ -194,17 +194,12 @@ impl Queue for EmbeddedQueue {
                 queue: queue.as_str(),
                 reason: e.to_string(),
             })?;
-        if let Some(notify) = self.shared.wakeup(queue) {
-            // Wake every waiting consumer, and leave a permit for one that
-            // is between an empty receive and its wait.
-            notify.notify_waiters();
-            notify.notify_one();
-        }
+        self.shared.wake(queue);
         Ok(())
     }
 }
 
-fn insert(conn: &Connection, queue: QueueName, bodies: &[String]) -> Result<(), rusqlite::Error> {
+pub(crate) fn insert(conn: &Connection, queue: QueueName, bodies: &[String]) -> Result<(), rusqlite::Error> {
     let now = now_millis();
     let mut stmt = conn.prepare_cached(
         "INSERT INTO queue_messages (queue, body, sent_at, visible_at, receive_count) VALUES (?1, ?2, ?3, ?3, 0)",

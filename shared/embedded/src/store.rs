@@ -1,10 +1,11 @@
 //! [`EmbeddedStore`]: the item-store port on the embedded engine.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use clinicflow_ports::store::validate_writes;
-use clinicflow_ports::{Item, ItemStore, Key, Page, Query, StoreError, Write, WriteError};
+use clinicflow_ports::{Item, ItemStore, Key, Page, Query, QueueName, StoreError, Write, WriteError};
 
 use crate::{Shared, items};
 
@@ -66,9 +67,20 @@ impl ItemStore for EmbeddedStore {
                 items::stored_version(item)?;
             }
         }
+        let queues: BTreeSet<QueueName> = writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Enqueue { queue, .. } => Some(*queue),
+                _ => None,
+            })
+            .collect();
         self.shared
             .writer
             .submit(move |conn| items::apply(conn, &writes))
-            .await
+            .await?;
+        for queue in queues {
+            self.shared.wake(queue);
+        }
+        Ok(())
     }
 }

@@ -310,3 +310,46 @@ async fn wait_wakes_on_a_send_and_times_out_otherwise() {
     assert!(queue2.wait(QueueName::Outbox, LONG).await);
     assert!(started.elapsed() < Duration::from_secs(30));
 }
+
+/// A message enqueued by a transaction is there if and only if the
+/// transaction commits, and its commit wakes the queue's consumers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueue_writes_ride_on_their_transaction() {
+    use clinicflow_ports::{Condition, Item, ItemStore, Key, Write, WriteError};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    let (store, queue) = (db.store(), db.queue());
+    let put = || Write::Put {
+        item: Item {
+            key: Key::new("outbox", "lead"),
+            version: 1,
+            gsi1: None,
+            gsi2: None,
+            expires_at: None,
+            body: "{}".into(),
+        },
+        condition: Condition::Absent,
+    };
+    let enqueue = |name: &str| Write::Enqueue {
+        queue: QueueName::Leads,
+        body: bodies(&[name]).remove(0),
+    };
+
+    let waiter = {
+        let queue = queue.clone();
+        tokio::spawn(async move { queue.wait(QueueName::Leads, LONG).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    store.write(vec![put(), enqueue("committed")]).await.unwrap();
+    assert!(tokio::time::timeout(Duration::from_secs(10), waiter).await.unwrap().unwrap());
+
+    // The same key again: the condition fails, and the message goes nowhere.
+    let failed = store.write(vec![put(), enqueue("rolled back")]).await;
+    assert!(matches!(failed, Err(WriteError::ConditionFailed { index: 0 })));
+
+    let got = queue.receive(QueueName::Leads, 10, LONG).await.unwrap();
+    let got: Vec<String> = got.into_iter().map(|d| d.body).collect();
+    assert_eq!(got, bodies(&["committed"]));
+    assert_eq!(stats(&queue, QueueName::Outbox).await, stat(0, 0, 0));
+}

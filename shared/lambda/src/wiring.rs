@@ -28,7 +28,6 @@ pub async fn app(env: &Env) -> Result<Arc<App>, InitError> {
     Ok(Arc::new(App {
         directory: Arc::new(config.directory),
         store: store.clone(),
-        queue: Arc::new(db.queue()),
         messenger: Arc::new(SandboxMessenger::new(store)),
         clock: Arc::new(SystemClock),
         ids: Arc::new(UlidIds::default()),

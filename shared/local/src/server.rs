@@ -74,7 +74,6 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
     let app = Arc::new(App {
         directory: Arc::new(config.directory),
         store: store.clone(),
-        queue: Arc::new(queue.clone()),
         messenger: Arc::new(SandboxMessenger::new(store)),
         clock: Arc::new(SystemClock),
         ids: Arc::new(UlidIds::default()),

@@ -22,6 +22,8 @@
 
 use async_trait::async_trait;
 
+use crate::queue::QueueName;
+
 /// DynamoDB's limit on writes per transaction, honoured by every engine.
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
 
@@ -89,34 +91,36 @@ pub enum Condition {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Write {
-    Put {
-        item: Item,
-        condition: Condition,
-    },
-    Delete {
-        key: Key,
-        condition: Condition,
-    },
+    Put { item: Item, condition: Condition },
+    Delete { key: Key, condition: Condition },
     /// Writes nothing; fails the transaction unless the condition holds.
-    Check {
-        key: Key,
-        condition: Condition,
-    },
+    Check { key: Key, condition: Condition },
+    /// Queues `body` on `queue` once the transaction commits, and only if
+    /// it does (the transactional outbox). The embedded engine inserts it
+    /// in the same transaction. DynamoDB cannot, so its engine sends it
+    /// right after the commit; a crash in between loses the message, which
+    /// is why every piece of queued work also has a timer, armed by the
+    /// same transaction, that does the work if its message never comes.
+    Enqueue { queue: QueueName, body: String },
 }
 
 impl Write {
-    pub fn key(&self) -> &Key {
+    /// The item the write concerns (none for `Enqueue`).
+    pub fn key(&self) -> Option<&Key> {
         match self {
-            Write::Put { item, .. } => &item.key,
-            Write::Delete { key, .. } | Write::Check { key, .. } => key,
+            Write::Put { item, .. } => Some(&item.key),
+            Write::Delete { key, .. } | Write::Check { key, .. } => Some(key),
+            Write::Enqueue { .. } => None,
         }
     }
 
-    pub fn condition(&self) -> Condition {
+    /// The condition on that item (none for `Enqueue`).
+    pub fn condition(&self) -> Option<Condition> {
         match self {
             Write::Put { condition, .. }
             | Write::Delete { condition, .. }
-            | Write::Check { condition, .. } => *condition,
+            | Write::Check { condition, .. } => Some(*condition),
+            Write::Enqueue { .. } => None,
         }
     }
 }
@@ -224,34 +228,29 @@ pub trait ItemStore: Send + Sync + 'static {
 /// Checks the port's rules on a transaction; engines call it before writing.
 pub fn validate_writes(writes: &[Write]) -> Result<(), StoreError> {
     if writes.is_empty() {
-        return Err(StoreError::Invalid(
-            "a transaction needs at least one write".into(),
-        ));
+        return Err(StoreError::Invalid("a transaction needs at least one write".into()));
     }
-    if writes.len() > MAX_TRANSACTION_ITEMS {
+    let items = writes.iter().filter(|w| w.key().is_some()).count();
+    if items > MAX_TRANSACTION_ITEMS {
         return Err(StoreError::Invalid(format!(
-            "{} writes in one transaction; at most {MAX_TRANSACTION_ITEMS}",
-            writes.len()
+            "{items} item writes in one transaction; at most {MAX_TRANSACTION_ITEMS}"
         )));
     }
     let mut seen = std::collections::HashSet::new();
     for w in writes {
-        if !seen.insert(w.key()) {
+        let Some(key) = w.key() else { continue };
+        if !seen.insert(key) {
             return Err(StoreError::Invalid(format!(
                 "key {}/{} written twice in one transaction",
-                w.key().pk,
-                w.key().sk
+                key.pk, key.sk
             )));
         }
-        if w.key().pk.is_empty() || w.key().sk.is_empty() {
+        if key.pk.is_empty() || key.sk.is_empty() {
             return Err(StoreError::Invalid("keys must not be empty".into()));
         }
         if let Write::Put { item, .. } = w {
             let index_parts = [&item.gsi1, &item.gsi2].into_iter().flatten();
-            if index_parts
-                .clone()
-                .any(|k| k.pk.is_empty() || k.sk.is_empty())
-            {
+            if index_parts.clone().any(|k| k.pk.is_empty() || k.sk.is_empty()) {
                 return Err(StoreError::Invalid("index keys must not be empty".into()));
             }
             if item.version > i64::MAX as u64 {
@@ -262,9 +261,7 @@ pub fn validate_writes(writes: &[Write]) -> Result<(), StoreError> {
                 + index_parts.map(|k| k.pk.len() + k.sk.len()).sum::<usize>()
                 + item.body.len();
             if size > MAX_ITEM_BYTES {
-                return Err(StoreError::Invalid(format!(
-                    "item of {size} bytes; at most {MAX_ITEM_BYTES}"
-                )));
+                return Err(StoreError::Invalid(format!("item of {size} bytes; at most {MAX_ITEM_BYTES}")));
             }
         }
     }

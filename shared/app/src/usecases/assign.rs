@@ -101,12 +101,17 @@ impl App {
                 )?,
                 records::delete(assign_timer.clone(), Condition::Always),
             ];
-            if let Some(p) = patient {
-                let mut updated = p.value;
-                updated.last_consultant = Some(decision.consultant.clone());
-                updated.updated_at = now;
-                writes.push(records::patient(tenant_id, &updated, Some(p.version))?);
-            }
+            // The patient remembers their consultant for their next request.
+            let record = Patient {
+                contact_key: lead.contact_key.clone(),
+                name: lead.name.clone().or_else(|| patient.as_ref().and_then(|p| p.value.name.clone())),
+                reach: lead.reach.clone(),
+                last_lead: lead.id.clone(),
+                last_consultant: Some(decision.consultant.clone()),
+                created_at: patient.as_ref().map_or(now, |p| p.value.created_at),
+                updated_at: now,
+            };
+            writes.push(records::patient(tenant_id, &record, patient.map(|p| p.version))?);
             let greeting = compose::greeting(tenant, &assigned, consultant, now)?;
             if let Some(message) = &greeting {
                 writes.extend(self.ledger_entry(message, now)?);
@@ -122,7 +127,6 @@ impl App {
                 continue;
             }
             info!(tenant = %tenant_id, lead = %lead_id, consultant = %decision.consultant, rule = decision.rule.as_str(), "lead assigned");
-            self.deliver_soon(&greeting).await;
             return Ok(());
         }
         Err(busy("assignment"))

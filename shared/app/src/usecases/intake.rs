@@ -11,7 +11,7 @@ use tracing::info;
 
 use super::{MAX_ROUNDS, busy, landed};
 use crate::error::AppError;
-use crate::records::{self, Claim, ConsentRecord, Patient};
+use crate::records::{self, Claim, ConsentRecord};
 use crate::work::Work;
 use crate::{App, keys};
 
@@ -66,32 +66,17 @@ impl App {
             consents: submission.consents,
         };
 
+        // Most posts are new patients: try to create the lead straight away
+        // (no read on the way); a contact with an open lead fails the claim
+        // and gets a touch on that lead instead.
         for _ in 0..MAX_ROUNDS {
-            let outcome = match self
-                .touch_open_lead(&tenant.id, &submission, &touch)
-                .await?
-            {
-                Some(lead) => Some(Submitted::Touched(lead)),
-                None => self
-                    .create_lead(&tenant.id, form, &submission, &touch, now)
-                    .await?
-                    .map(Submitted::Created),
-            };
-            match outcome {
-                Some(Submitted::Created(lead)) => {
-                    info!(tenant = %tenant.id, lead = %lead, form = form_id, "lead created");
-                    self.enqueue(vec![Work::Assign {
-                        tenant: tenant.id.clone(),
-                        lead: lead.clone(),
-                    }])
-                    .await;
-                    return Ok(Submitted::Created(lead));
-                }
-                Some(done) => {
-                    info!(tenant = %tenant.id, lead = done.id(), form = form_id, "repeat submission recorded as a touch");
-                    return Ok(done);
-                }
-                None => continue,
+            if let Some(lead) = self.create_lead(&tenant.id, form, &submission, &touch, now).await? {
+                info!(tenant = %tenant.id, lead = %lead, form = form_id, "lead created");
+                return Ok(Submitted::Created(lead));
+            }
+            if let Some(lead) = self.touch_open_lead(&tenant.id, &submission, &touch).await? {
+                info!(tenant = %tenant.id, lead = %lead, form = form_id, "repeat submission recorded as a touch");
+                return Ok(Submitted::Touched(lead));
             }
         }
         Err(busy("submission"))
@@ -134,9 +119,9 @@ impl App {
         Ok(landed(self.store.write(writes).await)?.then_some(lead))
     }
 
-    /// Creates the lead with its claim, first touch, patient record and
-    /// safety-net timer. `Ok(None)`: another submission of the same contact
-    /// created one first.
+    /// Creates the lead with its claim, first touch and safety-net timer,
+    /// and queues its assignment, in one transaction. `Ok(None)`: the
+    /// contact already has an open lead.
     async fn create_lead(
         &self,
         tenant: &TenantId,
@@ -172,22 +157,6 @@ impl App {
             past_owners: Vec::new(),
             sla_cycle: 0,
         };
-        let existing =
-            records::get::<Patient>(self.store.as_ref(), &keys::patient(tenant, &contact)).await?;
-        let patient = Patient {
-            contact_key: contact.clone(),
-            name: submission
-                .name
-                .clone()
-                .or_else(|| existing.as_ref().and_then(|p| p.value.name.clone())),
-            reach: submission.reach.clone(),
-            last_lead: id.clone(),
-            last_consultant: existing
-                .as_ref()
-                .and_then(|p| p.value.last_consultant.clone()),
-            created_at: existing.as_ref().map_or(now, |p| p.value.created_at),
-            updated_at: now,
-        };
         let assign_timer = Timer {
             tenant: tenant.clone(),
             lead: id.clone(),
@@ -208,8 +177,12 @@ impl App {
                 },
                 now,
             )?,
-            records::patient(tenant, &patient, existing.map(|p| p.version))?,
             records::timer(&assign_timer, now, Condition::Always)?,
+            Work::Assign {
+                tenant: tenant.clone(),
+                lead: id.clone(),
+            }
+            .enqueue(),
         ];
         writes.extend(consent_record(tenant, submission, touch)?);
         Ok(landed(self.store.write(writes).await)?.then_some(id))

@@ -2,8 +2,8 @@
 //!
 //! Every state change is one conditional transaction on the store, re-read
 //! and retried when another writer got there first. Work for other
-//! functions is sent to a queue after the commit, and also armed as a timer
-//! in the commit itself, so that a lost queue message only delays it.
+//! functions is queued by the same transaction (an outbox write), and also
+//! armed as a timer in it, so that a lost queue message only delays it.
 
 mod assign;
 mod compose;
@@ -24,7 +24,6 @@ use clinicflow_core::lead::{LeadEvent, Recorded};
 use clinicflow_core::message::Message;
 use clinicflow_ports::{Condition, Write, WriteError};
 use jiff::Timestamp;
-use tracing::warn;
 
 use crate::error::AppError;
 use crate::work::Work;
@@ -64,42 +63,21 @@ impl App {
         records::event(tenant, lead, &recorded)
     }
 
-    /// The writes that put a new message in the ledger, with the timer
-    /// that delivers it should its queue message never arrive.
-    fn ledger_entry(&self, message: &Message, now: Timestamp) -> Result<[Write; 2], AppError> {
+    /// The writes that put a new message in the ledger, queue its
+    /// delivery, and arm the timer that delivers it should the queue
+    /// message never arrive.
+    fn ledger_entry(&self, message: &Message, now: Timestamp) -> Result<[Write; 3], AppError> {
         let safety_net = now.saturating_add(self.tuning.safety_net).unwrap_or(now);
+        let delivery = Work::Deliver {
+            tenant: message.tenant.clone(),
+            lead: message.lead.clone(),
+            message: message.id.clone(),
+        };
         Ok([
             records::message(message, None)?,
-            records::timer(
-                &compose::deliver_timer(message, safety_net),
-                now,
-                Condition::Always,
-            )?,
+            records::timer(&compose::deliver_timer(message, safety_net), now, Condition::Always)?,
+            delivery.enqueue(),
         ])
-    }
-
-    /// Queues delivery of ledger messages just committed.
-    async fn deliver_soon(&self, messages: impl IntoIterator<Item = &Message>) {
-        let work = messages
-            .into_iter()
-            .map(|m| Work::Deliver {
-                tenant: m.tenant.clone(),
-                lead: m.lead.clone(),
-                message: m.id.clone(),
-            })
-            .collect();
-        self.enqueue(work).await;
-    }
-
-    /// Sends work to its queue after a commit. A failure is logged, not
-    /// returned: the commit armed a timer that does the work anyway.
-    async fn enqueue(&self, work: Vec<Work>) {
-        let Some(first) = work.first() else { return };
-        let queue = first.queue();
-        let bodies = work.iter().map(Work::to_body).collect();
-        if let Err(e) = self.queue.send(queue, bodies).await {
-            warn!(queue = queue.as_str(), error = %e, "queue send failed; the safety-net timer will do the work");
-        }
     }
 
     /// Handles one queue message (assign or deliver). An `Err` means the

@@ -86,7 +86,6 @@ impl App {
                 continue;
             }
             info!(tenant = %tenant.id, lead = %lead.id, cycle = timer.cycle, manager = %manager.id, "SLA breached; manager warned");
-            self.deliver_soon(&alert).await;
             return Ok(());
         }
         Err(busy("SLA warning"))
