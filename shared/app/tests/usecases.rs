@@ -96,7 +96,7 @@ impl World {
         let app = Arc::new(App {
             directory: Arc::new(config.directory),
             store: store.clone(),
-                messenger: messenger(store.clone()),
+            messenger: messenger(store.clone()),
             clock: clock.clone(),
             ids: Arc::new(UlidIds::default()),
             tuning: Tuning::default(),

@@ -40,7 +40,8 @@ pub(crate) fn apply(conn: &Connection, writes: &[Write]) -> Result<(), WriteErro
             }
             Write::Check { .. } => {}
             Write::Enqueue { queue, body } => {
-                crate::queue::insert(conn, *queue, std::slice::from_ref(body)).map_err(sql_error)?;
+                crate::queue::insert(conn, *queue, std::slice::from_ref(body))
+                    .map_err(sql_error)?;
             }
         }
     }

@@ -32,7 +32,7 @@ pub use queue::{Delivery, EmbeddedQueue, QueueStats};
 pub use store::EmbeddedStore;
 
 use readers::Readers;
-use writer::Writer;
+use writer::{Lane, Writer};
 
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "clinicflow.db";
@@ -137,9 +137,17 @@ impl Database {
         &self.shared.dir
     }
 
-    /// The item store.
+    /// The item store, for requests someone is waiting on: its writes are
+    /// committed ahead of background ones.
     pub fn store(&self) -> EmbeddedStore {
-        EmbeddedStore::new(self.shared.clone())
+        EmbeddedStore::new(self.shared.clone(), Lane::Interactive)
+    }
+
+    /// The item store for work behind the scenes (queue consumers, timer
+    /// sweeps): its writes make room for interactive ones, and are never
+    /// starved by them.
+    pub fn background_store(&self) -> EmbeddedStore {
+        EmbeddedStore::new(self.shared.clone(), Lane::Background)
     }
 
     /// The work queues.

@@ -17,6 +17,7 @@ use clinicflow_ports::{Queue, QueueError, QueueName, StoreError};
 use rusqlite::{Connection, params};
 
 use crate::items::sql_error;
+use crate::writer::Lane;
 use crate::{Shared, now_millis};
 
 /// A message handed to a consumer.
@@ -80,7 +81,7 @@ impl EmbeddedQueue {
         let visibility = millis(visibility);
         self.shared
             .writer
-            .submit(move |conn| {
+            .submit(Lane::Background, move |conn| {
                 receive(conn, queue, max, visibility, max_receives).map_err(sql_error)
             })
             .await
@@ -94,7 +95,7 @@ impl EmbeddedQueue {
         let ids = ids.to_vec();
         self.shared
             .writer
-            .submit(move |conn| {
+            .submit(Lane::Background, move |conn| {
                 let delete = || {
                     let mut stmt = conn.prepare_cached(
                         "DELETE FROM queue_messages WHERE queue = ?1 AND id = ?2",
@@ -120,7 +121,7 @@ impl EmbeddedQueue {
         let delay = millis(delay);
         self.shared
             .writer
-            .submit(move |conn| {
+            .submit(Lane::Background, move |conn| {
                 conn.prepare_cached(
                     "UPDATE queue_messages SET visible_at = ?3 WHERE queue = ?1 AND id = ?2",
                 )
@@ -160,7 +161,7 @@ impl EmbeddedQueue {
     pub async fn recover_in_flight(&self) -> Result<u64, StoreError> {
         self.shared
             .writer
-            .submit(move |conn| {
+            .submit(Lane::Background, move |conn| {
                 conn.prepare_cached(
                     "UPDATE queue_messages SET visible_at = ?1 WHERE visible_at > ?1",
                 )
@@ -188,7 +189,9 @@ impl Queue for EmbeddedQueue {
         }
         self.shared
             .writer
-            .submit(move |conn| insert(conn, queue, &bodies).map_err(sql_error))
+            .submit(Lane::Background, move |conn| {
+                insert(conn, queue, &bodies).map_err(sql_error)
+            })
             .await
             .map_err(|e| QueueError {
                 queue: queue.as_str(),
@@ -199,7 +202,11 @@ impl Queue for EmbeddedQueue {
     }
 }
 
-pub(crate) fn insert(conn: &Connection, queue: QueueName, bodies: &[String]) -> Result<(), rusqlite::Error> {
+pub(crate) fn insert(
+    conn: &Connection,
+    queue: QueueName,
+    bodies: &[String],
+) -> Result<(), rusqlite::Error> {
     let now = now_millis();
     let mut stmt = conn.prepare_cached(
         "INSERT INTO queue_messages (queue, body, sent_at, visible_at, receive_count) VALUES (?1, ?2, ?3, ?3, 0)",

@@ -123,7 +123,10 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
 /// guarantee, binding a new value (a `LIMIT`) does not re-prepare a
 /// cached statement; the statement cache holds every statement we use.
 fn tune(conn: &Connection) -> rusqlite::Result<()> {
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }

@@ -5,23 +5,32 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use clinicflow_ports::store::validate_writes;
-use clinicflow_ports::{Item, ItemStore, Key, Page, Query, QueueName, StoreError, Write, WriteError};
+use clinicflow_ports::{
+    Item, ItemStore, Key, Page, Query, QueueName, StoreError, Write, WriteError,
+};
 
+use crate::writer::Lane;
 use crate::{Shared, items};
 
 /// The item store: a cheap handle (clone it freely). Writes are durable
 /// when they return; reads are consistent with every write returned.
+///
+/// A handle writes in one lane of the writer: [`crate::Database::store`]
+/// gives interactive handles (for requests someone waits on),
+/// [`crate::Database::background_store`] background ones (for consumers
+/// and sweeps), whose writes make room for interactive ones.
 ///
 /// Items past `expires_at` stay ordinary items, as on DynamoDB, until
 /// [`EmbeddedStore::purge_expired`] deletes them.
 #[derive(Clone)]
 pub struct EmbeddedStore {
     shared: Arc<Shared>,
+    lane: Lane,
 }
 
 impl EmbeddedStore {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        EmbeddedStore { shared }
+    pub(crate) fn new(shared: Arc<Shared>, lane: Lane) -> Self {
+        EmbeddedStore { shared, lane }
     }
 
     /// Deletes every item whose `expires_at` is before `now_unix_secs`;
@@ -29,7 +38,9 @@ impl EmbeddedStore {
     pub async fn purge_expired(&self, now_unix_secs: i64) -> Result<u64, StoreError> {
         self.shared
             .writer
-            .submit(move |conn| items::purge_expired(conn, now_unix_secs))
+            .submit(Lane::Background, move |conn| {
+                items::purge_expired(conn, now_unix_secs)
+            })
             .await
     }
 }
@@ -76,7 +87,7 @@ impl ItemStore for EmbeddedStore {
             .collect();
         self.shared
             .writer
-            .submit(move |conn| items::apply(conn, &writes))
+            .submit(self.lane, move |conn| items::apply(conn, &writes))
             .await?;
         for queue in queues {
             self.shared.wake(queue);

@@ -2,14 +2,21 @@
 //! jobs in groups.
 //!
 //! Durability costs one fsync per commit, so the thread takes the first
-//! waiting job, drains whatever else is already queued (up to
-//! [`MAX_GROUP`]), and applies them all in one transaction: each job in
-//! its own savepoint, rolled back alone when it fails (a failed condition
-//! in one job never affects another), then one `COMMIT`. Only after the
-//! commit does any job get its answer, so an answer always means "on
-//! disk". When the commit fails, every job of the group is told the store
-//! is unavailable.
+//! waiting job, drains whatever else is already queued, and applies them
+//! all in one transaction: each job in its own savepoint, rolled back
+//! alone when it fails (a failed condition in one job never affects
+//! another), then one `COMMIT`. Only after the commit does any job get its
+//! answer, so an answer always means "on disk". When the commit fails,
+//! every job of the group is told the store is unavailable.
+//!
+//! Jobs come in two [`Lane`]s. Interactive jobs (a form post waiting for
+//! its answer) go into the next group ahead of background jobs (the
+//! pipeline behind it), which get a bounded share of each group and whole
+//! groups of their own when nothing interactive waits: a burst of form
+//! posts is never slowed by the work it creates, and that work never
+//! starves.
 
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -18,8 +25,24 @@ use clinicflow_ports::StoreError;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-/// The most jobs committed together.
+/// The most interactive jobs committed together.
 const MAX_GROUP: usize = 256;
+
+/// Background jobs that ride along in a group with interactive ones.
+const BACKGROUND_SHARE: usize = 16;
+
+/// The most background jobs in a group of their own: a bound on how long
+/// an interactive job that just arrived waits for the commit in progress.
+const MAX_BACKGROUND_GROUP: usize = 64;
+
+/// Which queue of the writer a job joins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lane {
+    /// Someone is waiting for the answer: committed first.
+    Interactive,
+    /// Work behind the scenes: committed in the room interactive jobs leave.
+    Background,
+}
 
 /// A job as the writer thread sees it.
 trait Work: Send {
@@ -68,14 +91,14 @@ where
 /// The handle to the writer thread. Dropping it lets the thread finish the
 /// jobs already queued, close the connection and exit, and waits for that.
 pub(crate) struct Writer {
-    jobs: Option<mpsc::Sender<Box<dyn Work>>>,
+    jobs: Option<mpsc::Sender<(Lane, Box<dyn Work>)>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Writer {
     /// Starts the writer thread on `conn`.
     pub(crate) fn start(conn: Connection) -> Result<Writer, StoreError> {
-        let (jobs, queue) = mpsc::channel::<Box<dyn Work>>();
+        let (jobs, queue) = mpsc::channel::<(Lane, Box<dyn Work>)>();
         let thread = std::thread::Builder::new()
             .name("clinicflow-writer".into())
             .spawn(move || run(&conn, &queue))
@@ -91,7 +114,7 @@ impl Writer {
     /// Runs `job` on the writer inside a savepoint, and answers once the
     /// group it joined is committed. An `Err` from `job` rolls back its
     /// changes (and only its changes) and is returned as it is.
-    pub(crate) async fn submit<F, T, E>(&self, job: F) -> Result<T, E>
+    pub(crate) async fn submit<F, T, E>(&self, lane: Lane, job: F) -> Result<T, E>
     where
         F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -105,7 +128,7 @@ impl Writer {
             reply,
         });
         let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
-        jobs.send(task).map_err(|_| stopped())?;
+        jobs.send((lane, task)).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
@@ -119,16 +142,36 @@ impl Drop for Writer {
     }
 }
 
-/// The writer thread: groups of jobs until every sender is gone.
-fn run(conn: &Connection, queue: &mpsc::Receiver<Box<dyn Work>>) {
-    while let Ok(first) = queue.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match queue.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
+/// The writer thread: groups of jobs until every sender is gone and every
+/// job received is answered.
+fn run(conn: &Connection, queue: &mpsc::Receiver<(Lane, Box<dyn Work>)>) {
+    let mut interactive: VecDeque<Box<dyn Work>> = VecDeque::new();
+    let mut background: VecDeque<Box<dyn Work>> = VecDeque::new();
+    let mut open = true;
+    loop {
+        if interactive.is_empty() && background.is_empty() {
+            if !open {
+                return;
+            }
+            match queue.recv() {
+                Ok((lane, job)) => lane_of(lane, &mut interactive, &mut background).push_back(job),
+                Err(_) => return,
             }
         }
+        while open {
+            match queue.try_recv() {
+                Ok((lane, job)) => lane_of(lane, &mut interactive, &mut background).push_back(job),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => open = false,
+            }
+        }
+        let mut group: Vec<Box<dyn Work>> = take(&mut interactive, MAX_GROUP);
+        let share = if group.is_empty() {
+            MAX_BACKGROUND_GROUP
+        } else {
+            BACKGROUND_SHARE
+        };
+        group.extend(take(&mut background, share));
         let committed = commit_group(conn, &mut group);
         if let Err(reason) = &committed {
             tracing::error!(jobs = group.len(), "store commit failed: {reason}");
@@ -137,6 +180,22 @@ fn run(conn: &Connection, queue: &mpsc::Receiver<Box<dyn Work>>) {
             job.reply(committed.clone());
         }
     }
+}
+
+fn lane_of<'a>(
+    lane: Lane,
+    interactive: &'a mut VecDeque<Box<dyn Work>>,
+    background: &'a mut VecDeque<Box<dyn Work>>,
+) -> &'a mut VecDeque<Box<dyn Work>> {
+    match lane {
+        Lane::Interactive => interactive,
+        Lane::Background => background,
+    }
+}
+
+fn take(jobs: &mut VecDeque<Box<dyn Work>>, at_most: usize) -> Vec<Box<dyn Work>> {
+    let n = jobs.len().min(at_most);
+    jobs.drain(..n).collect()
 }
 
 /// Applies every job of the group in one transaction and commits it.

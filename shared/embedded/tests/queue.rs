@@ -341,12 +341,23 @@ async fn enqueue_writes_ride_on_their_transaction() {
         tokio::spawn(async move { queue.wait(QueueName::Leads, LONG).await })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
-    store.write(vec![put(), enqueue("committed")]).await.unwrap();
-    assert!(tokio::time::timeout(Duration::from_secs(10), waiter).await.unwrap().unwrap());
+    store
+        .write(vec![put(), enqueue("committed")])
+        .await
+        .unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(10), waiter)
+            .await
+            .unwrap()
+            .unwrap()
+    );
 
     // The same key again: the condition fails, and the message goes nowhere.
     let failed = store.write(vec![put(), enqueue("rolled back")]).await;
-    assert!(matches!(failed, Err(WriteError::ConditionFailed { index: 0 })));
+    assert!(matches!(
+        failed,
+        Err(WriteError::ConditionFailed { index: 0 })
+    ));
 
     let got = queue.receive(QueueName::Leads, 10, LONG).await.unwrap();
     let got: Vec<String> = got.into_iter().map(|d| d.body).collect();

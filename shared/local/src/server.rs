@@ -70,15 +70,22 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
     // One process owns the data directory: what was in flight when the
     // previous process died is ready again now.
     let recovered = queue.recover_in_flight().await?;
-    let store: Arc<dyn ItemStore> = Arc::new(db.store());
-    let app = Arc::new(App {
-        directory: Arc::new(config.directory),
-        store: store.clone(),
-        messenger: Arc::new(SandboxMessenger::new(store)),
-        clock: Arc::new(SystemClock),
-        ids: Arc::new(UlidIds::default()),
-        tuning: settings.tuning,
-    });
+    // Requests and background work share one database; the requests' writes
+    // go first, so a burst of form posts is never slowed by the work it makes.
+    let directory = Arc::new(config.directory);
+    let ids: Arc<UlidIds> = Arc::new(UlidIds::default());
+    let app_over = |store: Arc<dyn ItemStore>| {
+        Arc::new(App {
+            directory: directory.clone(),
+            store: store.clone(),
+            messenger: Arc::new(SandboxMessenger::new(store)),
+            clock: Arc::new(SystemClock),
+            ids: ids.clone(),
+            tuning: settings.tuning,
+        })
+    };
+    let requests = app_over(Arc::new(db.store()));
+    let background = app_over(Arc::new(db.background_store()));
 
     let listener = TcpListener::bind((settings.host, port)).await?;
     let addr = listener.local_addr()?;
@@ -86,12 +93,12 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
     info!(%addr, data = %data_dir.display(), recovered, "clinicflow started");
 
     let (stop, stopped) = watch::channel(false);
-    let mut background = Vec::new();
+    let mut tasks = Vec::new();
     let visibility = settings.queue_visibility.unsigned_abs();
     for queue_name in QueueName::ALL {
         for _ in 0..settings.workers.max(1) {
-            background.push(tokio::spawn(workers::consume(
-                app.clone(),
+            tasks.push(tokio::spawn(workers::consume(
+                background.clone(),
                 queue.clone(),
                 queue_name,
                 visibility,
@@ -99,8 +106,8 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
             )));
         }
     }
-    background.push(tokio::spawn(workers::sweep(
-        app.clone(),
+    tasks.push(tokio::spawn(workers::sweep(
+        background.clone(),
         settings
             .timer_tick
             .unsigned_abs()
@@ -108,12 +115,12 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
         stopped.clone(),
     )));
 
-    axum::serve(listener, http::router(app))
+    axum::serve(listener, http::router(requests))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     info!("shutting down");
     let _ = stop.send(true);
-    for task in background {
+    for task in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
     }
     Ok(())

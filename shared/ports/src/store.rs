@@ -91,17 +91,29 @@ pub enum Condition {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Write {
-    Put { item: Item, condition: Condition },
-    Delete { key: Key, condition: Condition },
+    Put {
+        item: Item,
+        condition: Condition,
+    },
+    Delete {
+        key: Key,
+        condition: Condition,
+    },
     /// Writes nothing; fails the transaction unless the condition holds.
-    Check { key: Key, condition: Condition },
+    Check {
+        key: Key,
+        condition: Condition,
+    },
     /// Queues `body` on `queue` once the transaction commits, and only if
     /// it does (the transactional outbox). The embedded engine inserts it
     /// in the same transaction. DynamoDB cannot, so its engine sends it
     /// right after the commit; a crash in between loses the message, which
     /// is why every piece of queued work also has a timer, armed by the
     /// same transaction, that does the work if its message never comes.
-    Enqueue { queue: QueueName, body: String },
+    Enqueue {
+        queue: QueueName,
+        body: String,
+    },
 }
 
 impl Write {
@@ -228,7 +240,9 @@ pub trait ItemStore: Send + Sync + 'static {
 /// Checks the port's rules on a transaction; engines call it before writing.
 pub fn validate_writes(writes: &[Write]) -> Result<(), StoreError> {
     if writes.is_empty() {
-        return Err(StoreError::Invalid("a transaction needs at least one write".into()));
+        return Err(StoreError::Invalid(
+            "a transaction needs at least one write".into(),
+        ));
     }
     let items = writes.iter().filter(|w| w.key().is_some()).count();
     if items > MAX_TRANSACTION_ITEMS {
@@ -250,7 +264,10 @@ pub fn validate_writes(writes: &[Write]) -> Result<(), StoreError> {
         }
         if let Write::Put { item, .. } = w {
             let index_parts = [&item.gsi1, &item.gsi2].into_iter().flatten();
-            if index_parts.clone().any(|k| k.pk.is_empty() || k.sk.is_empty()) {
+            if index_parts
+                .clone()
+                .any(|k| k.pk.is_empty() || k.sk.is_empty())
+            {
                 return Err(StoreError::Invalid("index keys must not be empty".into()));
             }
             if item.version > i64::MAX as u64 {
@@ -261,7 +278,9 @@ pub fn validate_writes(writes: &[Write]) -> Result<(), StoreError> {
                 + index_parts.map(|k| k.pk.len() + k.sk.len()).sum::<usize>()
                 + item.body.len();
             if size > MAX_ITEM_BYTES {
-                return Err(StoreError::Invalid(format!("item of {size} bytes; at most {MAX_ITEM_BYTES}")));
+                return Err(StoreError::Invalid(format!(
+                    "item of {size} bytes; at most {MAX_ITEM_BYTES}"
+                )));
             }
         }
     }

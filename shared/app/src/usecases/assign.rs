@@ -104,14 +104,21 @@ impl App {
             // The patient remembers their consultant for their next request.
             let record = Patient {
                 contact_key: lead.contact_key.clone(),
-                name: lead.name.clone().or_else(|| patient.as_ref().and_then(|p| p.value.name.clone())),
+                name: lead
+                    .name
+                    .clone()
+                    .or_else(|| patient.as_ref().and_then(|p| p.value.name.clone())),
                 reach: lead.reach.clone(),
                 last_lead: lead.id.clone(),
                 last_consultant: Some(decision.consultant.clone()),
                 created_at: patient.as_ref().map_or(now, |p| p.value.created_at),
                 updated_at: now,
             };
-            writes.push(records::patient(tenant_id, &record, patient.map(|p| p.version))?);
+            writes.push(records::patient(
+                tenant_id,
+                &record,
+                patient.map(|p| p.version),
+            )?);
             let greeting = compose::greeting(tenant, &assigned, consultant, now)?;
             if let Some(message) = &greeting {
                 writes.extend(self.ledger_entry(message, now)?);

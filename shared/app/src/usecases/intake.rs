@@ -70,11 +70,17 @@ impl App {
         // (no read on the way); a contact with an open lead fails the claim
         // and gets a touch on that lead instead.
         for _ in 0..MAX_ROUNDS {
-            if let Some(lead) = self.create_lead(&tenant.id, form, &submission, &touch, now).await? {
+            if let Some(lead) = self
+                .create_lead(&tenant.id, form, &submission, &touch, now)
+                .await?
+            {
                 info!(tenant = %tenant.id, lead = %lead, form = form_id, "lead created");
                 return Ok(Submitted::Created(lead));
             }
-            if let Some(lead) = self.touch_open_lead(&tenant.id, &submission, &touch).await? {
+            if let Some(lead) = self
+                .touch_open_lead(&tenant.id, &submission, &touch)
+                .await?
+            {
                 info!(tenant = %tenant.id, lead = %lead, form = form_id, "repeat submission recorded as a touch");
                 return Ok(Submitted::Touched(lead));
             }

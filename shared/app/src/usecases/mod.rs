@@ -75,7 +75,11 @@ impl App {
         };
         Ok([
             records::message(message, None)?,
-            records::timer(&compose::deliver_timer(message, safety_net), now, Condition::Always)?,
+            records::timer(
+                &compose::deliver_timer(message, safety_net),
+                now,
+                Condition::Always,
+            )?,
             delivery.enqueue(),
         ])
     }
