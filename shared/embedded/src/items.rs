@@ -18,21 +18,33 @@ pub(crate) fn sql_error(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(format!("database error: {e}"))
 }
 
-/// Checks every condition against the stored items, then applies every
-/// write; the caller's savepoint undoes everything on `Err`.
+/// Applies the writes in order, each under its condition; the first one
+/// whose condition fails stops the job with its index, and the caller's
+/// savepoint undoes the writes already applied.
+///
+/// A condition is checked with as little work as it needs: `Always` reads
+/// nothing, `Absent` lets the insert's primary key refuse a duplicate, the
+/// others read the stored version.
 pub(crate) fn apply(conn: &Connection, writes: &[Write]) -> Result<(), WriteError> {
     for (index, write) in writes.iter().enumerate() {
-        let (Some(key), Some(condition)) = (write.key(), write.condition()) else {
-            continue;
-        };
-        let current = version_of(conn, key).map_err(sql_error)?;
-        if !holds(condition, current) {
-            return Err(WriteError::ConditionFailed { index });
+        let failed = || WriteError::ConditionFailed { index };
+        let is_put = matches!(write, Write::Put { .. });
+        if let (Some(key), Some(condition)) = (write.key(), write.condition())
+            && (matches!(condition, Condition::Exists | Condition::VersionIs(_))
+                || (condition == Condition::Absent && !is_put))
+        {
+            let current = version_of(conn, key).map_err(sql_error)?;
+            if !holds(condition, current) {
+                return Err(failed());
+            }
         }
-    }
-    for write in writes {
         match write {
-            Write::Put { item, .. } => put(conn, item)?,
+            Write::Put { item, condition } => {
+                let absent = *condition == Condition::Absent;
+                if !put(conn, item, absent)? {
+                    return Err(failed());
+                }
+            }
             Write::Delete { key, .. } => {
                 conn.prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2")
                     .and_then(|mut stmt| stmt.execute(params![key.pk, key.sk]))
@@ -76,29 +88,39 @@ pub(crate) fn stored_version(item: &Item) -> Result<i64, StoreError> {
     })
 }
 
-/// Stores the item as given, replacing any item under its key.
-fn put(conn: &Connection, item: &Item) -> Result<(), WriteError> {
+const INSERT: &str = "INSERT INTO items (pk, sk, version, gsi1pk, gsi1sk, gsi2pk, gsi2sk, expires_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+const REPLACE: &str = "INSERT OR REPLACE INTO items (pk, sk, version, gsi1pk, gsi1sk, gsi2pk, gsi2sk, expires_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+/// Stores the item as given: when `absent` only if no item has its key
+/// (false when one has), otherwise replacing any item under its key.
+fn put(conn: &Connection, item: &Item, absent: bool) -> Result<bool, WriteError> {
     let version = stored_version(item)?;
     let (gsi1pk, gsi1sk) = split(item.gsi1.as_ref());
     let (gsi2pk, gsi2sk) = split(item.gsi2.as_ref());
-    conn.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO items ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-    ))
-    .and_then(|mut stmt| {
-        stmt.execute(params![
-            item.key.pk,
-            item.key.sk,
-            version,
-            gsi1pk,
-            gsi1sk,
-            gsi2pk,
-            gsi2sk,
-            item.expires_at,
-            item.body
-        ])
-    })
-    .map_err(sql_error)?;
-    Ok(())
+    let inserted = conn
+        .prepare_cached(if absent { INSERT } else { REPLACE })
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                item.key.pk,
+                item.key.sk,
+                version,
+                gsi1pk,
+                gsi1sk,
+                gsi2pk,
+                gsi2sk,
+                item.expires_at,
+                item.body
+            ])
+        });
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if absent && e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(sql_error(e).into()),
+    }
 }
 
 fn split(key: Option<&IndexKey>) -> (Option<&str>, Option<&str>) {

@@ -28,8 +28,9 @@ use tokio::sync::oneshot;
 /// The most interactive jobs committed together.
 const MAX_GROUP: usize = 256;
 
-/// Background jobs that ride along in a group with interactive ones.
-const BACKGROUND_SHARE: usize = 16;
+/// Background jobs that ride along in a group with interactive ones: one
+/// for every this many interactive jobs (and at least one).
+const BACKGROUND_SHARE: usize = 4;
 
 /// The most background jobs in a group of their own: a bound on how long
 /// an interactive job that just arrived waits for the commit in progress.
@@ -169,7 +170,7 @@ fn run(conn: &Connection, queue: &mpsc::Receiver<(Lane, Box<dyn Work>)>) {
         let share = if group.is_empty() {
             MAX_BACKGROUND_GROUP
         } else {
-            BACKGROUND_SHARE
+            group.len().div_ceil(BACKGROUND_SHARE)
         };
         group.extend(take(&mut background, share));
         let committed = commit_group(conn, &mut group);
@@ -222,16 +223,19 @@ fn commit_group(conn: &Connection, group: &mut [Box<dyn Work>]) -> Result<(), St
 
 /// Applies one job in its own savepoint.
 fn apply_one(conn: &Connection, job: &mut dyn Work) -> Result<(), String> {
-    conn.execute_batch("SAVEPOINT job")
-        .map_err(|e| format!("cannot open a savepoint: {e}"))?;
+    exec(conn, "SAVEPOINT job").map_err(|e| format!("cannot open a savepoint: {e}"))?;
     // A panicking job (a bug) is rolled back and answered as a failure;
     // the writer and the rest of the group carry on.
     let keep = std::panic::catch_unwind(AssertUnwindSafe(|| job.apply(conn))).unwrap_or(false);
-    let sql = if keep {
-        "RELEASE job"
+    let closed = if keep {
+        exec(conn, "RELEASE job")
     } else {
-        "ROLLBACK TO job; RELEASE job"
+        exec(conn, "ROLLBACK TO job").and_then(|()| exec(conn, "RELEASE job"))
     };
-    conn.execute_batch(sql)
-        .map_err(|e| format!("cannot close a savepoint: {e}"))
+    closed.map_err(|e| format!("cannot close a savepoint: {e}"))
+}
+
+/// Runs a statement prepared once per connection.
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }

@@ -18,7 +18,12 @@ pub const DEFAULT_CONFIG: &str = "config/demo.toml";
 /// Runs the server until SIGINT or SIGTERM. Configuration problems are
 /// printed and the process exits with status 2 without starting.
 pub async fn main() -> ExitCode {
-    init_logging();
+    // Log lines are written by a thread of their own, off the request path;
+    // the guard flushes what is pending when the server stops.
+    let (writer, _flush_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
+    init_logging(writer);
     let config = std::env::var_os("CLINICFLOW_CONFIG")
         .map_or_else(|| PathBuf::from(DEFAULT_CONFIG), PathBuf::from);
     match server::run(&config).await {
@@ -38,7 +43,7 @@ pub async fn main() -> ExitCode {
 }
 
 /// Logs to stderr; `CLINICFLOW_LOG` (or `RUST_LOG`) sets the filter.
-fn init_logging() {
+fn init_logging(writer: tracing_appender::non_blocking::NonBlocking) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = std::env::var("CLINICFLOW_LOG")
@@ -47,7 +52,7 @@ fn init_logging() {
         .unwrap_or_else(|| "info".to_owned());
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

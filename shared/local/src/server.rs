@@ -13,7 +13,7 @@ use clinicflow_app::{App, http};
 use clinicflow_channels::SandboxMessenger;
 use clinicflow_core::config::TenantConfig;
 use clinicflow_embedded::{Database, Options};
-use clinicflow_ports::{ItemStore, QueueName, StoreError, SystemClock, UlidIds};
+use clinicflow_ports::{ItemStore, StoreError, SystemClock, UlidIds};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::info;
@@ -93,36 +93,28 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
     info!(%addr, data = %data_dir.display(), recovered, "clinicflow started");
 
     let (stop, stopped) = watch::channel(false);
-    let mut tasks = Vec::new();
-    let visibility = settings.queue_visibility.unsigned_abs();
-    for queue_name in QueueName::ALL {
-        for _ in 0..settings.workers.max(1) {
-            tasks.push(tokio::spawn(workers::consume(
-                background.clone(),
-                queue.clone(),
-                queue_name,
-                visibility,
-                stopped.clone(),
-            )));
-        }
-    }
-    tasks.push(tokio::spawn(workers::sweep(
-        background.clone(),
+    let background = workers::start(
+        background,
+        queue,
+        settings.workers,
+        settings.queue_visibility.unsigned_abs(),
         settings
             .timer_tick
             .unsigned_abs()
             .max(Duration::from_millis(50)),
-        stopped.clone(),
-    )));
+        stopped,
+    )?;
 
     axum::serve(listener, http::router(requests))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     info!("shutting down");
     let _ = stop.send(true);
-    for task in tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
-    }
+    let _ = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::task::spawn_blocking(move || background.join()),
+    )
+    .await;
     Ok(())
 }
 

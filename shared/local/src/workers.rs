@@ -1,8 +1,14 @@
 //! The background work of the one-machine runtime: a consumer pool per
 //! queue (what Lambda's SQS event source does on AWS) and the timer sweep
 //! (what the EventBridge schedule does).
+//!
+//! It runs on a runtime of its own, in threads of lower CPU priority than
+//! the HTTP server's: when the machine is idle it runs at full speed; when
+//! forms pour in, answering them comes first and the pipeline catches up
+//! after. (The store's writer does the same for disk commits.)
 
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use clinicflow_app::App;
@@ -18,8 +24,61 @@ const BATCH: usize = 10;
 /// How long to wait before retrying work that failed.
 const RETRY_DELAY: Duration = Duration::from_secs(2);
 
+/// Niceness of the background threads on the 0 (lowest) to 99 (highest)
+/// scale of `thread-priority`: about nice 10 on Linux.
+const BACKGROUND_PRIORITY: u8 = 25;
+
+/// Starts the consumers of every queue (`workers` each) and the sweep
+/// (every `tick`) on a background thread that runs until `shutdown`.
+pub fn start(
+    app: Arc<App>,
+    queues: EmbeddedQueue,
+    workers: usize,
+    visibility: Duration,
+    tick: Duration,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<JoinHandle<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name("clinicflow-background")
+        .on_thread_start(lower_priority)
+        .build()?;
+    std::thread::Builder::new()
+        .name("clinicflow-background".into())
+        .spawn(move || {
+            lower_priority();
+            runtime.block_on(async move {
+                let mut tasks = Vec::new();
+                for queue in QueueName::ALL {
+                    for _ in 0..workers.max(1) {
+                        tasks.push(tokio::spawn(consume(
+                            app.clone(),
+                            queues.clone(),
+                            queue,
+                            visibility,
+                            shutdown.clone(),
+                        )));
+                    }
+                }
+                tasks.push(tokio::spawn(sweep(app, tick, shutdown)));
+                join_all(tasks).await;
+            });
+        })
+}
+
+/// Where the OS lets us (it always lets a process lower itself); else
+/// the background runs at normal priority.
+fn lower_priority() {
+    use thread_priority::{ThreadPriority, ThreadPriorityValue, set_current_thread_priority};
+    if let Ok(value) = ThreadPriorityValue::try_from(BACKGROUND_PRIORITY)
+        && let Err(e) = set_current_thread_priority(ThreadPriority::Crossplatform(value))
+    {
+        debug!(error = ?e, "background threads keep normal priority");
+    }
+}
+
 /// Receives and handles messages of `queue` until shutdown.
-pub async fn consume(
+async fn consume(
     app: Arc<App>,
     queues: EmbeddedQueue,
     queue: QueueName,
@@ -63,7 +122,7 @@ pub async fn consume(
 }
 
 /// Sweeps due timers every `tick` until shutdown.
-pub async fn sweep(app: Arc<App>, tick: Duration, mut shutdown: watch::Receiver<bool>) {
+async fn sweep(app: Arc<App>, tick: Duration, mut shutdown: watch::Receiver<bool>) {
     while !*shutdown.borrow() {
         match app.sweep_due_timers().await {
             Ok(report) if report.fired + report.failed > 0 => {
