@@ -262,6 +262,7 @@ async fn unknown_forms_and_routes_are_json_404s() {
     for path in [
         "/v1/leads/01ARZ3NDEKTSV4RRFFQ69G5FAV",
         "/v1/leads/not%20an%20id",
+        "/v1/leads/%FF",
     ] {
         let (status, body) = staff_get(&server, TOKEN, path).await;
         assert_error(status, &body, 404, "not_found");
@@ -787,7 +788,16 @@ async fn staff_need_a_token_and_see_only_their_own_clinic() {
             staff_get(&server, OTHER_TOKEN, &format!("{path}?cursor={cursor}")).await;
         assert_invalid(status, &body, &["cursor"]);
     }
-    for garbage in ["garbage", "e30", "eyJwayI6MX0", "%00", "T%23clinic%23LEADS"] {
+    // Our own clinic's key, but shaped for a table query rather than the index one.
+    let crafted = "eyJwayI6IlQjY2xpbmljI0xFQURTIiwic2siOiJ4In0"; // {"pk":"T#clinic#LEADS","sk":"x"}
+    for garbage in [
+        "garbage",
+        "e30",
+        "eyJwayI6MX0",
+        "%00",
+        "T%23clinic%23LEADS",
+        crafted,
+    ] {
         let (status, body) =
             staff_get(&server, TOKEN, &format!("/v1/leads?cursor={garbage}")).await;
         assert_invalid(status, &body, &["cursor"]);

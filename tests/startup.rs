@@ -55,6 +55,12 @@ fn a_bad_configuration_stops_the_server_and_says_where() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("tenants[0].sla.first_contact"), "{stderr}");
 
+    let tuning = good.replace("safety_net = \"2s\"", "sweep_batch = 0");
+    assert_ne!(tuning, good);
+    let (code, stderr) = start_with(&tuning, None);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("local.tuning.sweep_batch"), "{stderr}");
+
     let (code, stderr) = start_with(&good, Some("not-a-port"));
     assert_eq!(code, Some(2));
     assert!(stderr.contains("PORT"), "{stderr}");

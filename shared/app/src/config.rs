@@ -67,8 +67,20 @@ impl fmt::Display for ConfigFileError {
 
 impl std::error::Error for ConfigFileError {}
 
+/// The runtime section of the configuration file (`[local]` for the local
+/// server), checked like the tenants once it is read.
+pub trait Section: DeserializeOwned + Default {
+    /// What is wrong, as (path below the section, problem).
+    fn problems(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+}
+
+/// A runtime that ignores the section (a Lambda function).
+impl Section for serde::de::IgnoredAny {}
+
 /// Reads and validates the file at `path`.
-pub fn load<L: DeserializeOwned + Default>(path: &Path) -> Result<Config<L>, ConfigFileError> {
+pub fn load<L: Section>(path: &Path) -> Result<Config<L>, ConfigFileError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigFileError {
         file: path.to_owned(),
         problems: vec![Problem {
@@ -84,7 +96,7 @@ pub fn load<L: DeserializeOwned + Default>(path: &Path) -> Result<Config<L>, Con
 }
 
 /// Validates configuration text.
-pub fn parse<L: DeserializeOwned + Default>(text: &str) -> Result<Config<L>, Vec<Problem>> {
+pub fn parse<L: Section>(text: &str) -> Result<Config<L>, Vec<Problem>> {
     let deserializer =
         toml::de::Deserializer::parse(text).map_err(|e| vec![syntax_problem(text, &e)])?;
     let file: ConfigFile<L> = serde_path_to_error::deserialize(deserializer).map_err(|e| {
@@ -96,19 +108,28 @@ pub fn parse<L: DeserializeOwned + Default>(text: &str) -> Result<Config<L>, Vec
             message: inner.message().to_owned(),
         }]
     })?;
-    let directory = Directory::from_config("tenants", &file.tenants).map_err(|errors| {
-        let tree = DeTable::parse(text).ok();
-        errors
-            .into_iter()
-            .map(|e| Problem {
-                line: tree
-                    .as_ref()
-                    .and_then(|t| line_of_path(text, t.get_ref(), &e.path)),
-                path: e.path,
-                message: e.problem,
-            })
-            .collect::<Vec<_>>()
-    })?;
+    let tree = DeTable::parse(text).ok();
+    let located = |path: String, message: String| Problem {
+        line: tree
+            .as_ref()
+            .and_then(|t| line_of_path(text, t.get_ref(), &path)),
+        path,
+        message,
+    };
+    let mut problems: Vec<Problem> = file
+        .local
+        .problems()
+        .into_iter()
+        .map(|(path, message)| located(format!("local.{path}"), message))
+        .collect();
+    let directory = match Directory::from_config("tenants", &file.tenants) {
+        Ok(directory) if problems.is_empty() => directory,
+        Ok(_) => return Err(problems),
+        Err(errors) => {
+            problems.extend(errors.into_iter().map(|e| located(e.path, e.problem)));
+            return Err(problems);
+        }
+    };
     Ok(Config {
         local: file.local,
         directory,
@@ -169,6 +190,8 @@ mod tests {
     struct Local {
         port: Option<u16>,
     }
+
+    impl Section for Local {}
 
     const TEXT: &str = r#"[local]
 port = 3000

@@ -1,7 +1,7 @@
 //! What a use case can answer besides success, mapped to HTTP by `http::error`.
 
 use clinicflow_core::submission::FieldError;
-use clinicflow_ports::{QueueError, StoreError};
+use clinicflow_ports::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -38,11 +38,5 @@ impl From<StoreError> for AppError {
             StoreError::Unavailable(m) => AppError::Unavailable(m),
             StoreError::Invalid(m) => AppError::Internal(m),
         }
-    }
-}
-
-impl From<QueueError> for AppError {
-    fn from(e: QueueError) -> Self {
-        AppError::Unavailable(e.to_string())
     }
 }

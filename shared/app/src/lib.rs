@@ -42,7 +42,9 @@ pub struct App {
 pub struct Tuning {
     /// How long a claim on a timer or a message lasts before another worker may take over.
     pub lease: SignedDuration,
-    /// How long pending work waits for its queue message before the sweep does it anyway.
+    /// How long pending work waits for its queue message before the sweep
+    /// does it anyway: longer than a normal backlog lasts, so that it only
+    /// acts when the message was lost or dead-lettered.
     pub safety_net: SignedDuration,
     /// Delivery attempts before a message fails for good.
     pub max_send_attempts: u32,
@@ -52,11 +54,37 @@ pub struct Tuning {
     pub sweep_batch: usize,
 }
 
+impl Tuning {
+    /// What is wrong with these timings, as (field, problem).
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        let mut at_least = |field: &str, value: SignedDuration, min: SignedDuration| {
+            if value < min {
+                problems.push((field.to_owned(), format!("must be at least {min:#}")));
+            }
+        };
+        at_least("lease", self.lease, SignedDuration::from_secs(1));
+        at_least("safety_net", self.safety_net, SignedDuration::from_secs(1));
+        at_least(
+            "retry_base",
+            self.retry_base,
+            SignedDuration::from_millis(100),
+        );
+        if self.max_send_attempts == 0 {
+            problems.push(("max_send_attempts".into(), "must be at least 1".into()));
+        }
+        if !(1..=1000).contains(&self.sweep_batch) {
+            problems.push(("sweep_batch".into(), "must be from 1 to 1000".into()));
+        }
+        problems
+    }
+}
+
 impl Default for Tuning {
     fn default() -> Self {
         Tuning {
             lease: SignedDuration::from_secs(60),
-            safety_net: SignedDuration::from_secs(60),
+            safety_net: SignedDuration::from_mins(5),
             max_send_attempts: 5,
             retry_base: SignedDuration::from_secs(30),
             sweep_batch: 100,

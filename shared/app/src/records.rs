@@ -45,6 +45,30 @@ pub struct Patient {
     pub updated_at: Timestamp,
 }
 
+impl Patient {
+    /// The patient of `lead` as it stands once `consultant` handles it,
+    /// from the record read before (if any).
+    pub fn handled_by(
+        lead: &Lead,
+        consultant: ConsultantId,
+        before: Option<&Versioned<Patient>>,
+        now: Timestamp,
+    ) -> Patient {
+        Patient {
+            contact_key: lead.contact_key.clone(),
+            name: lead
+                .name
+                .clone()
+                .or_else(|| before.and_then(|p| p.value.name.clone())),
+            reach: lead.reach.clone(),
+            last_lead: lead.id.clone(),
+            last_consultant: Some(consultant),
+            created_at: before.map_or(now, |p| p.value.created_at),
+            updated_at: now,
+        }
+    }
+}
+
 /// Consent given with a submission, kept with its time and source.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentRecord {
@@ -172,8 +196,33 @@ pub fn task(tenant: &TenantId, task: &Task, previous: Option<u64>) -> Result<Wri
     )
 }
 
-pub fn claim(tenant: &TenantId, contact: &ContactKey, claim: &Claim) -> Result<Write, AppError> {
-    put(keys::open_claim(tenant, contact), claim, None, None, None)
+/// A new claim of `contact` for a lead. Its version is unique (the time of
+/// the claim in microseconds), so that a claim deleted and made again is
+/// never mistaken for the one a writer read before.
+pub fn claim(
+    tenant: &TenantId,
+    contact: &ContactKey,
+    claim: &Claim,
+    now: Timestamp,
+) -> Result<Write, AppError> {
+    Ok(Write::Put {
+        item: Item {
+            key: keys::open_claim(tenant, contact),
+            version: unique_version(now, None),
+            gsi1: None,
+            gsi2: None,
+            expires_at: None,
+            body: encode(claim)?,
+        },
+        condition: Condition::Absent,
+    })
+}
+
+/// A version no earlier incarnation of an item had: the time in
+/// microseconds, and past `after` (a version read before) if the clock lags.
+fn unique_version(now: Timestamp, after: Option<u64>) -> u64 {
+    let micros = u64::try_from(now.as_microsecond()).unwrap_or(1).max(1);
+    after.map_or(micros, |v| micros.max(v + 1))
 }
 
 pub fn patient(
@@ -218,8 +267,11 @@ pub fn load(
 /// Timer versions are the arming time in microseconds, so that a timer
 /// re-armed after being claimed never shares a version with the claimed one.
 pub fn timer(timer: &Timer, now: Timestamp, condition: Condition) -> Result<Write, AppError> {
-    let version = u64::try_from(now.as_microsecond()).unwrap_or(1).max(1);
-    timer_item(timer, version, condition)
+    let after = match condition {
+        Condition::VersionIs(v) => Some(v),
+        _ => None,
+    };
+    timer_item(timer, unique_version(now, after), condition)
 }
 
 /// A claimed timer moved to `due_at` (the end of the claim's lease), as

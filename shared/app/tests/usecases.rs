@@ -12,6 +12,7 @@ use clinicflow_app::config::{Config, parse};
 use clinicflow_app::usecases::{ContactInput, LeadFilter, MessageFilter, StageInput, TaskFilter};
 use clinicflow_app::{App, Tuning};
 use clinicflow_channels::SandboxMessenger;
+use clinicflow_channels::sandbox::Delivery;
 use clinicflow_core::assignment::Rule;
 use clinicflow_core::lead::ContactKind;
 use clinicflow_core::message::{Message, MessageStatus};
@@ -91,7 +92,7 @@ impl World {
         let db = Database::open(dir.path()).unwrap();
         let store: Arc<dyn ItemStore> = Arc::new(db.store());
         let queue = db.queue();
-        let config: Config<Option<()>> = parse(CONFIG).unwrap();
+        let config: Config<serde::de::IgnoredAny> = parse(CONFIG).unwrap();
         let clock = Arc::new(ManualClock::new(at));
         let app = Arc::new(App {
             directory: Arc::new(config.directory),
@@ -164,12 +165,31 @@ impl World {
     }
 
     async fn sandbox_deliveries(&self) -> usize {
+        self.sandbox_records().await.len()
+    }
+
+    async fn sandbox_records(&self) -> Vec<Delivery> {
         self.store
-            .query(&Query::partition("T#clinic#SANDBOX"))
+            .query(&Query::partition(SandboxMessenger::partition("clinic")))
             .await
             .unwrap()
             .items
-            .len()
+            .iter()
+            .map(|i| serde_json::from_str(&i.body).unwrap())
+            .collect()
+    }
+
+    async fn submit_fields(&self, fields: &[(&str, &str)]) -> String {
+        let fields: Vec<(String, String)> = fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.app
+            .submit_form("web", &fields)
+            .await
+            .unwrap()
+            .id()
+            .to_owned()
     }
 }
 
@@ -203,7 +223,10 @@ async fn every_work_message_handled_twice_changes_nothing() {
             .iter()
             .all(|m| m.status == MessageStatus::Sent && m.attempts == 1)
     );
-    assert_eq!(w.sandbox_deliveries().await, 2);
+    // Each message was put to the channel exactly once.
+    let records = w.sandbox_records().await;
+    assert_eq!(records.len(), 2);
+    assert!(records.iter().all(|d| d.requests == 1), "{records:?}");
     for id in [a, b] {
         let d = w.app.lead_detail(&t, &id).await.unwrap();
         let kinds: Vec<&str> = d.timers.iter().map(|t| t.kind.as_str()).collect();
@@ -542,4 +565,124 @@ async fn an_interrupted_send_is_not_repeated_on_a_channel_that_cannot_deduplicat
     assert_eq!(after.status, MessageStatus::Failed);
     assert_eq!(after.error.as_ref().unwrap().code, "interrupted");
     assert_eq!(channel.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_reassigned_patient_comes_back_to_the_new_owner() {
+    let w = World::new(monday(10, 0));
+    let t = w.tenant();
+    let id = w.submit("0532 121 21 21").await;
+    w.drain(1).await;
+    let first = w
+        .app
+        .lead_detail(&t, &id)
+        .await
+        .unwrap()
+        .lead
+        .owner
+        .unwrap();
+    // Nobody calls: at 10:30 the lead moves to the other consultant.
+    w.clock.set(monday(10, 30));
+    w.app.sweep_due_timers().await.unwrap();
+    w.drain(1).await;
+    let lead = w.app.lead_detail(&t, &id).await.unwrap().lead;
+    let second = lead.owner.unwrap().consultant;
+    assert_ne!(second, first.consultant);
+    // The new owner closes it; the patient returns and goes to them.
+    w.app
+        .move_stage(
+            &t,
+            &id,
+            StageInput {
+                stage: "lost".into(),
+                reason: Some("price".into()),
+            },
+        )
+        .await
+        .unwrap();
+    let back = w.submit("0532 121 21 21").await;
+    assert_ne!(back, id);
+    w.drain(1).await;
+    let o = w
+        .app
+        .lead_detail(&t, &back)
+        .await
+        .unwrap()
+        .lead
+        .owner
+        .unwrap();
+    assert_eq!((o.consultant, o.rule), (second, Rule::ReturningPatient));
+}
+
+#[tokio::test]
+async fn a_sweep_that_finds_warning_and_reassignment_due_does_both() {
+    // The sweep was down for an hour: both deadlines have passed.
+    let w = World::new(monday(10, 0));
+    let t = w.tenant();
+    let id = w.submit("0532 131 31 31").await;
+    w.drain(1).await;
+    w.clock.set(monday(11, 0));
+    w.app.sweep_due_timers().await.unwrap();
+    w.drain(1).await;
+    let detail = w.app.lead_detail(&t, &id).await.unwrap();
+    // The manager still hears about the first owner's breach, once.
+    assert_eq!(detail.tasks.len(), 1, "{:?}", detail.tasks);
+    let alerts: Vec<&Message> = detail
+        .messages
+        .iter()
+        .filter(|m| m.kind.as_str() == "sla_alert")
+        .collect();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].status, MessageStatus::Sent);
+    assert_eq!(detail.lead.past_owners.len(), 1);
+    assert_eq!(detail.lead.sla_cycle, 1);
+    // Sweeping again changes nothing for cycle 0.
+    w.app.sweep_due_timers().await.unwrap();
+    w.drain(1).await;
+    let again = w.app.lead_detail(&t, &id).await.unwrap();
+    assert_eq!(again.tasks.len(), 1);
+    assert_eq!(again.lead.past_owners.len(), 1);
+}
+
+#[tokio::test]
+async fn a_patient_known_by_phone_and_email_is_found_by_either() {
+    let w = World::new(monday(10, 0));
+    let id = w
+        .submit_fields(&[("phone", "0532 141 41 41"), ("email", "ayse@example.com")])
+        .await;
+    w.drain(1).await;
+    let by_email = w.submit_fields(&[("email", "Ayse@Example.com")]).await;
+    assert_eq!(by_email, id);
+    let by_phone = w.submit_fields(&[("phone", "+90 532 141 41 41")]).await;
+    assert_eq!(by_phone, id);
+    let t = w.tenant();
+    let detail = w.app.lead_detail(&t, &id).await.unwrap();
+    assert_eq!(detail.touches.len(), 3);
+}
+
+#[tokio::test]
+async fn a_contact_before_assignment_means_no_sla() {
+    let w = World::new(monday(10, 0));
+    let t = w.tenant();
+    let id = w.submit("0532 151 51 51").await;
+    // The consultant calls before the assignment work has run.
+    w.app
+        .record_contact(
+            &t,
+            &id,
+            ContactInput {
+                kind: ContactKind::Call,
+                by: None,
+                note: None,
+            },
+        )
+        .await
+        .unwrap();
+    w.drain(1).await;
+    let detail = w.app.lead_detail(&t, &id).await.unwrap();
+    assert!(detail.lead.owner.is_some());
+    assert!(detail.timers.is_empty(), "{:?}", detail.timers);
+    w.clock.set(monday(12, 0));
+    assert_eq!(w.app.sweep_due_timers().await.unwrap().fired, 0);
+    assert!(w.app.lead_detail(&t, &id).await.unwrap().tasks.is_empty());
 }

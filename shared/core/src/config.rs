@@ -293,24 +293,6 @@ fn build_tenant(
     let sla = build_sla(&format!("{path}.sla"), &c.sla, errors);
     let digests = build_tokens(&format!("{path}.staff_tokens"), &c.staff_tokens, errors);
 
-    let managers: Vec<Manager> = c
-        .managers
-        .iter()
-        .enumerate()
-        .filter_map(|(i, m)| build_manager(&format!("{path}.managers[{i}]"), m, errors))
-        .collect();
-    if c.managers.is_empty() {
-        errors.add(
-            format!("{path}.managers"),
-            "at least one manager is required: managers are warned when leads wait",
-        );
-    }
-    unique(
-        errors,
-        &format!("{path}.managers"),
-        managers.iter().map(|m| m.id.as_str()),
-    );
-
     // References are checked against what the file defines, so that one bad
     // entry is reported once, not again by everything that names it.
     let manager_ids: Vec<&str> = c.managers.iter().map(|m| m.id.as_str()).collect();
@@ -333,6 +315,33 @@ fn build_tenant(
         errors,
         &format!("{path}.branches"),
         branches.iter().map(|b| b.id.as_str()),
+    );
+
+    let managers: Vec<Manager> = c
+        .managers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            // A national number is read in the region of a branch the
+            // manager is warned about, or of the tenant's first branch.
+            let region = branches
+                .iter()
+                .find(|b| b.manager.as_str() == m.id)
+                .or(branches.first())
+                .map(|b| b.phone_region);
+            build_manager(&format!("{path}.managers[{i}]"), m, region, errors)
+        })
+        .collect();
+    if c.managers.is_empty() {
+        errors.add(
+            format!("{path}.managers"),
+            "at least one manager is required: managers are warned when leads wait",
+        );
+    }
+    unique(
+        errors,
+        &format!("{path}.managers"),
+        managers.iter().map(|m| m.id.as_str()),
     );
 
     let consultants: Vec<Consultant> = c
@@ -479,21 +488,27 @@ fn build_reach(
     region: Option<Region>,
     errors: &mut Errors,
 ) -> Reach {
-    let phone = phone.as_deref().and_then(|p| {
-        // Staff numbers in the configuration are international (+90…); a
-        // national one is read in the branch's region when there is one.
-        let region = region.or_else(|| "TR".parse().ok())?;
-        errors.check(format!("{path}.phone"), PhoneNumber::parse(p, region))
-    });
+    // An international number (+90…) reads the same in any region; a
+    // national one is read in the staff member's branch's region. Without
+    // a valid branch there is nothing to read it with (that branch's own
+    // error is reported).
+    let phone = phone
+        .as_deref()
+        .and_then(|p| errors.check(format!("{path}.phone"), PhoneNumber::parse(p, region?)));
     let email = email
         .as_deref()
         .and_then(|e| errors.check(format!("{path}.email"), Email::parse(e)));
     Reach { phone, email }
 }
 
-fn build_manager(path: &str, c: &ManagerConfig, errors: &mut Errors) -> Option<Manager> {
+fn build_manager(
+    path: &str,
+    c: &ManagerConfig,
+    region: Option<Region>,
+    errors: &mut Errors,
+) -> Option<Manager> {
     let id = errors.check(format!("{path}.id"), ManagerId::new(&c.id));
-    let reach = build_reach(path, &c.phone, &c.email, None, errors);
+    let reach = build_reach(path, &c.phone, &c.email, region, errors);
     if c.phone.is_none() && c.email.is_none() {
         errors.add(path, "a manager needs a phone or an email to be warned on");
     }

@@ -172,14 +172,25 @@ pub struct Reach {
 }
 
 impl Reach {
-    /// The identity that deduplicates leads: the phone number when there is
-    /// one, otherwise the e-mail address compared case-insensitively.
+    /// The identity that deduplicates leads and names the patient: the
+    /// phone number when there is one, otherwise the e-mail address
+    /// compared case-insensitively.
     pub fn dedupe_key(&self) -> Option<ContactKey> {
-        match (&self.phone, &self.email) {
-            (Some(phone), _) => Some(ContactKey::of(&format!("phone:{}", phone.as_str()))),
-            (None, Some(email)) => Some(ContactKey::of(&format!("email:{}", email.canonical()))),
-            (None, None) => None,
-        }
+        self.dedupe_keys().into_iter().next()
+    }
+
+    /// Every identity a lead is found by: its phone number, then its e-mail
+    /// address. A later submission matching either reaches the same lead.
+    pub fn dedupe_keys(&self) -> Vec<ContactKey> {
+        let phone = self
+            .phone
+            .as_ref()
+            .map(|p| ContactKey::of(&format!("phone:{}", p.as_str())));
+        let email = self
+            .email
+            .as_ref()
+            .map(|e| ContactKey::of(&format!("email:{}", e.canonical())));
+        phone.into_iter().chain(email).collect()
     }
 
     /// A short description safe for logs.
@@ -192,9 +203,11 @@ impl Reach {
     }
 }
 
-/// A stable, opaque identity of a patient's contact (SHA-256 of the
-/// normalised phone or e-mail), so that store keys, which infrastructure
-/// logs and metrics may show, never carry a phone number or an address.
+/// A stable identity of a patient's contact (SHA-256 of the normalised
+/// phone or e-mail), so that store keys, which infrastructure logs and
+/// metrics may show, never carry a phone number or an address in clear.
+/// It is a pseudonym, not anonymity: an unkeyed hash of a phone number can
+/// be reversed by trying every number, so keys are kept out of logs too.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ContactKey(String);

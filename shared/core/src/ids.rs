@@ -86,6 +86,30 @@ id_type!(
     check_token
 );
 
+impl MessageId {
+    /// The id of a message derived from its intent: `{what}.{lead}` or
+    /// `{what}.{lead}.{n}`, so that every retry names the same message.
+    pub fn derived(what: &'static str, lead: &LeadId, n: Option<u32>) -> Self {
+        MessageId(derive(what, lead, n))
+    }
+}
+
+impl TaskId {
+    /// The id of a task derived from its cause, like [`MessageId::derived`].
+    pub fn derived(what: &'static str, lead: &LeadId, n: Option<u32>) -> Self {
+        TaskId(derive(what, lead, n))
+    }
+}
+
+/// Lead ids are tokens of at most 128 characters and `what` a short word,
+/// so the composition is a token too.
+fn derive(what: &str, lead: &LeadId, n: Option<u32>) -> String {
+    match n {
+        Some(n) => format!("{what}.{lead}.{n}"),
+        None => format!("{what}.{lead}"),
+    }
+}
+
 /// Configured identifiers: lower-case letters, digits, `-` and `_`, up to 64.
 fn check_slug(s: &str) -> Result<(), String> {
     let ok = !s.is_empty()
@@ -102,10 +126,10 @@ fn check_slug(s: &str) -> Result<(), String> {
     }
 }
 
-/// Generated identifiers: ASCII letters, digits, `-`, `_` and `.`, up to 128.
+/// Generated identifiers: ASCII letters, digits, `-`, `_` and `.`, up to 160.
 fn check_token(s: &str) -> Result<(), String> {
     let ok = !s.is_empty()
-        && s.len() <= 128
+        && s.len() <= 160
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if ok {

@@ -162,18 +162,12 @@ impl Message {
 
 /// The id of the one greeting a lead gets.
 pub fn greeting_id(lead: &LeadId) -> MessageId {
-    derived_id(&format!("greeting.{lead}"))
+    MessageId::derived("greeting", lead, None)
 }
 
 /// The id of the manager alert of one SLA cycle.
 pub fn sla_alert_id(lead: &LeadId, cycle: u32) -> MessageId {
-    derived_id(&format!("sla_alert.{lead}.{cycle}"))
-}
-
-fn derived_id(s: &str) -> MessageId {
-    // Lead ids are tokens already; the composition stays one.
-    MessageId::new(s)
-        .unwrap_or_else(|_| MessageId::new("invalid").unwrap_or_else(|_| unreachable!()))
+    MessageId::derived("sla_alert", lead, Some(cycle))
 }
 
 #[cfg(test)]

@@ -29,11 +29,9 @@ pub struct Task {
 /// The task of one SLA breach: one per lead and cycle, however often the
 /// deadline is processed.
 pub fn sla_breach_id(lead: &LeadId, cycle: u32) -> TaskId {
-    TaskId::new(format!("sla_breach.{lead}.{cycle}"))
-        .unwrap_or_else(|_| unreachable!("lead ids are tokens"))
+    TaskId::derived("sla_breach", lead, Some(cycle))
 }
 
 pub fn no_consultant_id(lead: &LeadId) -> TaskId {
-    TaskId::new(format!("no_consultant.{lead}"))
-        .unwrap_or_else(|_| unreachable!("lead ids are tokens"))
+    TaskId::derived("no_consultant", lead, None)
 }

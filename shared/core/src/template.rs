@@ -89,6 +89,14 @@ impl TemplateKind {
                     "ru",
                     "{{ manager }}, по заявке {{ lead_id }} ({{ branch }}) нет контакта уже {{ waited_minutes }} мин. (ответственный: {{ consultant }}).",
                 ),
+                (
+                    "de",
+                    "{{ manager }}, bei der Anfrage {{ lead_id }} ({{ branch }}) gab es seit {{ waited_minutes }} Minuten keinen Kontakt (zuständig: {{ consultant }}).",
+                ),
+                (
+                    "ar",
+                    "{{ manager }}، لم يتم التواصل مع الطلب {{ lead_id }} في {{ branch }} منذ {{ waited_minutes }} دقيقة (المسؤول: {{ consultant }}).",
+                ),
             ],
         }
     }

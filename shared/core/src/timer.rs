@@ -43,6 +43,10 @@ pub struct Timer {
     /// The message a delivery timer is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<MessageId>,
+    /// How many times a sweep claimed this timer (its work failed each
+    /// time but the last).
+    #[serde(default)]
+    pub attempts: u32,
 }
 
 impl Timer {

@@ -73,11 +73,6 @@ impl ItemStore for EmbeddedStore {
 
     async fn write(&self, writes: Vec<Write>) -> Result<(), WriteError> {
         validate_writes(&writes)?;
-        for write in &writes {
-            if let Write::Put { item, .. } = write {
-                items::stored_version(item)?;
-            }
-        }
         let queues: BTreeSet<QueueName> = writes
             .iter()
             .filter_map(|w| match w {

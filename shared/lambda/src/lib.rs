@@ -57,10 +57,10 @@ async fn init() -> Result<Arc<App>, Error> {
 fn init_logging() {
     let filter = std::env::var("CLINICFLOW_LOG").unwrap_or_else(|_| "info".to_owned());
     tracing_subscriber::fmt()
+        .json()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into()),
         )
-        .with_ansi(false)
         .without_time()
         .init();
 }

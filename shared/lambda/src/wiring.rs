@@ -22,7 +22,7 @@ pub enum InitError {
 /// The `App` over the adapters `env` names. (The `[local]` section of the
 /// configuration file is the local server's and is ignored here.)
 pub async fn app(env: &Env) -> Result<Arc<App>, InitError> {
-    let config: Config<Option<IgnoredAny>> = clinicflow_app::config::load(&env.config)?;
+    let config: Config<IgnoredAny> = clinicflow_app::config::load(&env.config)?;
     let db = Database::open(&env.data_dir)?;
     let store: Arc<dyn ItemStore> = Arc::new(db.store());
     Ok(Arc::new(App {

@@ -95,6 +95,7 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
     let (stop, stopped) = watch::channel(false);
     let background = workers::start(
         background,
+        db.background_store(),
         queue,
         settings.workers,
         settings.queue_visibility.unsigned_abs(),

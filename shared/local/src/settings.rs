@@ -28,6 +28,34 @@ pub struct LocalSettings {
     pub tuning: Tuning,
 }
 
+impl clinicflow_app::config::Section for LocalSettings {
+    fn problems(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        if self.data_dir.as_os_str().is_empty() {
+            problems.push(("data_dir".into(), "must name a directory".into()));
+        }
+        if self.queue_visibility < SignedDuration::from_secs(1) {
+            problems.push(("queue_visibility".into(), "must be at least 1s".into()));
+        }
+        if self.max_receives == 0 {
+            problems.push(("max_receives".into(), "must be at least 1".into()));
+        }
+        if !(1..=64).contains(&self.workers) {
+            problems.push(("workers".into(), "must be from 1 to 64".into()));
+        }
+        if self.timer_tick < SignedDuration::from_millis(50) {
+            problems.push(("timer_tick".into(), "must be at least 50ms".into()));
+        }
+        problems.extend(
+            self.tuning
+                .problems()
+                .into_iter()
+                .map(|(field, problem)| (format!("tuning.{field}"), problem)),
+        );
+        problems
+    }
+}
+
 impl Default for LocalSettings {
     fn default() -> Self {
         LocalSettings {

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use clinicflow_app::App;
-use clinicflow_embedded::EmbeddedQueue;
+use clinicflow_embedded::{EmbeddedQueue, EmbeddedStore};
 use clinicflow_ports::QueueName;
 use futures_util::future::join_all;
 use tokio::sync::watch;
@@ -32,6 +32,7 @@ const BACKGROUND_PRIORITY: u8 = 25;
 /// (every `tick`) on a background thread that runs until `shutdown`.
 pub fn start(
     app: Arc<App>,
+    store: EmbeddedStore,
     queues: EmbeddedQueue,
     workers: usize,
     visibility: Duration,
@@ -60,7 +61,7 @@ pub fn start(
                         )));
                     }
                 }
-                tasks.push(tokio::spawn(sweep(app, tick, shutdown)));
+                tasks.push(tokio::spawn(sweep(app, store, tick, shutdown)));
                 join_all(tasks).await;
             });
         })
@@ -121,9 +122,28 @@ async fn consume(
     }
 }
 
-/// Sweeps due timers every `tick` until shutdown.
-async fn sweep(app: Arc<App>, tick: Duration, mut shutdown: watch::Receiver<bool>) {
+/// How often items past their expiry are deleted (DynamoDB's TTL does
+/// the same on AWS).
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Sweeps due timers every `tick`, and purges expired items every hour,
+/// until shutdown.
+async fn sweep(
+    app: Arc<App>,
+    store: EmbeddedStore,
+    tick: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut purged = std::time::Instant::now();
     while !*shutdown.borrow() {
+        if purged.elapsed() >= PURGE_EVERY {
+            purged = std::time::Instant::now();
+            match store.purge_expired(app.clock.now().as_second()).await {
+                Ok(n) if n > 0 => debug!(items = n, "expired items purged"),
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "purging expired items failed"),
+            }
+        }
         match app.sweep_due_timers().await {
             Ok(report) if report.fired + report.failed > 0 => {
                 debug!(

@@ -1,12 +1,15 @@
-//! Ports: the traits Clinicflow's use cases are written against. Each has
-//! an embedded implementation (one machine) and an AWS one; both pass the
-//! contract-test suite in `clinicflow-contract`.
+//! Ports: the traits Clinicflow's use cases are written against, each with
+//! an embedded implementation (one machine) and an AWS one. Item-store
+//! engines pass the contract-test suite in `clinicflow-contract`.
 //!
 //! - [`store`]: an item store shaped like DynamoDB's semantics — get,
 //!   conditional writes in all-or-nothing transactions, queries by
 //!   partition and sort-key range on the table or two secondary indexes.
 //!   Repositories (leads, messages, timers, …) are written once above it.
-//! - [`queue`]: at-least-once work queues (SQS; a table of the embedded store).
+//! - [`queue`]: at-least-once work queues (SQS; a table of the embedded
+//!   store). Use cases queue work through the store's outbox
+//!   (`Write::Enqueue`); store engines that cannot commit a message with
+//!   the transaction send it through this port right after.
 //! - [`messenger`]: a channel that delivers one ledger message.
 //! - [`clock`]: the time and fresh ids.
 

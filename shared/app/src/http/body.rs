@@ -12,9 +12,19 @@ use super::error::ApiError;
 pub const MAX_BODY: usize = 64 * 1024;
 
 pub async fn read(body: Body) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|_| ApiError::too_large(MAX_BODY))
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|e| {
+        let too_large = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+            .any(|e| e.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            ApiError::too_large(MAX_BODY)
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unreadable_body",
+                "the body could not be read",
+            )
+        }
+    })
 }
 
 enum Kind {

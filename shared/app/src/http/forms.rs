@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::PathParam;
 use super::body;
 use super::dto::{Accepted, SubmissionFields};
 use super::error::{ApiError, ErrorBody};
@@ -39,7 +40,7 @@ use crate::App;
 )]
 pub async fn submit(
     State(app): State<Arc<App>>,
-    Path(form_id): Path<String>,
+    PathParam(form_id): PathParam,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -94,7 +95,7 @@ pub async fn submit(
 )]
 pub async fn preflight(
     State(app): State<Arc<App>>,
-    Path(form_id): Path<String>,
+    PathParam(form_id): PathParam,
     headers: HeaderMap,
 ) -> Response {
     let Some((_, form)) = app.directory.form(&form_id) else {

@@ -20,6 +20,24 @@ mod openapi;
 mod staff;
 
 pub use error::ApiError;
+
+/// A path parameter whose rejection (an id that is not UTF-8, say) is
+/// answered as JSON, like every other error: there is no such resource.
+pub(crate) struct PathParam(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| PathParam(value))
+            .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource"))
+    }
+}
 pub use openapi::document;
 
 /// Every route: what the local server serves.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::extract::{FromRequestParts, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use clinicflow_core::ids::{BranchId, ConsultantId};
@@ -16,6 +16,7 @@ use clinicflow_core::tenant::Tenant;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::PathParam;
 use super::body;
 use super::dto::{
     ContactRequest, LeadDetailView, LeadView, MessageView, Page, StageRequest, TaskView,
@@ -182,7 +183,7 @@ pub async fn list_leads(
 pub async fn get_lead(
     State(app): State<Arc<App>>,
     Staff(tenant): Staff,
-    Path(lead_id): Path<String>,
+    PathParam(lead_id): PathParam,
 ) -> Result<Json<LeadDetailView>, ApiError> {
     let detail = app.lead_detail(&tenant, &lead_id).await?;
     Ok(Json(LeadDetailView::new(&tenant, &detail)))
@@ -207,7 +208,7 @@ pub async fn get_lead(
 pub async fn record_contact(
     State(app): State<Arc<App>>,
     Staff(tenant): Staff,
-    Path(lead_id): Path<String>,
+    PathParam(lead_id): PathParam,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<LeadView>, ApiError> {
@@ -252,7 +253,7 @@ pub async fn record_contact(
 pub async fn move_stage(
     State(app): State<Arc<App>>,
     Staff(tenant): Staff,
-    Path(lead_id): Path<String>,
+    PathParam(lead_id): PathParam,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<LeadView>, ApiError> {
@@ -374,7 +375,7 @@ pub async fn list_tasks(
 pub async fn complete_task(
     State(app): State<Arc<App>>,
     Staff(tenant): Staff,
-    Path(task_id): Path<String>,
+    PathParam(task_id): PathParam,
 ) -> Result<Json<TaskView>, ApiError> {
     let task = app.complete_task(&tenant, &task_id).await?;
     Ok(Json((&task).into()))

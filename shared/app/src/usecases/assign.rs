@@ -65,6 +65,11 @@ impl App {
                 now,
             });
             let Some(decision) = decision else {
+                // The task is made once; a redelivered message finds it.
+                let task = keys::task(tenant_id, &task::no_consultant_id(lead_id));
+                if self.store.get(&task).await?.is_some() {
+                    return Ok(());
+                }
                 let writes = self.unassignable(tenant, &lead, now)?;
                 if landed(self.store.write(writes).await)? {
                     warn!(tenant = %tenant_id, lead = %lead_id, "no active consultant; manager tasked");
@@ -102,18 +107,8 @@ impl App {
                 records::delete(assign_timer.clone(), Condition::Always),
             ];
             // The patient remembers their consultant for their next request.
-            let record = Patient {
-                contact_key: lead.contact_key.clone(),
-                name: lead
-                    .name
-                    .clone()
-                    .or_else(|| patient.as_ref().and_then(|p| p.value.name.clone())),
-                reach: lead.reach.clone(),
-                last_lead: lead.id.clone(),
-                last_consultant: Some(decision.consultant.clone()),
-                created_at: patient.as_ref().map_or(now, |p| p.value.created_at),
-                updated_at: now,
-            };
+            let record =
+                Patient::handled_by(&lead, decision.consultant.clone(), patient.as_ref(), now);
             writes.push(records::patient(
                 tenant_id,
                 &record,

@@ -9,7 +9,7 @@ use clinicflow_core::message::{self, Audience, Channel, Message, MessageStatus, 
 use clinicflow_core::template::TemplateKind;
 use clinicflow_core::tenant::{Branch, Consultant, Manager, Tenant};
 use clinicflow_core::timer::{Timer, TimerKind};
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 
 use crate::error::AppError;
 
@@ -63,7 +63,6 @@ pub fn sla_alert(
     tenant: &Tenant,
     lead: &Lead,
     manager: &Manager,
-    waited: SignedDuration,
     now: Timestamp,
 ) -> Result<Option<Message>, AppError> {
     let Some(address) = Channel::for_reach(&manager.reach) else {
@@ -88,7 +87,12 @@ pub fn sla_alert(
         ("branch", branch_of(tenant, lead).name.clone()),
         ("lead_id", lead.id.to_string()),
         ("service", lead.service.clone().unwrap_or_default()),
-        ("waited_minutes", waited.as_mins().to_string()),
+        // The SLA is counted in opening hours: the lead waited this long
+        // while the branch was open.
+        (
+            "waited_minutes",
+            tenant.sla.first_contact.as_mins().to_string(),
+        ),
     ]);
     let rendered = tenant
         .templates
@@ -151,6 +155,7 @@ pub fn deliver_timer(message: &Message, due_at: Timestamp) -> Timer {
         due_at,
         cycle: 0,
         message: Some(message.id.clone()),
+        attempts: 0,
     }
 }
 
@@ -164,6 +169,7 @@ pub fn sla_timers(tenant: &Tenant, lead: &Lead, start: Timestamp) -> [Timer; 2] 
         due_at,
         cycle: lead.sla_cycle,
         message: None,
+        attempts: 0,
     };
     [
         timer(TimerKind::SlaWarn, deadlines.warn_at),

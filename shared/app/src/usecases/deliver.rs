@@ -135,6 +135,19 @@ impl App {
         outcome: Result<Receipt, Failure>,
         now: Timestamp,
     ) -> Result<bool, AppError> {
+        let next = if outcome.is_ok() {
+            MessageStatus::Sent
+        } else {
+            MessageStatus::Failed
+        };
+        if !message.status.can_become(next) {
+            return Err(AppError::Internal(format!(
+                "message {} cannot go from {} to {}",
+                message.id,
+                message.status.as_str(),
+                next.as_str()
+            )));
+        }
         match outcome {
             Ok(receipt) => {
                 message.status = MessageStatus::Sent;

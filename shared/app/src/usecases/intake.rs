@@ -88,7 +88,8 @@ impl App {
         Err(busy("submission"))
     }
 
-    /// Records `touch` on the contact's open lead, if there is one.
+    /// Records `touch` on the contact's open lead, if there is one: the
+    /// lead claimed by the submission's phone number, else by its e-mail.
     /// `Ok(None)`: no open lead (or it closed meanwhile): create one.
     async fn touch_open_lead(
         &self,
@@ -96,38 +97,39 @@ impl App {
         submission: &Submission,
         touch: &Touch,
     ) -> Result<Option<LeadId>, AppError> {
-        let Some(contact) = submission.reach.dedupe_key() else {
-            return Ok(None);
-        };
-        let claim_key = keys::open_claim(tenant, &contact);
-        let Some(claim) = records::get::<Claim>(self.store.as_ref(), &claim_key).await? else {
-            return Ok(None);
-        };
-        let lead = claim.value.lead;
-        let mut writes = vec![
-            // The lead is still open exactly while its claim is unchanged.
-            records::check(claim_key, Condition::VersionIs(claim.version)),
-            records::touch(tenant, &lead, touch)?,
-            records::event(
-                tenant,
-                &lead,
-                &Recorded {
-                    id: touch.id.clone(),
-                    at: touch.at,
-                    event: LeadEvent::Touched {
-                        touch: touch.id.clone(),
-                        source: touch.source.clone(),
+        for contact in submission.reach.dedupe_keys() {
+            let claim_key = keys::open_claim(tenant, &contact);
+            let Some(claim) = records::get::<Claim>(self.store.as_ref(), &claim_key).await? else {
+                continue;
+            };
+            let lead = claim.value.lead;
+            let mut writes = vec![
+                // The lead is still open exactly while its claim is unchanged.
+                records::check(claim_key, Condition::VersionIs(claim.version)),
+                records::touch(tenant, &lead, touch)?,
+                records::event(
+                    tenant,
+                    &lead,
+                    &Recorded {
+                        id: touch.id.clone(),
+                        at: touch.at,
+                        event: LeadEvent::Touched {
+                            touch: touch.id.clone(),
+                            source: touch.source.clone(),
+                        },
                     },
-                },
-            )?,
-        ];
-        writes.extend(consent_record(tenant, submission, touch)?);
-        Ok(landed(self.store.write(writes).await)?.then_some(lead))
+                )?,
+            ];
+            writes.extend(consent_record(tenant, submission, touch)?);
+            return Ok(landed(self.store.write(writes).await)?.then_some(lead));
+        }
+        Ok(None)
     }
 
-    /// Creates the lead with its claim, first touch and safety-net timer,
-    /// and queues its assignment, in one transaction. `Ok(None)`: the
-    /// contact already has an open lead.
+    /// Creates the lead with a claim for each of its identities (phone and
+    /// e-mail), its first touch and safety-net timer, and queues its
+    /// assignment, in one transaction. `Ok(None)`: the contact already has
+    /// an open lead.
     async fn create_lead(
         &self,
         tenant: &TenantId,
@@ -170,9 +172,15 @@ impl App {
             due_at: now.saturating_add(self.tuning.safety_net).unwrap_or(now),
             cycle: 0,
             message: None,
+            attempts: 0,
         };
-        let mut writes = vec![
-            records::claim(tenant, &contact, &Claim { lead: id.clone() })?,
+        let mut writes = submission
+            .reach
+            .dedupe_keys()
+            .iter()
+            .map(|key| records::claim(tenant, key, &Claim { lead: id.clone() }, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        writes.extend([
             records::lead(&lead, None)?,
             records::touch(tenant, &id, touch)?,
             self.history(
@@ -189,7 +197,7 @@ impl App {
                 lead: id.clone(),
             }
             .enqueue(),
-        ];
+        ]);
         writes.extend(consent_record(tenant, submission, touch)?);
         Ok(landed(self.store.write(writes).await)?.then_some(id))
     }

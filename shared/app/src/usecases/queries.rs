@@ -178,7 +178,9 @@ impl App {
         keep: impl Fn(&T) -> bool,
     ) -> Result<Listing<T>, AppError> {
         let limit = limit.clamp(1, MAX_LIMIT);
-        let mut after = cursor.map(|c| decode_cursor(tenant, c)).transpose()?;
+        let mut after = cursor
+            .map(|c| decode_cursor(tenant, index, c))
+            .transpose()?;
         let mut items = Vec::new();
         for _ in 0..MAX_SCAN_PAGES {
             let page = self
@@ -192,14 +194,16 @@ impl App {
                     after: after.take(),
                 })
                 .await?;
-            for item in &page.items {
+            for (i, item) in page.items.iter().enumerate() {
                 let value: T = decode(item)?;
                 if keep(&value) {
                     items.push(value);
                     if items.len() == limit {
+                        // A next page only when something may follow.
+                        let more = i + 1 < page.items.len() || page.next.is_some();
                         return Ok(Listing {
                             items,
-                            next: Some(encode_cursor(&cursor_of(index, item))),
+                            next: more.then(|| encode_cursor(&cursor_of(index, item))),
                         });
                     }
                 }
@@ -245,13 +249,19 @@ fn encode_cursor(c: &Cursor) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&wire).unwrap_or_default())
 }
 
-/// A cursor of this tenant's lists; anything else is refused, so that a
-/// crafted cursor cannot position a query in another tenant's data.
-fn decode_cursor(tenant: &Tenant, s: &str) -> Result<Cursor, AppError> {
+/// A cursor of this tenant's lists, shaped for the query it continues;
+/// anything else is refused, so that a crafted cursor can neither position
+/// a query in another tenant's data nor make the store fail.
+fn decode_cursor(tenant: &Tenant, index: Index, s: &str) -> Result<Cursor, AppError> {
     let bad = || AppError::invalid("cursor", "is not a cursor this API returned");
     let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
     let wire: WireCursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    if !wire.pk.starts_with(&format!("T#{}#", tenant.id)) {
+    let ours = wire.pk.starts_with(&format!("T#{}#", tenant.id)) && !wire.sk.is_empty();
+    let shaped = match index {
+        Index::Table => wire.isk.is_none(),
+        Index::Gsi1 | Index::Gsi2 => wire.isk.as_deref().is_some_and(|isk| !isk.is_empty()),
+    };
+    if !(ours && shaped) {
         return Err(bad());
     }
     Ok(Cursor {

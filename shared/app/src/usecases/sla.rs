@@ -5,15 +5,17 @@
 use clinicflow_core::assignment::{self, Request};
 use clinicflow_core::lead::{Lead, LeadEvent, Ownership};
 use clinicflow_core::task::{self, Task, TaskKind};
+use clinicflow_core::tenant::Tenant;
 use clinicflow_core::timer::Timer;
-use clinicflow_ports::Condition;
+use clinicflow_ports::{Condition, Write};
+use jiff::Timestamp;
 use tracing::{info, warn};
 
 use super::assign::{load_change, plain};
 use super::compose::{self, branch_of};
 use super::{MAX_ROUNDS, busy, landed};
 use crate::error::AppError;
-use crate::records::{self, Versioned};
+use crate::records::{self, Patient, Versioned};
 use crate::{App, keys};
 
 impl App {
@@ -23,76 +25,85 @@ impl App {
         let Some(tenant) = self.directory.tenant(&timer.tenant) else {
             return self.drop_timer(timer, claimed).await;
         };
-        let task_id = task::sla_breach_id(&timer.lead, timer.cycle);
         for _ in 0..MAX_ROUNDS {
             let Some(Versioned { value: lead, .. }) = self.waiting_lead(timer).await? else {
                 return self.drop_timer(timer, claimed).await;
             };
-            if self
-                .store
-                .get(&keys::task(&tenant.id, &task_id))
-                .await?
-                .is_some()
-            {
-                return self.drop_timer(timer, claimed).await;
-            }
             let now = self.clock.now();
-            let branch = branch_of(tenant, &lead);
-            let Some(manager) = tenant.manager(&branch.manager) else {
-                return Err(AppError::Internal(format!(
-                    "branch {} has no manager",
-                    branch.id
-                )));
+            let Some(mut writes) = self.breach(tenant, &lead, now).await? else {
+                return self.drop_timer(timer, claimed).await;
             };
-            // Cycle 0 starts when the lead arrives; later ones at the handover.
-            let cycle_start = match &lead.owner {
-                Some(owner) if lead.sla_cycle > 0 => owner.since,
-                _ => lead.created_at,
-            };
-            let task = Task {
-                id: task_id.clone(),
-                lead: lead.id.clone(),
-                kind: TaskKind::SlaBreach,
-                assignee: manager.id.clone(),
-                title: format!(
-                    "Lead {} at {}: nobody has contacted the patient within {:#}",
-                    lead.id, branch.name, tenant.sla.first_contact
-                ),
-                created_at: now,
-                done_at: None,
-            };
-            let mut writes = vec![
-                records::task(&tenant.id, &task, None)?,
-                self.history(
-                    &tenant.id,
-                    &lead.id,
-                    LeadEvent::SlaBreached {
-                        cycle: timer.cycle,
-                        manager: manager.id.clone(),
-                    },
-                    now,
-                )?,
-                records::delete(
-                    keys::timer(&tenant.id, &lead.id, &timer.name()),
-                    Condition::VersionIs(claimed),
-                ),
-            ];
-            let alert =
-                compose::sla_alert(tenant, &lead, manager, now.duration_since(cycle_start), now)?;
-            if let Some(message) = &alert {
-                writes.extend(self.ledger_entry(message, now)?);
+            writes.push(records::delete(
+                keys::timer(&tenant.id, &lead.id, &timer.name()),
+                Condition::VersionIs(claimed),
+            ));
+            if landed(self.store.write(writes).await)? {
+                info!(tenant = %tenant.id, lead = %lead.id, cycle = lead.sla_cycle, "SLA breached; manager warned");
+                return Ok(());
             }
-            if !landed(self.store.write(writes).await)? {
-                continue;
-            }
-            info!(tenant = %tenant.id, lead = %lead.id, cycle = timer.cycle, manager = %manager.id, "SLA breached; manager warned");
-            return Ok(());
         }
         Err(busy("SLA warning"))
     }
 
+    /// The writes that warn the branch manager about `lead`'s current SLA
+    /// cycle: a task, a history event and the alert message. `None` when
+    /// this cycle's warning was already given.
+    async fn breach(
+        &self,
+        tenant: &Tenant,
+        lead: &Lead,
+        now: Timestamp,
+    ) -> Result<Option<Vec<Write>>, AppError> {
+        let task_id = task::sla_breach_id(&lead.id, lead.sla_cycle);
+        if self
+            .store
+            .get(&keys::task(&tenant.id, &task_id))
+            .await?
+            .is_some()
+        {
+            return Ok(None);
+        }
+        let branch = branch_of(tenant, lead);
+        let Some(manager) = tenant.manager(&branch.manager) else {
+            return Err(AppError::Internal(format!(
+                "branch {} has no manager",
+                branch.id
+            )));
+        };
+        let task = Task {
+            id: task_id,
+            lead: lead.id.clone(),
+            kind: TaskKind::SlaBreach,
+            assignee: manager.id.clone(),
+            title: format!(
+                "Lead {} at {}: nobody has contacted the patient within {:#} of opening hours",
+                lead.id, branch.name, tenant.sla.first_contact
+            ),
+            created_at: now,
+            done_at: None,
+        };
+        let mut writes = vec![
+            records::task(&tenant.id, &task, None)?,
+            self.history(
+                &tenant.id,
+                &lead.id,
+                LeadEvent::SlaBreached {
+                    cycle: lead.sla_cycle,
+                    manager: manager.id.clone(),
+                },
+                now,
+            )?,
+        ];
+        if let Some(alert) = compose::sla_alert(tenant, lead, manager, now)? {
+            writes.extend(self.ledger_entry(&alert, now)?);
+        }
+        Ok(Some(writes))
+    }
+
     /// The second deadline passed without contact: the lead goes to the
-    /// next consultant, who starts a fresh SLA cycle.
+    /// next consultant, who starts a fresh SLA cycle. If the manager was
+    /// not warned about this cycle yet (both deadlines fell due in one
+    /// sweep, after downtime say), the warning comes with it.
     pub(super) async fn sla_reassign(&self, timer: &Timer, claimed: u64) -> Result<(), AppError> {
         let Some(tenant) = self.directory.tenant(&timer.tenant) else {
             return self.drop_timer(timer, claimed).await;
@@ -109,6 +120,7 @@ impl App {
                 return self.drop_timer(timer, claimed).await;
             };
             let now = self.clock.now();
+            let mut writes = self.breach(tenant, &lead, now).await?.unwrap_or_default();
             let mut exclude = lead.past_owners.clone();
             exclude.push(previous.consultant.clone());
             let loads = self.loads(&tenant.id).await?;
@@ -122,12 +134,19 @@ impl App {
                 now,
             });
             let Some(decision) = decision else {
-                let writes = vec![
-                    self.history(&tenant.id, &lead.id, LeadEvent::Unassignable {
-                                reason: "the SLA ran out and no other consultant is available; the owner keeps the lead".into(),
-                            }, now)?,
-                    records::delete(keys::timer(&tenant.id, &lead.id, &timer.name()), Condition::VersionIs(claimed)),
-                ];
+                let reason = "the SLA ran out and no other consultant is available; the owner keeps the lead";
+                writes.push(self.history(
+                    &tenant.id,
+                    &lead.id,
+                    LeadEvent::Unassignable {
+                        reason: reason.into(),
+                    },
+                    now,
+                )?);
+                writes.push(records::delete(
+                    keys::timer(&tenant.id, &lead.id, &timer.name()),
+                    Condition::VersionIs(claimed),
+                ));
                 if landed(self.store.write(writes).await)? {
                     warn!(tenant = %tenant.id, lead = %lead.id, "SLA ran out; nobody left to reassign to");
                     return Ok(());
@@ -146,7 +165,12 @@ impl App {
             next.sla_cycle += 1;
             next.updated_at = now;
             let [warn_timer, reassign_timer] = compose::sla_timers(tenant, &next, now);
-            let writes = vec![
+            let patient = records::get::<Patient>(
+                self.store.as_ref(),
+                &keys::patient(&tenant.id, &lead.contact_key),
+            )
+            .await?;
+            writes.extend([
                 records::lead(&next, Some(version))?,
                 load_change(&tenant.id, &previous.consultant, &loads, -1, None)?,
                 load_change(&tenant.id, &decision.consultant, &loads, 1, Some(now))?,
@@ -161,10 +185,16 @@ impl App {
                     },
                     now,
                 )?,
+                // The patient's consultant is now the one who has the lead.
+                records::patient(
+                    &tenant.id,
+                    &Patient::handled_by(&next, decision.consultant.clone(), patient.as_ref(), now),
+                    patient.as_ref().map(|p| p.version),
+                )?,
                 records::timer(&warn_timer, now, Condition::Always)?,
                 // Replaces the claimed timer of the old cycle.
                 records::timer(&reassign_timer, now, Condition::VersionIs(claimed))?,
-            ];
+            ]);
             if landed(self.store.write(writes).await)? {
                 info!(tenant = %tenant.id, lead = %lead.id, from = %previous.consultant, to = %decision.consultant, cycle = next.sla_cycle, "lead reassigned after SLA");
                 return Ok(());

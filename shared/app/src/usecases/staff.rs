@@ -127,8 +127,9 @@ impl App {
             next.stage = to;
             next.lost_reason = (to == Stage::Lost).then(|| reason.clone()).flatten();
             next.updated_at = now;
-            if lead.stage == Stage::New {
-                // Working a new lead means someone reached the patient.
+            if lead.stage == Stage::New && to != Stage::Lost {
+                // Working a new lead means someone reached the patient
+                // (dropping one as junk does not).
                 next.first_contact_at.get_or_insert(now);
             }
             let mut writes = vec![records::lead(&next, Some(version))?];
@@ -147,7 +148,7 @@ impl App {
             )?);
             match (lead.stage.is_open(), to.is_open()) {
                 (true, false) => writes.extend(self.close(tenant, &lead).await?),
-                (false, true) => writes.extend(self.reopen(tenant, &lead).await?),
+                (false, true) => writes.extend(self.reopen(tenant, &lead, now).await?),
                 _ => {}
             }
             if landed(self.store.write(writes).await)? {
@@ -207,18 +208,20 @@ impl App {
             .collect()
     }
 
-    /// Closing frees the patient's claim (a new submission opens a new
+    /// Closing frees the patient's claims (a new submission opens a new
     /// lead) and the owner's capacity; the caller stops the SLA.
     async fn close(&self, tenant: &Tenant, lead: &Lead) -> Result<Vec<Write>, AppError> {
         let mut writes = Vec::new();
-        let claim_key = keys::open_claim(&tenant.id, &lead.contact_key);
-        if let Some(claim) = records::get::<Claim>(self.store.as_ref(), &claim_key).await?
-            && claim.value.lead == lead.id
-        {
-            writes.push(records::delete(
-                claim_key,
-                Condition::VersionIs(claim.version),
-            ));
+        for contact in lead.reach.dedupe_keys() {
+            let claim_key = keys::open_claim(&tenant.id, &contact);
+            if let Some(claim) = records::get::<Claim>(self.store.as_ref(), &claim_key).await?
+                && claim.value.lead == lead.id
+            {
+                writes.push(records::delete(
+                    claim_key,
+                    Condition::VersionIs(claim.version),
+                ));
+            }
         }
         if let Some(owner) = &lead.owner {
             let loads = self.loads(&tenant.id).await?;
@@ -233,23 +236,32 @@ impl App {
         Ok(writes)
     }
 
-    /// Reopening (an arrived patient going on to follow-up) takes the claim
-    /// back, unless the patient has opened another lead meanwhile.
-    async fn reopen(&self, tenant: &Tenant, lead: &Lead) -> Result<Vec<Write>, AppError> {
-        let claim_key = keys::open_claim(&tenant.id, &lead.contact_key);
-        if let Some(claim) = records::get::<Claim>(self.store.as_ref(), &claim_key).await? {
-            return Err(AppError::Conflict(format!(
-                "the patient has another open lead ({}); continue there",
-                claim.value.lead
-            )));
+    /// Reopening (an arrived patient going on to follow-up) takes the
+    /// claims back, unless the patient has opened another lead meanwhile.
+    async fn reopen(
+        &self,
+        tenant: &Tenant,
+        lead: &Lead,
+        now: Timestamp,
+    ) -> Result<Vec<Write>, AppError> {
+        let mut writes = Vec::new();
+        for contact in lead.reach.dedupe_keys() {
+            let claim_key = keys::open_claim(&tenant.id, &contact);
+            if let Some(claim) = records::get::<Claim>(self.store.as_ref(), &claim_key).await? {
+                return Err(AppError::Conflict(format!(
+                    "the patient has another open lead ({}); continue there",
+                    claim.value.lead
+                )));
+            }
+            writes.push(records::claim(
+                &tenant.id,
+                &contact,
+                &Claim {
+                    lead: lead.id.clone(),
+                },
+                now,
+            )?);
         }
-        let mut writes = vec![records::claim(
-            &tenant.id,
-            &lead.contact_key,
-            &Claim {
-                lead: lead.id.clone(),
-            },
-        )?];
         if let Some(owner) = &lead.owner {
             let loads = self.loads(&tenant.id).await?;
             writes.push(super::assign::load_change(

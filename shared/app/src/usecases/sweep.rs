@@ -5,7 +5,7 @@
 //! idempotent.
 
 use clinicflow_core::timer::{Timer, TimerKind};
-use clinicflow_ports::{Index, Item, Query, SortKey, WriteError};
+use clinicflow_ports::{Condition, Index, Item, Query, SortKey, WriteError};
 use futures_util::stream::{self, StreamExt};
 use jiff::Timestamp;
 use tracing::{error, warn};
@@ -19,6 +19,10 @@ const CONCURRENCY: usize = 8;
 
 /// Pages of due timers read per shard in one sweep, at most.
 const MAX_PAGES: usize = 20;
+
+/// Claims of one timer before its work is given up (with an error in the
+/// log): a timer whose work can never succeed must not fire forever.
+const MAX_ATTEMPTS: u32 = 10;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SweepReport {
@@ -80,12 +84,32 @@ impl App {
         let timer: Timer = match records::decode(&item) {
             Ok(t) => t,
             Err(e) => {
-                error!(key = %item.key.sk, error = %e, "undecodable timer skipped");
+                // It could never be fired; removed, it no longer blocks its shard.
+                error!(key = %item.key.sk, error = %e, "undecodable timer removed");
+                let _ = self
+                    .store
+                    .write(vec![records::delete(
+                        item.key,
+                        Condition::VersionIs(item.version),
+                    )])
+                    .await;
                 return Outcome::Failed;
             }
         };
+        if timer.attempts >= MAX_ATTEMPTS {
+            error!(tenant = %timer.tenant, lead = %timer.lead, timer = timer.kind.as_str(), attempts = timer.attempts, "timer given up after failing every time");
+            let _ = self
+                .store
+                .write(vec![records::delete(
+                    item.key,
+                    Condition::VersionIs(item.version),
+                )])
+                .await;
+            return Outcome::Failed;
+        }
         let mut claimed = timer.clone();
         claimed.due_at = now.saturating_add(self.tuning.lease).unwrap_or(now);
+        claimed.attempts += 1;
         let claim = match records::timer_claim(&claimed, item.version) {
             Ok(w) => w,
             Err(e) => {
