@@ -167,6 +167,35 @@ pub fn event(tenant: &TenantId, lead: &LeadId, event: &Recorded) -> Result<Write
     )
 }
 
+/// The domain event others are told of when `event` is recorded, if it is
+/// one they are told of: the recorded event with its tenant and lead, and
+/// no patient data.
+pub fn publication(
+    tenant: &TenantId,
+    lead: &LeadId,
+    event: &Recorded,
+) -> Result<Option<Write>, AppError> {
+    #[derive(Serialize)]
+    struct Detail<'a> {
+        tenant: &'a TenantId,
+        lead: &'a LeadId,
+        #[serde(flatten)]
+        event: &'a Recorded,
+    }
+    let Some(detail_type) = event.event.published_as() else {
+        return Ok(None);
+    };
+    let detail = encode(&Detail {
+        tenant,
+        lead,
+        event,
+    })?;
+    Ok(Some(Write::Publish {
+        detail_type: detail_type.to_owned(),
+        detail,
+    }))
+}
+
 pub fn message(message: &Message, previous: Option<u64>) -> Result<Write, AppError> {
     put(
         keys::message(&message.tenant, &message.lead, &message.id),

@@ -239,6 +239,24 @@ pub enum LeadEvent {
     },
 }
 
+impl LeadEvent {
+    /// The name a clinic's own systems know the event by, for the events
+    /// that are published to them (on AWS, to the EventBridge bus as the
+    /// `detail-type`); `None` for those that stay in the lead's history.
+    pub fn published_as(&self) -> Option<&'static str> {
+        match self {
+            LeadEvent::Created { .. } => Some("lead.created"),
+            LeadEvent::Assigned { .. } => Some("lead.assigned"),
+            LeadEvent::Reassigned { .. } => Some("lead.reassigned"),
+            LeadEvent::StageChanged { .. } => Some("lead.stage_changed"),
+            LeadEvent::SlaBreached { .. } => Some("lead.sla_breached"),
+            LeadEvent::Touched { .. }
+            | LeadEvent::ContactRecorded { .. }
+            | LeadEvent::Unassignable { .. } => None,
+        }
+    }
+}
+
 /// A [`LeadEvent`] with its time and a per-lead unique id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recorded {

@@ -114,25 +114,36 @@ pub enum Write {
         queue: QueueName,
         body: String,
     },
+    /// Publishes a domain event for others to consume once the
+    /// transaction commits, and only if it does: on AWS to the EventBridge
+    /// bus, right after the commit (so a crash in between loses the
+    /// event). On one machine nobody subscribes, and the embedded engine
+    /// drops it; the lead's history holds the same facts.
+    Publish {
+        /// What happened, e.g. `lead.created`.
+        detail_type: String,
+        /// The event as a JSON object.
+        detail: String,
+    },
 }
 
 impl Write {
-    /// The item the write concerns (none for `Enqueue`).
+    /// The item the write concerns (none for `Enqueue` and `Publish`).
     pub fn key(&self) -> Option<&Key> {
         match self {
             Write::Put { item, .. } => Some(&item.key),
             Write::Delete { key, .. } | Write::Check { key, .. } => Some(key),
-            Write::Enqueue { .. } => None,
+            Write::Enqueue { .. } | Write::Publish { .. } => None,
         }
     }
 
-    /// The condition on that item (none for `Enqueue`).
+    /// The condition on that item (none for `Enqueue` and `Publish`).
     pub fn condition(&self) -> Option<Condition> {
         match self {
             Write::Put { condition, .. }
             | Write::Delete { condition, .. }
             | Write::Check { condition, .. } => Some(*condition),
-            Write::Enqueue { .. } => None,
+            Write::Enqueue { .. } | Write::Publish { .. } => None,
         }
     }
 }
@@ -235,6 +246,34 @@ pub trait ItemStore: Send + Sync + 'static {
 
     /// Applies every write under its condition, or none of them.
     async fn write(&self, writes: Vec<Write>) -> Result<(), WriteError>;
+}
+
+/// Checks the port's rules on a query; engines call it before reading.
+pub fn validate_query(q: &Query) -> Result<(), StoreError> {
+    if let SortKey::Between(lo, hi) = &q.sk
+        && lo > hi
+    {
+        return Err(StoreError::Invalid(format!(
+            "sort-key range from {lo:?} to {hi:?}: the lower bound is above the upper"
+        )));
+    }
+    if let Some(after) = &q.after {
+        match q.index {
+            Index::Table if after.key.pk != q.pk => {
+                return Err(StoreError::Invalid(format!(
+                    "cursor of partition {:?} used on partition {:?}",
+                    after.key.pk, q.pk
+                )));
+            }
+            Index::Gsi1 | Index::Gsi2 if after.index_sk.is_none() => {
+                return Err(StoreError::Invalid(
+                    "an index query's cursor needs the index sort key".into(),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Checks the port's rules on a transaction; engines call it before writing.

@@ -94,18 +94,18 @@ impl App {
             let mut writes = vec![
                 records::lead(&assigned, Some(version))?,
                 load_change(tenant_id, &decision.consultant, &loads, 1, Some(now))?,
-                self.history(
-                    tenant_id,
-                    lead_id,
-                    LeadEvent::Assigned {
-                        consultant: decision.consultant.clone(),
-                        rule: decision.rule,
-                        reason: decision.reason.clone(),
-                    },
-                    now,
-                )?,
                 records::delete(assign_timer.clone(), Condition::Always),
             ];
+            writes.extend(self.history(
+                tenant_id,
+                lead_id,
+                LeadEvent::Assigned {
+                    consultant: decision.consultant.clone(),
+                    rule: decision.rule,
+                    reason: decision.reason.clone(),
+                },
+                now,
+            )?);
             // The patient remembers their consultant for their next request.
             let record =
                 Patient::handled_by(&lead, decision.consultant.clone(), patient.as_ref(), now);
@@ -182,19 +182,20 @@ impl App {
             done_at: None,
         };
         let reason = "no active consultant in the tenant".to_owned();
-        Ok(vec![
+        let mut writes = vec![
             records::task(&tenant.id, &task, None)?,
-            self.history(
-                &tenant.id,
-                &lead.id,
-                LeadEvent::Unassignable { reason },
-                now,
-            )?,
             records::delete(
                 keys::timer(&tenant.id, &lead.id, TimerKind::Assign.as_str()),
                 Condition::Always,
             ),
-        ])
+        ];
+        writes.extend(self.history(
+            &tenant.id,
+            &lead.id,
+            LeadEvent::Unassignable { reason },
+            now,
+        )?);
+        Ok(writes)
     }
 }
 

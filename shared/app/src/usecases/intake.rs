@@ -183,14 +183,6 @@ impl App {
         writes.extend([
             records::lead(&lead, None)?,
             records::touch(tenant, &id, touch)?,
-            self.history(
-                tenant,
-                &id,
-                LeadEvent::Created {
-                    source: form.source.clone(),
-                },
-                now,
-            )?,
             records::timer(&assign_timer, now, Condition::Always)?,
             Work::Assign {
                 tenant: tenant.clone(),
@@ -198,6 +190,14 @@ impl App {
             }
             .enqueue(),
         ]);
+        writes.extend(self.history(
+            tenant,
+            &id,
+            LeadEvent::Created {
+                source: form.source.clone(),
+            },
+            now,
+        )?);
         writes.extend(consent_record(tenant, submission, touch)?);
         Ok(landed(self.store.write(writes).await)?.then_some(id))
     }

@@ -47,20 +47,23 @@ fn busy(what: &str) -> AppError {
 }
 
 impl App {
-    /// The write that records `event` in a lead's history.
+    /// The writes that record `event` in a lead's history and, for the
+    /// events others are told of, publish it.
     fn history(
         &self,
         tenant: &TenantId,
         lead: &LeadId,
         event: LeadEvent,
         at: Timestamp,
-    ) -> Result<Write, AppError> {
+    ) -> Result<Vec<Write>, AppError> {
         let recorded = Recorded {
             id: self.ids.new_id(),
             at,
             event,
         };
-        records::event(tenant, lead, &recorded)
+        let mut writes = vec![records::event(tenant, lead, &recorded)?];
+        writes.extend(records::publication(tenant, lead, &recorded)?);
+        Ok(writes)
     }
 
     /// The writes that put a new message in the ledger, queue its

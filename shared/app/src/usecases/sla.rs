@@ -82,18 +82,16 @@ impl App {
             created_at: now,
             done_at: None,
         };
-        let mut writes = vec![
-            records::task(&tenant.id, &task, None)?,
-            self.history(
-                &tenant.id,
-                &lead.id,
-                LeadEvent::SlaBreached {
-                    cycle: lead.sla_cycle,
-                    manager: manager.id.clone(),
-                },
-                now,
-            )?,
-        ];
+        let mut writes = vec![records::task(&tenant.id, &task, None)?];
+        writes.extend(self.history(
+            &tenant.id,
+            &lead.id,
+            LeadEvent::SlaBreached {
+                cycle: lead.sla_cycle,
+                manager: manager.id.clone(),
+            },
+            now,
+        )?);
         if let Some(alert) = compose::sla_alert(tenant, lead, manager, now)? {
             writes.extend(self.ledger_entry(&alert, now)?);
         }
@@ -135,7 +133,7 @@ impl App {
             });
             let Some(decision) = decision else {
                 let reason = "the SLA ran out and no other consultant is available; the owner keeps the lead";
-                writes.push(self.history(
+                writes.extend(self.history(
                     &tenant.id,
                     &lead.id,
                     LeadEvent::Unassignable {
@@ -174,17 +172,6 @@ impl App {
                 records::lead(&next, Some(version))?,
                 load_change(&tenant.id, &previous.consultant, &loads, -1, None)?,
                 load_change(&tenant.id, &decision.consultant, &loads, 1, Some(now))?,
-                self.history(
-                    &tenant.id,
-                    &lead.id,
-                    LeadEvent::Reassigned {
-                        from: previous.consultant.clone(),
-                        to: decision.consultant.clone(),
-                        rule: decision.rule,
-                        reason: decision.reason.clone(),
-                    },
-                    now,
-                )?,
                 // The patient's consultant is now the one who has the lead.
                 records::patient(
                     &tenant.id,
@@ -195,6 +182,17 @@ impl App {
                 // Replaces the claimed timer of the old cycle.
                 records::timer(&reassign_timer, now, Condition::VersionIs(claimed))?,
             ]);
+            writes.extend(self.history(
+                &tenant.id,
+                &lead.id,
+                LeadEvent::Reassigned {
+                    from: previous.consultant.clone(),
+                    to: decision.consultant.clone(),
+                    rule: decision.rule,
+                    reason: decision.reason.clone(),
+                },
+                now,
+            )?);
             if landed(self.store.write(writes).await)? {
                 info!(tenant = %tenant.id, lead = %lead.id, from = %previous.consultant, to = %decision.consultant, cycle = next.sla_cycle, "lead reassigned after SLA");
                 return Ok(());

@@ -202,10 +202,11 @@ impl App {
         events: Vec<LeadEvent>,
         at: Timestamp,
     ) -> Result<Vec<Write>, AppError> {
-        events
-            .into_iter()
-            .map(|event| self.history(&tenant.id, lead, event, at))
-            .collect()
+        let mut writes = Vec::new();
+        for event in events {
+            writes.extend(self.history(&tenant.id, lead, event, at)?);
+        }
+        Ok(writes)
     }
 
     /// Closing frees the patient's claims (a new submission opens a new
