@@ -1,0 +1,62 @@
+//! The SDK configuration and the clients, built once per cold start.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::config::SharedHttpClient;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+use crate::{DynamoStore, EventBus, RequestCounter, SqsQueue};
+
+/// The AWS resources a deployment uses, as the template names them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resources {
+    pub table: String,
+    pub leads_queue_url: String,
+    pub outbox_queue_url: String,
+    pub event_bus: String,
+}
+
+/// The shared SDK configuration: the default credential and region chains
+/// (on Lambda, the function's role and region), HTTPS through rustls with
+/// ring, and `AWS_ENDPOINT_URL` for an emulator when it is set.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
+        .load()
+        .await
+}
+
+/// The SDK's HTTP client: hyper with rustls on ring.
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+impl Resources {
+    /// The store over these resources, its queues and bus, every client
+    /// counting its requests in `counter`.
+    pub fn store(&self, sdk: &SdkConfig, counter: &RequestCounter) -> DynamoStore {
+        let dynamo = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .interceptor(counter.clone())
+            .build();
+        let sqs = aws_sdk_sqs::config::Builder::from(sdk)
+            .interceptor(counter.clone())
+            .build();
+        let events = aws_sdk_eventbridge::config::Builder::from(sdk)
+            .interceptor(counter.clone())
+            .build();
+        DynamoStore::new(
+            aws_sdk_dynamodb::Client::from_conf(dynamo),
+            self.table.clone(),
+            SqsQueue::new(
+                aws_sdk_sqs::Client::from_conf(sqs),
+                self.leads_queue_url.clone(),
+                self.outbox_queue_url.clone(),
+            ),
+            EventBus::new(
+                aws_sdk_eventbridge::Client::from_conf(events),
+                self.event_bus.clone(),
+            ),
+        )
+    }
+}

@@ -1,0 +1,29 @@
+//! The AWS adapters behind Clinicflow's ports, built once per cold start:
+//!
+//! - [`dynamo`]: the item store on one DynamoDB table (pay per request,
+//!   two global secondary indexes, TTL on `expires_at`). Conditions are
+//!   condition expressions; a transaction is `TransactWriteItems` with a
+//!   client request token, so the SDK's retries never apply it twice.
+//!   Queue messages and domain events of a transaction are sent right
+//!   after it commits.
+//! - [`sqs`]: the work queues, sent in batches of up to ten.
+//! - [`bus`]: domain events to an EventBridge bus, up to ten per request.
+//! - [`requests`]: a count of every request sent to AWS, by service and
+//!   operation, taken on the wire (retries included).
+//! - [`connect`]: the SDK configuration (rustls with ring, the default
+//!   credential chain, `AWS_ENDPOINT_URL` honoured for emulators).
+
+pub mod bus;
+pub mod connect;
+pub mod dynamo;
+#[cfg(feature = "emulator")]
+pub mod emulator;
+mod item;
+pub mod requests;
+pub mod sqs;
+
+pub use bus::EventBus;
+pub use connect::{Resources, sdk_config};
+pub use dynamo::DynamoStore;
+pub use requests::RequestCounter;
+pub use sqs::SqsQueue;
