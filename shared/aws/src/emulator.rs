@@ -4,7 +4,9 @@
 //! needs but the template lacks fails the tests.
 //!
 //! `make test` installs moto into `.venv/` (pinned in the Makefile);
-//! `CLINICFLOW_MOTO` names another `moto_server` executable. This module
+//! `CLINICFLOW_PYTHON` names another Python that has it. The server runs
+//! through `moto_serial.py`, one request at a time, because moto's own
+//! server is multi-threaded and its conditional writes are not atomic. This module
 //! exists for tests only (feature `emulator`): it panics, with a message
 //! saying what to do, when the emulator cannot be started.
 
@@ -38,20 +40,22 @@ pub fn repo_root() -> PathBuf {
 
 impl Emulator {
     pub fn start() -> Emulator {
-        let program = std::env::var_os("CLINICFLOW_MOTO")
+        let program = std::env::var_os("CLINICFLOW_PYTHON")
             .map(PathBuf::from)
-            .unwrap_or_else(|| repo_root().join(".venv/bin/moto_server"));
+            .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
         assert!(
             program.exists(),
-            "{} not found: run `make test` (it installs the AWS emulator into .venv/) or set CLINICFLOW_MOTO",
+            "{} not found: run `make test` (it installs the AWS emulator into .venv/) or set CLINICFLOW_PYTHON",
             program.display()
         );
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("moto_serial.py");
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
         let child = Command::new(&program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .arg(&script)
+            .arg(port.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -1,7 +1,9 @@
 //! The function's configuration, read from the environment once at cold
-//! start. A missing or bad variable stops the function at init, naming it.
+//! start. A missing variable stops the function at init, naming it.
 
 use std::path::PathBuf;
+
+use clinicflow_aws::Resources;
 
 /// A variable that is missing or wrong.
 #[derive(Debug, thiserror::Error)]
@@ -11,13 +13,15 @@ pub struct EnvError {
     pub problem: String,
 }
 
-/// Everything a function reads from its environment.
+/// Everything a function reads from its environment (the template sets
+/// each of them; the SDK reads its own, such as the region, itself).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Env {
-    /// The tenants' configuration file, shipped with the function.
+    /// `CLINICFLOW_CONFIG`: the tenants' configuration file, shipped in
+    /// the function's package.
     pub config: PathBuf,
-    /// Where the embedded store keeps its data.
-    pub data_dir: PathBuf,
+    /// `TABLE_NAME`, `LEADS_QUEUE_URL`, `OUTBOX_QUEUE_URL`, `EVENT_BUS_NAME`.
+    pub resources: Resources,
 }
 
 impl Env {
@@ -37,9 +41,12 @@ impl Env {
         };
         Ok(Env {
             config: PathBuf::from(required("CLINICFLOW_CONFIG")?),
-            data_dir: PathBuf::from(
-                get("CLINICFLOW_DATA_DIR").unwrap_or_else(|| "/tmp/clinicflow".into()),
-            ),
+            resources: Resources {
+                table: required("TABLE_NAME")?,
+                leads_queue_url: required("LEADS_QUEUE_URL")?,
+                outbox_queue_url: required("OUTBOX_QUEUE_URL")?,
+                event_bus: required("EVENT_BUS_NAME")?,
+            },
         })
     }
 }
@@ -49,16 +56,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_missing_variable_is_named() {
-        let e = Env::from_lookup(|_| None).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "environment variable CLINICFLOW_CONFIG: is not set"
-        );
+    fn each_missing_variable_is_named() {
+        let all = [
+            ("CLINICFLOW_CONFIG", "/var/task/clinicflow.toml"),
+            ("TABLE_NAME", "clinicflow-Table"),
+            (
+                "LEADS_QUEUE_URL",
+                "https://sqs.eu-central-1.amazonaws.com/1/leads",
+            ),
+            (
+                "OUTBOX_QUEUE_URL",
+                "https://sqs.eu-central-1.amazonaws.com/1/outbox",
+            ),
+            ("EVENT_BUS_NAME", "clinicflow-events"),
+        ];
+        for (missing, _) in all {
+            let e = Env::from_lookup(|n| {
+                all.iter()
+                    .find(|(k, _)| *k == n && *k != missing)
+                    .map(|(_, v)| (*v).to_owned())
+            })
+            .unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("environment variable {missing}: is not set")
+            );
+        }
         let env = Env::from_lookup(|n| {
-            (n == "CLINICFLOW_CONFIG").then(|| "/var/task/clinicflow.toml".into())
+            all.iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| (*v).to_owned())
         })
         .unwrap();
         assert_eq!(env.config, PathBuf::from("/var/task/clinicflow.toml"));
+        assert_eq!(env.resources.event_bus, "clinicflow-events");
     }
 }

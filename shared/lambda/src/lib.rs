@@ -50,7 +50,14 @@ pub async fn serve_schedule() -> Result<(), Error> {
 async fn init() -> Result<Arc<App>, Error> {
     init_logging();
     let env = env::Env::from_process()?;
-    Ok(wiring::app(&env).await?)
+    let sdk = clinicflow_aws::sdk_config().await;
+    Ok(wiring::app(
+        &env.config,
+        &sdk,
+        &env.resources,
+        &clinicflow_aws::RequestCounter::default(),
+        Arc::new(clinicflow_ports::SystemClock),
+    )?)
 }
 
 /// JSON logs to CloudWatch; `CLINICFLOW_LOG` sets the filter.

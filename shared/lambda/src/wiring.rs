@@ -1,35 +1,34 @@
 //! Building the adapters and the `App`, once per cold start.
 
+use std::path::Path;
 use std::sync::Arc;
 
+use aws_config::SdkConfig;
 use clinicflow_app::config::{Config, ConfigFileError};
 use clinicflow_app::{App, Tuning};
+use clinicflow_aws::{RequestCounter, Resources};
 use clinicflow_channels::SandboxMessenger;
-use clinicflow_embedded::Database;
-use clinicflow_ports::{ItemStore, StoreError, SystemClock, UlidIds};
+use clinicflow_ports::{Clock, ItemStore, UlidIds};
 use serde::de::IgnoredAny;
 
-use crate::env::Env;
-
-#[derive(Debug, thiserror::Error)]
-pub enum InitError {
-    #[error(transparent)]
-    Config(#[from] ConfigFileError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// The `App` over the adapters `env` names. (The `[local]` section of the
-/// configuration file is the local server's and is ignored here.)
-pub async fn app(env: &Env) -> Result<Arc<App>, InitError> {
-    let config: Config<IgnoredAny> = clinicflow_app::config::load(&env.config)?;
-    let db = Database::open(&env.data_dir)?;
-    let store: Arc<dyn ItemStore> = Arc::new(db.store());
+/// The `App` over the AWS resources `resources` names, reached through
+/// `sdk`, with the tenants of the configuration file `config` (its
+/// `[local]` section is the local server's and is ignored here). Every
+/// request to AWS is counted in `counter`.
+pub fn app(
+    config: &Path,
+    sdk: &SdkConfig,
+    resources: &Resources,
+    counter: &RequestCounter,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<App>, ConfigFileError> {
+    let config: Config<IgnoredAny> = clinicflow_app::config::load(config)?;
+    let store: Arc<dyn ItemStore> = Arc::new(resources.store(sdk, counter));
     Ok(Arc::new(App {
         directory: Arc::new(config.directory),
         store: store.clone(),
         messenger: Arc::new(SandboxMessenger::new(store)),
-        clock: Arc::new(SystemClock),
+        clock,
         ids: Arc::new(UlidIds::default()),
         tuning: Tuning::default(),
     }))

@@ -1,21 +1,17 @@
 //! Every sample event in `events/` through its function's handler, on the
-//! demo configuration.
+//! demo configuration, over the template's resources in the AWS emulator.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+mod common;
 
 use aws_lambda_events::sqs::SqsEvent;
 use axum::body::to_bytes;
 use clinicflow_app::http::{api_router, intake_router};
-use clinicflow_lambda::env::Env;
-use clinicflow_lambda::{handlers, wiring};
+use clinicflow_lambda::handlers;
+use common::{Aws, repo};
 use serde_json::{Value, json};
 use tower::ServiceExt;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn event(name: &str) -> String {
     std::fs::read_to_string(repo().join("events").join(name)).unwrap()
@@ -34,17 +30,10 @@ fn sqs(name: &str, lead: &str) -> SqsEvent {
     serde_json::from_str(&event(name).replace("01JDEMO0000000000000000000", lead)).unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_sample_event_goes_through_its_handler() {
-    let data = tempfile::tempdir().unwrap();
-    let config = repo().join("config/demo.toml");
-    let env = Env::from_lookup(|name| match name {
-        "CLINICFLOW_CONFIG" => Some(config.display().to_string()),
-        "CLINICFLOW_DATA_DIR" => Some(data.path().display().to_string()),
-        _ => None,
-    })
-    .unwrap();
-    let app = wiring::app(&env).await.unwrap();
+    let aws = Aws::start("events").await;
+    let app = aws.app.clone();
 
     // intake: the form post (base64 body, allowed origin) is accepted.
     let (status, body) = call(intake_router(app.clone()), "intake-form-post.json").await;

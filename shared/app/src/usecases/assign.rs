@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use clinicflow_core::assignment::{self, Load, Request};
 use clinicflow_core::ids::{ConsultantId, LeadId, TenantId};
-use clinicflow_core::lead::{Lead, LeadEvent, Ownership};
+use clinicflow_core::lead::{Lead, LeadEvent, Ownership, Recorded};
 use clinicflow_core::task::{self, Task, TaskKind};
 use clinicflow_core::tenant::Tenant;
 use clinicflow_core::timer::TimerKind;
@@ -92,6 +92,7 @@ impl App {
                 ));
             };
             let mut writes = vec![
+                created(&lead)?,
                 records::lead(&assigned, Some(version))?,
                 load_change(tenant_id, &decision.consultant, &loads, 1, Some(now))?,
                 records::delete(assign_timer.clone(), Condition::Always),
@@ -183,6 +184,7 @@ impl App {
         };
         let reason = "no active consultant in the tenant".to_owned();
         let mut writes = vec![
+            created(lead)?,
             records::task(&tenant.id, &task, None)?,
             records::delete(
                 keys::timer(&tenant.id, &lead.id, TimerKind::Assign.as_str()),
@@ -197,6 +199,22 @@ impl App {
         )?);
         Ok(writes)
     }
+}
+
+/// The `lead.created` event, published by the lead's first assignment
+/// (or its first failure to find a consultant) rather than by the intake,
+/// so that the intake answers after one transaction and one queue message.
+/// Its id is the lead's, so a consumer that sees it twice can tell.
+fn created(lead: &Lead) -> Result<Write, AppError> {
+    let event = Recorded {
+        id: lead.id.to_string(),
+        at: lead.created_at,
+        event: LeadEvent::Created {
+            source: lead.source.clone(),
+        },
+    };
+    records::publication(&lead.tenant, &lead.id, &event)?
+        .ok_or_else(|| AppError::Internal("lead.created is a published event".into()))
 }
 
 pub(super) fn plain(loads: &Loads) -> HashMap<ConsultantId, Load> {

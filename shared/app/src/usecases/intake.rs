@@ -190,13 +190,18 @@ impl App {
             }
             .enqueue(),
         ]);
-        writes.extend(self.history(
+        // Recorded here, published by the assignment together with its own
+        // event (one request to the bus per lead instead of two).
+        writes.push(records::event(
             tenant,
             &id,
-            LeadEvent::Created {
-                source: form.source.clone(),
+            &Recorded {
+                id: self.ids.new_id(),
+                at: now,
+                event: LeadEvent::Created {
+                    source: form.source.clone(),
+                },
             },
-            now,
         )?);
         writes.extend(consent_record(tenant, submission, touch)?);
         Ok(landed(self.store.write(writes).await)?.then_some(id))

@@ -1,0 +1,303 @@
+//! The lead journey through the functions' handlers over the AWS adapters,
+//! against the AWS emulator: form → intake → SQS → assign → DynamoDB →
+//! send; sweep → manager alert → reassignment; domain events on the bus.
+//! Also: every SQS message delivered twice changes nothing, two sweeps at
+//! once fire each timer once, a message that keeps failing reaches the
+//! dead-letter queue. Requests to AWS are counted on the wire.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use aws_lambda_events::sqs::SqsBatchResponse;
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, header};
+use clinicflow_app::http::intake_router;
+use clinicflow_app::usecases::{LeadDetail, LeadFilter};
+use clinicflow_lambda::handlers;
+use common::{Aws, monday};
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// Posts the demo form as a browser would; the lead id.
+async fn post_form(aws: &Aws, phone: &str) -> String {
+    let body = serde_urlencoded::to_string([
+        ("name", "Ayşe Kaya"),
+        ("phone", phone),
+        ("service", "implant"),
+        ("utm_source", "instagram"),
+    ])
+    .unwrap();
+    let request = Request::post("/v1/forms/demo-web/leads")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ORIGIN, "http://localhost:8080")
+        .body(Body::from(body))
+        .unwrap();
+    let response = intake_router(aws.app.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let body: Value =
+        serde_json::from_slice(&to_bytes(response.into_body(), usize::MAX).await.unwrap()).unwrap();
+    body["id"].as_str().unwrap().to_owned()
+}
+
+async fn detail(aws: &Aws, lead: &str) -> LeadDetail {
+    let tenant = aws.app.directory.tenants().next().unwrap().clone();
+    aws.app.lead_detail(&tenant, lead).await.unwrap()
+}
+
+fn count(detail: &LeadDetail, kind: &str) -> usize {
+    detail
+        .messages
+        .iter()
+        .filter(|m| m.kind.as_str() == kind && m.status.as_str() == "sent")
+        .count()
+}
+
+/// A queue that receives every event of the bus, as a clinic's consumer would.
+async fn subscribe(aws: &Aws) -> String {
+    let sdk = aws.emulator.sdk_config();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url = sqs
+        .create_queue()
+        .queue_name("journey-subscriber")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let bus = &aws.deployment.resources.event_bus;
+    events
+        .put_rule()
+        .name("all-leads")
+        .event_bus_name(bus)
+        .event_pattern(r#"{"source":["clinicflow"]}"#)
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule("all-leads")
+        .event_bus_name(bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("subscriber")
+                .arn(arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lead_goes_from_form_to_reassignment_through_the_functions() {
+    let aws = Aws::start("journey").await;
+    let subscriber = subscribe(&aws).await;
+
+    aws.counter.reset();
+    let lead = post_form(&aws, "0532 123 45 67").await;
+    let intake = aws.counter.total();
+    assert_eq!(aws.drain(&aws.leads_queue(), 1).await, 1);
+    assert_eq!(aws.drain(&aws.outbox_queue(), 1).await, 1);
+    let requests = aws.counter.snapshot();
+    let d = detail(&aws, &lead).await;
+    assert_eq!(count(&d, "greeting"), 1, "{:?}", d.messages);
+    let first_owner = d.lead.owner.clone().unwrap().consultant;
+
+    // The request budget of one lead, from the form to the greeting sent.
+    let mut by_service: BTreeMap<&str, u64> = BTreeMap::new();
+    for ((service, operation), n) in &requests {
+        println!("{service:>12} {operation:<20} {n}");
+        *by_service.entry(service.as_str()).or_default() += n;
+    }
+    let total: u64 = by_service.values().sum();
+    println!("intake {intake}, total {total} requests per lead: {by_service:?}");
+    assert!(total <= 12, "{total} requests per lead: {requests:?}");
+
+    // Nobody calls: at 10:10 the sweep warns the manager.
+    aws.clock.set(monday(10, 10));
+    let report = handlers::scheduled(&aws.app, Value::Null).await.unwrap();
+    assert_eq!(report.fired, 1, "{report:?}");
+    aws.drain_all(1).await;
+    let d = detail(&aws, &lead).await;
+    assert_eq!(d.tasks.len(), 1);
+    assert_eq!(count(&d, "sla_alert"), 1);
+
+    // At 10:30 the lead goes to another consultant.
+    aws.clock.set(monday(10, 30));
+    handlers::scheduled(&aws.app, Value::Null).await.unwrap();
+    aws.drain_all(1).await;
+    let d = detail(&aws, &lead).await;
+    assert_eq!(d.lead.past_owners, std::slice::from_ref(&first_owner));
+    assert_ne!(d.lead.owner.unwrap().consultant, first_owner);
+
+    // A clinic's consumer heard each step.
+    let sqs = aws_sdk_sqs::Client::new(&aws.emulator.sdk_config());
+    let mut kinds = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(&subscriber)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        for m in messages {
+            let event: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+            assert_eq!(event["source"], "clinicflow");
+            assert_eq!(event["detail"]["lead"], lead.as_str());
+            assert!(
+                !m.body().unwrap().contains("532"),
+                "no patient data in events"
+            );
+            kinds.push(event["detail-type"].as_str().unwrap().to_owned());
+            sqs.delete_message()
+                .queue_url(&subscriber)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "lead.assigned",
+            "lead.created",
+            "lead.reassigned",
+            "lead.sla_breached"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_message_delivered_twice_changes_nothing() {
+    let aws = Aws::start("twice").await;
+    let a = post_form(&aws, "0532 111 11 11").await;
+    let b = post_form(&aws, "0532 222 22 22").await;
+    aws.drain_all(2).await;
+    aws.clock.set(monday(10, 10));
+    handlers::scheduled(&aws.app, Value::Null).await.unwrap();
+    aws.drain_all(2).await;
+    let tenant = aws.app.directory.tenants().next().unwrap().clone();
+    let leads = aws
+        .app
+        .list_leads(&tenant, &LeadFilter::default(), 50, None)
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(leads.len(), 2);
+    for lead in [a, b] {
+        let d = detail(&aws, &lead).await;
+        assert_eq!(d.messages.len(), 2, "{:?}", d.messages);
+        assert_eq!(count(&d, "greeting"), 1);
+        assert_eq!(count(&d, "sla_alert"), 1);
+        assert!(d.messages.iter().all(|m| m.attempts == 1));
+        assert_eq!(d.tasks.len(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sweeps_at_once_fire_each_timer_once() {
+    let aws = Aws::start("sweeps").await;
+    for i in 0..10 {
+        post_form(&aws, &format!("0532 300 00 {i:02}")).await;
+    }
+    aws.drain_all(1).await;
+    let tenant = aws.app.directory.tenants().next().unwrap().clone();
+    let leads = aws
+        .app
+        .list_leads(&tenant, &LeadFilter::default(), 50, None)
+        .await
+        .unwrap()
+        .items;
+    // Each lead's warning is due; its reassignment is not yet.
+    let mut due = 0;
+    for lead in &leads {
+        let d = detail(&aws, lead.id.as_str()).await;
+        due += d
+            .timers
+            .iter()
+            .filter(|t| t.due_at <= monday(10, 10))
+            .count();
+    }
+    aws.clock.set(monday(10, 10));
+    let (one, two) = tokio::join!(
+        handlers::scheduled(&aws.app, Value::Null),
+        handlers::scheduled(&aws.app, Value::Null)
+    );
+    let (one, two) = (one.unwrap(), two.unwrap());
+    assert_eq!(due, 10);
+    assert_eq!(one.fired + two.fired, due, "{one:?} {two:?}");
+    assert_eq!(one.failed + two.failed, 0);
+    aws.drain_all(1).await;
+    let tasks = aws
+        .app
+        .list_tasks(&tenant, &Default::default(), 100, None)
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(tasks.len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_keeps_failing_reaches_the_dead_letter_queue() {
+    let aws = Aws::start("poison").await;
+    let sqs = aws_sdk_sqs::Client::new(&aws.emulator.sdk_config());
+    let queue = aws.leads_queue();
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body(r#"{"kind":"no_such_work"}"#)
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..aws.deployment.max_receive_count {
+        let event = aws.receive(&queue).await;
+        assert_eq!(event.records.len(), 1);
+        let response: SqsBatchResponse = handlers::queue_batch(&aws.app, event.clone()).await;
+        assert_eq!(response.batch_item_failures.len(), 1);
+        aws.settle(&queue, &event, &response).await;
+        // Make it visible again at once instead of after the timeout.
+        sqs.change_message_visibility()
+            .queue_url(&queue)
+            .receipt_handle(event.records[0].receipt_handle.clone().unwrap())
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+    }
+    assert!(aws.receive(&queue).await.records.is_empty());
+    let dead = sqs
+        .receive_message()
+        .queue_url(&aws.deployment.leads_dead_letter_url)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body(), Some(r#"{"kind":"no_such_work"}"#));
+}
