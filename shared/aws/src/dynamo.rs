@@ -52,11 +52,6 @@ impl DynamoStore {
         }
     }
 
-    /// The queues this store sends its transactions' work to.
-    pub fn queue(&self) -> &SqsQueue {
-        &self.queue
-    }
-
     /// One `PutItem`. A conditional put is never retried by the SDK: if
     /// an attempt landed but its answer was lost, a retry would fail its
     /// own condition, and telling that apart from another writer's update
