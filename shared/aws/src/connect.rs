@@ -1,7 +1,7 @@
 //! The SDK configuration and the clients, built once per cold start.
 
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_sdk_dynamodb::config::SharedHttpClient;
+use aws_sdk_dynamodb::config::{SharedHttpClient, SharedInterceptor};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 use crate::{DynamoStore, EventBus, RequestCounter, SqsQueue};
@@ -33,18 +33,20 @@ pub fn https_client() -> SharedHttpClient {
 }
 
 impl Resources {
-    /// The store over these resources, its queues and bus, every client
-    /// counting its requests in `counter`.
-    pub fn store(&self, sdk: &SdkConfig, counter: &RequestCounter) -> DynamoStore {
-        let dynamo = aws_sdk_dynamodb::config::Builder::from(sdk)
-            .interceptor(counter.clone())
-            .build();
-        let sqs = aws_sdk_sqs::config::Builder::from(sdk)
-            .interceptor(counter.clone())
-            .build();
-        let events = aws_sdk_eventbridge::config::Builder::from(sdk)
-            .interceptor(counter.clone())
-            .build();
+    /// The store over these resources, its queues and bus; with a
+    /// `counter`, every client counts its requests in it (the tests and
+    /// measurements do; a deployed function has no use for the count).
+    pub fn store(&self, sdk: &SdkConfig, counter: Option<&RequestCounter>) -> DynamoStore {
+        let counting = counter.map(|c| SharedInterceptor::new(c.clone()));
+        let mut dynamo = aws_sdk_dynamodb::config::Builder::from(sdk);
+        let mut sqs = aws_sdk_sqs::config::Builder::from(sdk);
+        let mut events = aws_sdk_eventbridge::config::Builder::from(sdk);
+        if let Some(interceptor) = counting {
+            dynamo.push_interceptor(interceptor.clone());
+            sqs.push_interceptor(interceptor.clone());
+            events.push_interceptor(interceptor);
+        }
+        let (dynamo, sqs, events) = (dynamo.build(), sqs.build(), events.build());
         DynamoStore::new(
             aws_sdk_dynamodb::Client::from_conf(dynamo),
             self.table.clone(),

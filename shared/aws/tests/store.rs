@@ -10,7 +10,9 @@ async fn passes_the_item_store_contract() {
     let emulator = Emulator::start();
     let deployment = emulator.deploy("contract").await;
     let counter = RequestCounter::default();
-    let store = deployment.resources.store(&emulator.sdk_config(), &counter);
+    let store = deployment
+        .resources
+        .store(&emulator.sdk_config(), Some(&counter));
     clinicflow_contract::item_store(&store).await;
     assert!(counter.total() > 0);
 }

@@ -55,7 +55,7 @@ async fn init() -> Result<Arc<App>, Error> {
         &env.config,
         &sdk,
         &env.resources,
-        &clinicflow_aws::RequestCounter::default(),
+        None,
         Arc::new(clinicflow_ports::SystemClock),
     )?)
 }

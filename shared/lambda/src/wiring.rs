@@ -13,13 +13,13 @@ use serde::de::IgnoredAny;
 
 /// The `App` over the AWS resources `resources` names, reached through
 /// `sdk`, with the tenants of the configuration file `config` (its
-/// `[local]` section is the local server's and is ignored here). Every
-/// request to AWS is counted in `counter`.
+/// `[local]` section is the local server's and is ignored here). With a
+/// `counter`, every request to AWS is counted in it.
 pub fn app(
     config: &Path,
     sdk: &SdkConfig,
     resources: &Resources,
-    counter: &RequestCounter,
+    counter: Option<&RequestCounter>,
     clock: Arc<dyn Clock>,
 ) -> Result<Arc<App>, ConfigFileError> {
     let config: Config<IgnoredAny> = clinicflow_app::config::load(config)?;

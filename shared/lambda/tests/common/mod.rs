@@ -52,7 +52,7 @@ impl Aws {
             &repo().join("config/demo.toml"),
             &sdk,
             &deployment.resources,
-            &counter,
+            Some(&counter),
             clock.clone(),
         )
         .unwrap();
