@@ -6,8 +6,17 @@ PYTHON ?= python3
 VENV := .venv
 MOTO_VERSION := 5.2.5
 CFN_LINT_VERSION := 1.58.0
+# The Lambda build: cargo-lambda cross-compiles to arm64 with zig, both from PyPI.
+CARGO_LAMBDA_VERSION := 1.9.2
+ZIG_VERSION := 0.17.1
+# The deploy tool, in a venv of its own (its pins differ from moto's).
+SAM_VENV := .venv-sam
+SAM_CLI_VERSION := 1.170.0
+FUNCTIONS := intake api assign send sweep
+# The tenants' configuration packed into every function (as clinicflow.toml).
+CONFIG ?= config/demo.toml
 
-.PHONY: run test bench lint fmt clean-data help
+.PHONY: run test build deploy bench bench-intake bench-lambda lint fmt clean-data help
 
 ## run: start the local server with the embedded store and the demo clinic (config/demo.toml)
 run:
@@ -27,9 +36,41 @@ $(VENV)/.installed: Makefile
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check "moto[server]==$(MOTO_VERSION)" "cfn-lint==$(CFN_LINT_VERSION)"
 	touch $@
 
-## bench: intake throughput and latency against a one-row baseline, and time to greeting
-bench:
+$(VENV)/.lambda-tools: $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check "cargo-lambda==$(CARGO_LAMBDA_VERSION)" "ziglang==$(ZIG_VERSION)"
+	touch $@
+
+## build: every function as an arm64 bootstrap.zip under target/lambda/<function>/, with CONFIG inside
+build: $(VENV)/.lambda-tools
+	rustup target add aarch64-unknown-linux-gnu
+	mkdir -p target/lambda-package
+	cp $(CONFIG) target/lambda-package/clinicflow.toml
+	cd target/lambda-package && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo-lambda lambda build \
+		--manifest-path ../../Cargo.toml --locked --profile lambda-release --arm64 \
+		--output-format zip --include clinicflow.toml $(foreach f,$(FUNCTIONS),-p clinicflow-$(f))
+	@ls -l $(foreach f,$(FUNCTIONS),target/lambda/$(f)/bootstrap.zip)
+
+## deploy: make build, then the SAM template into your AWS account (asks for stack name, region, parameters)
+deploy: build $(SAM_VENV)/.installed
+	cd infra && ../$(SAM_VENV)/bin/sam deploy --guided --template-file template.yaml --capabilities CAPABILITY_IAM
+
+$(SAM_VENV)/.installed: Makefile
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check "aws-sam-cli==$(SAM_CLI_VERSION)"
+	touch $@
+
+## bench: both benchmarks below
+bench: bench-intake bench-lambda
+
+## bench-intake: intake throughput and latency against a one-row baseline, and time to greeting
+bench-intake:
 	$(CARGO) bench --bench intake --locked
+
+## bench-lambda: each function's init time, peak memory over 250 events and zip size, against a hello-world baseline
+bench-lambda: $(VENV)/.installed
+	$(CARGO) build --locked --profile lambda-release $(foreach f,$(FUNCTIONS),-p clinicflow-$(f))
+	$(CARGO) build --locked --profile lambda-release -p clinicflow-lambda --example hello
+	$(CARGO) bench --locked -p clinicflow-lambda --bench runtime
 
 ## lint: clippy as CI runs it
 lint:

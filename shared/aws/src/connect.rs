@@ -4,7 +4,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::{SharedHttpClient, SharedInterceptor};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
-use crate::{DynamoStore, EventBus, RequestCounter, SqsQueue};
+use crate::{DynamoStore, EventBus, SqsQueue, Usage};
 
 /// The AWS resources a deployment uses, as the template names them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,10 +34,11 @@ pub fn https_client() -> SharedHttpClient {
 
 impl Resources {
     /// The store over these resources, its queues and bus; with a
-    /// `counter`, every client counts its requests in it (the tests and
-    /// measurements do; a deployed function has no use for the count).
-    pub fn store(&self, sdk: &SdkConfig, counter: Option<&RequestCounter>) -> DynamoStore {
-        let counting = counter.map(|c| SharedInterceptor::new(c.clone()));
+    /// `usage`, every client counts its requests in it and the store its
+    /// capacity units (the tests and measurements do; a deployed function
+    /// has no use for them).
+    pub fn store(&self, sdk: &SdkConfig, usage: Option<&Usage>) -> DynamoStore {
+        let counting = usage.map(|u| SharedInterceptor::new(u.clone()));
         let mut dynamo = aws_sdk_dynamodb::config::Builder::from(sdk);
         let mut sqs = aws_sdk_sqs::config::Builder::from(sdk);
         let mut events = aws_sdk_eventbridge::config::Builder::from(sdk);
@@ -47,7 +48,7 @@ impl Resources {
             events.push_interceptor(interceptor);
         }
         let (dynamo, sqs, events) = (dynamo.build(), sqs.build(), events.build());
-        DynamoStore::new(
+        let store = DynamoStore::new(
             aws_sdk_dynamodb::Client::from_conf(dynamo),
             self.table.clone(),
             SqsQueue::new(
@@ -59,6 +60,10 @@ impl Resources {
                 aws_sdk_eventbridge::Client::from_conf(events),
                 self.event_bus.clone(),
             ),
-        )
+        );
+        match usage {
+            Some(usage) => store.with_usage(usage.clone()),
+            None => store,
+        }
     }
 }

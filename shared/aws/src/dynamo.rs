@@ -17,6 +17,7 @@ use clinicflow_ports::{
 use tracing::warn;
 
 use crate::item::{self, Attributes};
+use crate::usage::{Touch, Usage};
 use crate::{EventBus, SqsQueue};
 
 /// How often a write that certainly did not land (throttled, or a
@@ -35,6 +36,7 @@ pub struct DynamoStore {
     table: String,
     queue: SqsQueue,
     bus: EventBus,
+    usage: Option<Usage>,
 }
 
 impl DynamoStore {
@@ -49,6 +51,32 @@ impl DynamoStore {
             table,
             queue,
             bus,
+            usage: None,
+        }
+    }
+
+    /// Bills the capacity units of every read and write to `usage`.
+    pub fn with_usage(mut self, usage: Usage) -> Self {
+        self.usage = Some(usage);
+        self
+    }
+
+    /// Bills a write that committed, or that its condition refused (which
+    /// DynamoDB bills too); a write that failed otherwise did not land.
+    fn bill_write(
+        &self,
+        operation: &str,
+        transactional: bool,
+        touches: &[Touch],
+        outcome: &Result<(), WriteError>,
+    ) {
+        let Some(usage) = &self.usage else { return };
+        match outcome {
+            Ok(()) => usage.write(operation, touches, transactional, true),
+            Err(WriteError::ConditionFailed { .. }) => {
+                usage.write(operation, touches, transactional, false);
+            }
+            Err(_) => {}
         }
     }
 
@@ -59,8 +87,23 @@ impl DynamoStore {
     /// only after errors that say it did not land (throttling); any other
     /// failure goes to the caller, whose work is idempotent and re-reads.
     async fn put(&self, item: Item, condition: Condition) -> Result<(), WriteError> {
-        let cond = Cond::of(condition);
+        let key = item.key.clone();
         let attributes = item::to_attributes(item);
+        let touches = match &self.usage {
+            Some(_) => vec![Touch::Put(key, attributes.clone())],
+            None => Vec::new(),
+        };
+        let outcome = self.put_attributes(attributes, condition).await;
+        self.bill_write("PutItem", false, &touches, &outcome);
+        outcome
+    }
+
+    async fn put_attributes(
+        &self,
+        attributes: Attributes,
+        condition: Condition,
+    ) -> Result<(), WriteError> {
+        let cond = Cond::of(condition);
         let mut attempt = 0;
         loop {
             let mut request = self
@@ -100,10 +143,25 @@ impl DynamoStore {
     /// A `TransactWriteItems` of `ops`, whose positions in the caller's
     /// list are `positions`.
     async fn transact(&self, ops: Vec<Write>, positions: &[usize]) -> Result<(), WriteError> {
-        let items = ops
-            .into_iter()
-            .map(|w| self.transact_item(w))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut touches = Vec::new();
+        let mut items = Vec::with_capacity(ops.len());
+        for op in ops {
+            let (item, touch) = self.transact_item(op)?;
+            if self.usage.is_some() {
+                touches.push(touch);
+            }
+            items.push(item);
+        }
+        let outcome = self.transact_items(items, positions).await;
+        self.bill_write("TransactWriteItems", true, &touches, &outcome);
+        outcome
+    }
+
+    async fn transact_items(
+        &self,
+        items: Vec<TransactWriteItem>,
+        positions: &[usize],
+    ) -> Result<(), WriteError> {
         let mut attempt = 0;
         loop {
             let out = self
@@ -143,22 +201,31 @@ impl DynamoStore {
         }
     }
 
-    fn transact_item(&self, write: Write) -> Result<TransactWriteItem, StoreError> {
-        let built = match write {
+    /// The transaction's entry for `write`, and what it touches.
+    fn transact_item(&self, write: Write) -> Result<(TransactWriteItem, Touch), StoreError> {
+        let (built, touch) = match write {
             Write::Put { item, condition } => {
                 let cond = Cond::of(condition);
+                let key = item.key.clone();
+                let attributes = item::to_attributes(item);
+                let touch = match &self.usage {
+                    Some(_) => Touch::Put(key, attributes.clone()),
+                    // Without usage the touch is dropped: no copy needed.
+                    None => Touch::Check(key),
+                };
                 let put = Put::builder()
                     .table_name(&self.table)
-                    .set_item(Some(item::to_attributes(item)))
+                    .set_item(Some(attributes))
                     .set_condition_expression(cond.expression)
                     .set_expression_attribute_names(cond.names)
                     .set_expression_attribute_values(cond.values)
                     .build()
                     .map_err(invalid)?;
-                TransactWriteItem::builder().put(put)
+                (TransactWriteItem::builder().put(put), touch)
             }
             Write::Delete { key, condition } => {
                 let cond = Cond::of(condition);
+                let touch = Touch::Delete(key.clone());
                 let delete = Delete::builder()
                     .table_name(&self.table)
                     .set_key(Some(item::key(&key)))
@@ -167,10 +234,11 @@ impl DynamoStore {
                     .set_expression_attribute_values(cond.values)
                     .build()
                     .map_err(invalid)?;
-                TransactWriteItem::builder().delete(delete)
+                (TransactWriteItem::builder().delete(delete), touch)
             }
             Write::Check { key, condition } => {
                 let cond = Cond::of(condition);
+                let touch = Touch::Check(key.clone());
                 let check = ConditionCheck::builder()
                     .table_name(&self.table)
                     .set_key(Some(item::key(&key)))
@@ -185,13 +253,13 @@ impl DynamoStore {
                     .set_expression_attribute_values(cond.values)
                     .build()
                     .map_err(invalid)?;
-                TransactWriteItem::builder().condition_check(check)
+                (TransactWriteItem::builder().condition_check(check), touch)
             }
             Write::Enqueue { .. } | Write::Publish { .. } => {
                 return Err(StoreError::Invalid("not an item write".into()));
             }
         };
-        Ok(built.build())
+        Ok((built.build(), touch))
     }
 
     /// Sends a committed transaction's queue messages and events. A
@@ -233,6 +301,9 @@ impl ItemStore for DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
+        if let Some(usage) = &self.usage {
+            usage.read("GetItem", out.item.as_slice(), true);
+        }
         out.item.map(item::from_attributes).transpose()
     }
 
@@ -287,6 +358,9 @@ impl ItemStore for DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
+        if let Some(usage) = &self.usage {
+            usage.read("Query", out.items(), q.index == Index::Table);
+        }
         let more = out.last_evaluated_key.is_some();
         let items = out
             .items

@@ -8,22 +8,24 @@
 //!   after it commits.
 //! - [`sqs`]: the work queues, sent in batches of up to ten.
 //! - [`bus`]: domain events to an EventBridge bus, up to ten per request.
-//! - [`requests`]: a count of every request sent to AWS, by service and
-//!   operation, taken on the wire (retries included).
+//! - [`usage`]: what the adapters used of AWS: every request, by service
+//!   and operation, counted on the wire (retries included), and
+//!   DynamoDB's capacity units, computed by [`capacity`] from the items.
 //! - [`connect`]: the SDK configuration (rustls with ring, the default
 //!   credential chain, `AWS_ENDPOINT_URL` honoured for emulators).
 
 pub mod bus;
+pub mod capacity;
 pub mod connect;
 pub mod dynamo;
 #[cfg(feature = "emulator")]
 pub mod emulator;
 mod item;
-pub mod requests;
 pub mod sqs;
+pub mod usage;
 
 pub use bus::EventBus;
 pub use connect::{Resources, sdk_config};
 pub use dynamo::DynamoStore;
-pub use requests::RequestCounter;
 pub use sqs::SqsQueue;
+pub use usage::{Capacity, Usage};

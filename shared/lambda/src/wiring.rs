@@ -6,7 +6,7 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 use clinicflow_app::config::{Config, ConfigFileError};
 use clinicflow_app::{App, Tuning};
-use clinicflow_aws::{RequestCounter, Resources};
+use clinicflow_aws::{Resources, Usage};
 use clinicflow_channels::SandboxMessenger;
 use clinicflow_ports::{Clock, ItemStore, UlidIds};
 use serde::de::IgnoredAny;
@@ -14,16 +14,16 @@ use serde::de::IgnoredAny;
 /// The `App` over the AWS resources `resources` names, reached through
 /// `sdk`, with the tenants of the configuration file `config` (its
 /// `[local]` section is the local server's and is ignored here). With a
-/// `counter`, every request to AWS is counted in it.
+/// `usage`, every request to AWS is counted in it.
 pub fn app(
     config: &Path,
     sdk: &SdkConfig,
     resources: &Resources,
-    counter: Option<&RequestCounter>,
+    usage: Option<&Usage>,
     clock: Arc<dyn Clock>,
 ) -> Result<Arc<App>, ConfigFileError> {
     let config: Config<IgnoredAny> = clinicflow_app::config::load(config)?;
-    let store: Arc<dyn ItemStore> = Arc::new(resources.store(sdk, counter));
+    let store: Arc<dyn ItemStore> = Arc::new(resources.store(sdk, usage));
     Ok(Arc::new(App {
         directory: Arc::new(config.directory),
         store: store.clone(),

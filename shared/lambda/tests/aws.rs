@@ -112,12 +112,13 @@ async fn a_lead_goes_from_form_to_reassignment_through_the_functions() {
     let aws = Aws::start("journey").await;
     let subscriber = subscribe(&aws).await;
 
-    aws.counter.reset();
+    aws.usage.reset();
     let lead = post_form(&aws, "0532 123 45 67").await;
-    let intake = aws.counter.total();
+    let intake = aws.usage.total_requests();
     assert_eq!(aws.drain(&aws.leads_queue(), 1).await, 1);
     assert_eq!(aws.drain(&aws.outbox_queue(), 1).await, 1);
-    let requests = aws.counter.snapshot();
+    let requests = aws.usage.requests();
+    let capacity = aws.usage.capacity();
     let d = detail(&aws, &lead).await;
     assert_eq!(count(&d, "greeting"), 1, "{:?}", d.messages);
     let first_owner = d.lead.owner.clone().unwrap().consultant;
@@ -131,6 +132,26 @@ async fn a_lead_goes_from_form_to_reassignment_through_the_functions() {
     let total: u64 = by_service.values().sum();
     println!("intake {intake}, total {total} requests per lead: {by_service:?}");
     assert!(total <= 12, "{total} requests per lead: {requests:?}");
+
+    // DynamoDB's capacity units of the same lead, at on-demand list prices
+    // (us-east-1: $0.125 per million read units, $0.625 per million write units).
+    let (mut reads, mut writes) = (0.0, 0.0);
+    for (operation, c) in &capacity {
+        println!(
+            "{operation:<20} read {:>5.1}  write {:>5.1} (table {:.1}, indexes {:.1})",
+            c.read_units,
+            c.total_write_units(),
+            c.write_units,
+            c.index_write_units
+        );
+        reads += c.read_units;
+        writes += c.total_write_units();
+    }
+    println!(
+        "DynamoDB per lead: {reads:.1} read units, {writes:.1} write units: ${:.4} per 1,000 leads",
+        (reads * 0.125 + writes * 0.625) / 1000.0
+    );
+    assert!(writes > 0.0 && reads > 0.0, "{capacity:?}");
 
     // Nobody calls: at 10:10 the sweep warns the manager.
     aws.clock.set(monday(10, 10));

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use clinicflow_app::App;
-use clinicflow_aws::RequestCounter;
+use clinicflow_aws::Usage;
 use clinicflow_aws::emulator::{Deployment, Emulator};
 use clinicflow_lambda::{handlers, wiring};
 use clinicflow_ports::ManualClock;
@@ -34,7 +34,7 @@ pub fn monday(h: i8, m: i8) -> Timestamp {
 pub struct Aws {
     pub emulator: Emulator,
     pub deployment: Deployment,
-    pub counter: RequestCounter,
+    pub usage: Usage,
     pub clock: Arc<ManualClock>,
     pub app: Arc<App>,
     sqs: aws_sdk_sqs::Client,
@@ -46,13 +46,13 @@ impl Aws {
         let emulator = Emulator::start();
         let deployment = emulator.deploy(name).await;
         let sdk = emulator.sdk_config();
-        let counter = RequestCounter::default();
+        let usage = Usage::default();
         let clock = Arc::new(ManualClock::new(monday(10, 0)));
         let app = wiring::app(
             &repo().join("config/demo.toml"),
             &sdk,
             &deployment.resources,
-            Some(&counter),
+            Some(&usage),
             clock.clone(),
         )
         .unwrap();
@@ -60,7 +60,7 @@ impl Aws {
             sqs: aws_sdk_sqs::Client::new(&sdk),
             emulator,
             deployment,
-            counter,
+            usage,
             clock,
             app,
         }
