@@ -87,20 +87,15 @@ impl DynamoStore {
     /// only after errors that say it did not land (throttling); any other
     /// failure goes to the caller, whose work is idempotent and re-reads.
     async fn put(&self, item: Item, condition: Condition) -> Result<(), WriteError> {
-        let key = item.key.clone();
         let attributes = item::to_attributes(item);
-        let touches = match &self.usage {
-            Some(_) => vec![Touch::Put(key, attributes.clone())],
-            None => Vec::new(),
-        };
-        let outcome = self.put_attributes(attributes, condition).await;
-        self.bill_write("PutItem", false, &touches, &outcome);
+        let outcome = self.put_attributes(&attributes, condition).await;
+        self.bill_write("PutItem", false, &[Touch::Put(&attributes)], &outcome);
         outcome
     }
 
     async fn put_attributes(
         &self,
-        attributes: Attributes,
+        attributes: &Attributes,
         condition: Condition,
     ) -> Result<(), WriteError> {
         let cond = Cond::of(condition);
@@ -143,23 +138,21 @@ impl DynamoStore {
     /// A `TransactWriteItems` of `ops`, whose positions in the caller's
     /// list are `positions`.
     async fn transact(&self, ops: Vec<Write>, positions: &[usize]) -> Result<(), WriteError> {
-        let mut touches = Vec::new();
-        let mut items = Vec::with_capacity(ops.len());
-        for op in ops {
-            let (item, touch) = self.transact_item(op)?;
-            if self.usage.is_some() {
-                touches.push(touch);
-            }
-            items.push(item);
+        let items = ops
+            .into_iter()
+            .map(|w| self.transact_item(w))
+            .collect::<Result<Vec<_>, _>>()?;
+        let outcome = self.transact_items(&items, positions).await;
+        if self.usage.is_some() {
+            let touches: Vec<Touch> = items.iter().filter_map(Touch::of).collect();
+            self.bill_write("TransactWriteItems", true, &touches, &outcome);
         }
-        let outcome = self.transact_items(items, positions).await;
-        self.bill_write("TransactWriteItems", true, &touches, &outcome);
         outcome
     }
 
     async fn transact_items(
         &self,
-        items: Vec<TransactWriteItem>,
+        items: &[TransactWriteItem],
         positions: &[usize],
     ) -> Result<(), WriteError> {
         let mut attempt = 0;
@@ -167,7 +160,7 @@ impl DynamoStore {
             let out = self
                 .client
                 .transact_write_items()
-                .set_transact_items(Some(items.clone()))
+                .set_transact_items(Some(items.to_vec()))
                 .client_request_token(ulid::Ulid::generate().to_string())
                 .send()
                 .await;
@@ -201,31 +194,22 @@ impl DynamoStore {
         }
     }
 
-    /// The transaction's entry for `write`, and what it touches.
-    fn transact_item(&self, write: Write) -> Result<(TransactWriteItem, Touch), StoreError> {
-        let (built, touch) = match write {
+    fn transact_item(&self, write: Write) -> Result<TransactWriteItem, StoreError> {
+        let built = match write {
             Write::Put { item, condition } => {
                 let cond = Cond::of(condition);
-                let key = item.key.clone();
-                let attributes = item::to_attributes(item);
-                let touch = match &self.usage {
-                    Some(_) => Touch::Put(key, attributes.clone()),
-                    // Without usage the touch is dropped: no copy needed.
-                    None => Touch::Check(key),
-                };
                 let put = Put::builder()
                     .table_name(&self.table)
-                    .set_item(Some(attributes))
+                    .set_item(Some(item::to_attributes(item)))
                     .set_condition_expression(cond.expression)
                     .set_expression_attribute_names(cond.names)
                     .set_expression_attribute_values(cond.values)
                     .build()
                     .map_err(invalid)?;
-                (TransactWriteItem::builder().put(put), touch)
+                TransactWriteItem::builder().put(put)
             }
             Write::Delete { key, condition } => {
                 let cond = Cond::of(condition);
-                let touch = Touch::Delete(key.clone());
                 let delete = Delete::builder()
                     .table_name(&self.table)
                     .set_key(Some(item::key(&key)))
@@ -234,11 +218,10 @@ impl DynamoStore {
                     .set_expression_attribute_values(cond.values)
                     .build()
                     .map_err(invalid)?;
-                (TransactWriteItem::builder().delete(delete), touch)
+                TransactWriteItem::builder().delete(delete)
             }
             Write::Check { key, condition } => {
                 let cond = Cond::of(condition);
-                let touch = Touch::Check(key.clone());
                 let check = ConditionCheck::builder()
                     .table_name(&self.table)
                     .set_key(Some(item::key(&key)))
@@ -253,13 +236,13 @@ impl DynamoStore {
                     .set_expression_attribute_values(cond.values)
                     .build()
                     .map_err(invalid)?;
-                (TransactWriteItem::builder().condition_check(check), touch)
+                TransactWriteItem::builder().condition_check(check)
             }
             Write::Enqueue { .. } | Write::Publish { .. } => {
                 return Err(StoreError::Invalid("not an item write".into()));
             }
         };
-        Ok((built.build(), touch))
+        Ok(built.build())
     }
 
     /// Sends a committed transaction's queue messages and events. A

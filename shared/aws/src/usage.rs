@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 
 use crate::capacity::{self, ItemWrite};
 use crate::item::{self, Attributes};
-use clinicflow_ports::{Index, Key};
+use clinicflow_ports::Index;
 
 /// DynamoDB capacity units of one operation, summed over its calls.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -33,11 +33,38 @@ impl Capacity {
     }
 }
 
-/// One item of a write, as the capacity accounting needs it.
-pub(crate) enum Touch {
-    Put(Key, Attributes),
-    Delete(Key),
-    Check(Key),
+/// One item of a write as it was sent: the whole item of a put, the key
+/// of a delete or a condition check.
+pub(crate) enum Touch<'a> {
+    Put(&'a Attributes),
+    Delete(&'a Attributes),
+    Check(&'a Attributes),
+}
+
+impl<'a> Touch<'a> {
+    pub(crate) fn of(entry: &'a TransactWriteItem) -> Option<Touch<'a>> {
+        if let Some(put) = entry.put() {
+            Some(Touch::Put(put.item()))
+        } else if let Some(delete) = entry.delete() {
+            Some(Touch::Delete(delete.key()))
+        } else {
+            entry
+                .condition_check()
+                .map(|check| Touch::Check(check.key()))
+        }
+    }
+
+    /// The item's table key, `pk` and `sk`.
+    fn key(&self) -> TableKey {
+        let attributes = match self {
+            Touch::Put(a) | Touch::Delete(a) | Touch::Check(a) => a,
+        };
+        let text = |name| match attributes.get(name) {
+            Some(AttributeValue::S(s)) => s.clone(),
+            _ => String::new(),
+        };
+        (text(item::PK), text(item::SK))
+    }
 }
 
 #[derive(Default)]
@@ -46,8 +73,13 @@ struct Ledger {
     capacity: BTreeMap<String, Capacity>,
     /// Size and index keys of every item this usage saw written: a write
     /// bills the larger of before and after, and an index entry moves.
-    items: HashMap<Key, (usize, Vec<Option<String>>)>,
+    items: HashMap<TableKey, (usize, IndexKeys)>,
 }
+
+/// An item's `pk` and `sk`.
+type TableKey = (String, String);
+/// An item's key in each global secondary index, if it is in it.
+type IndexKeys = Vec<Option<String>>;
 
 /// Requests and capacity units; clone it to share one between clients.
 #[derive(Clone, Default)]
@@ -115,15 +147,13 @@ impl Usage {
         self.with(|l| {
             let mut billed = Capacity::default();
             for touch in touches {
-                let key = match touch {
-                    Touch::Put(key, _) | Touch::Delete(key) | Touch::Check(key) => key,
-                };
-                let (before, keys_before) = match l.items.get(key) {
+                let key = touch.key();
+                let (before, keys_before) = match l.items.get(&key) {
                     Some((size, keys)) => (Some(*size), keys.clone()),
                     None => (None, vec![None, None]),
                 };
                 let write = match touch {
-                    Touch::Put(_, attributes) => ItemWrite {
+                    Touch::Put(attributes) => ItemWrite {
                         before,
                         after: Some(capacity::item_size(attributes)),
                         index_keys_before: keys_before,
@@ -146,13 +176,12 @@ impl Usage {
                 if committed {
                     billed.index_write_units += index;
                     match touch {
-                        Touch::Put(key, _) => {
+                        Touch::Put(_) => {
                             let after = write.after.unwrap_or(0);
-                            l.items
-                                .insert(key.clone(), (after, write.index_keys_after.clone()));
+                            l.items.insert(key, (after, write.index_keys_after.clone()));
                         }
-                        Touch::Delete(key) => {
-                            l.items.remove(key);
+                        Touch::Delete(_) => {
+                            l.items.remove(&key);
                         }
                         Touch::Check(_) => {}
                     }
@@ -174,7 +203,7 @@ impl Usage {
 }
 
 /// The item's key in each global secondary index, if it is in it.
-fn index_keys(attributes: &Attributes) -> Vec<Option<String>> {
+fn index_keys(attributes: &Attributes) -> IndexKeys {
     [Index::Gsi1, Index::Gsi2]
         .into_iter()
         .map(|index| {
