@@ -461,7 +461,7 @@ fn form_body(phone: &str) -> String {
 }
 
 fn client() -> Result<Client, String> {
-    Client::builder()
+    clinicflow_channels::http::builder()?
         .no_proxy()
         .timeout(Duration::from_secs(30))
         .build()

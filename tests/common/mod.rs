@@ -112,12 +112,24 @@ impl Server {
         Server::start_with(dir, &config_path)
     }
 
+    /// Starts with `config` and extra environment variables (credentials).
+    pub fn start_with_env(dir: &Path, config: &str, env: &[(&str, &str)]) -> Server {
+        std::fs::create_dir_all(dir).unwrap();
+        let config_path = dir.join("clinicflow.toml");
+        std::fs::write(&config_path, config).unwrap();
+        Server::launch(dir, &config_path, env)
+    }
+
     /// Starts again with the configuration already written.
     pub fn restart(dir: &Path) -> Server {
         Server::start_with(dir, &dir.join("clinicflow.toml"))
     }
 
     fn start_with(dir: &Path, config_path: &Path) -> Server {
+        Server::launch(dir, config_path, &[])
+    }
+
+    fn launch(dir: &Path, config_path: &Path, env: &[(&str, &str)]) -> Server {
         static STARTS: AtomicUsize = AtomicUsize::new(0);
         let log = dir.join(format!(
             "server-{}.log",
@@ -128,6 +140,7 @@ impl Server {
             .env("CLINICFLOW_CONFIG", config_path)
             .env("CLINICFLOW_LOG", "info,clinicflow_app=debug")
             .env_remove("PORT")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -182,7 +195,8 @@ impl Drop for Server {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    clinicflow_channels::http::builder()
+        .unwrap()
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap()

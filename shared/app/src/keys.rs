@@ -50,6 +50,34 @@ pub const EVENT_PREFIX: &str = "EVENT#";
 pub const MESSAGE_PREFIX: &str = "MSG#";
 pub const TIMER_PREFIX: &str = "TIMER#";
 
+/// The index entry that finds a ledger message by the provider's id of it
+/// (for status callbacks): `gsi2` of the message item.
+pub fn provider_index(
+    tenant: &TenantId,
+    provider: &str,
+    provider_id: &str,
+    message: &MessageId,
+) -> IndexKey {
+    IndexKey::new(
+        provider_index_pk(tenant, provider, provider_id),
+        message.as_str(),
+    )
+}
+
+pub fn provider_index_pk(tenant: &TenantId, provider: &str, provider_id: &str) -> String {
+    format!("T#{tenant}#PMSG#{provider}#{provider_id}")
+}
+
+/// The marker that an inbound event (by the provider's id) was handled.
+pub fn inbox(tenant: &TenantId, event_id: &str) -> Key {
+    Key::new(format!("T#{tenant}#INBOX#{event_id}"), "EVENT")
+}
+
+/// How many messages one sender sent in one second.
+pub fn send_count(tenant: &TenantId, sender: &str, second: i64) -> Key {
+    Key::new(format!("T#{tenant}#RATE#{sender}"), format!("{second:012}"))
+}
+
 /// The claim that makes a contact's open lead unique within a tenant.
 pub fn open_claim(tenant: &TenantId, contact: &ContactKey) -> Key {
     Key::new(format!("T#{tenant}#OPEN#{}", contact.as_str()), "CLAIM")

@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use clinicflow_channels::Credentials;
 use clinicflow_core::config::Directory;
 use clinicflow_ports::{Clock, Ids, ItemStore, Messenger};
 use jiff::SignedDuration;
@@ -31,6 +32,8 @@ pub struct App {
     pub directory: Arc<Directory>,
     pub store: Arc<dyn ItemStore>,
     pub messenger: Arc<dyn Messenger>,
+    /// The providers' credentials, for verifying their webhooks.
+    pub credentials: Arc<Credentials>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn Ids>,
     pub tuning: Tuning,

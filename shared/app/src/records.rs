@@ -6,11 +6,13 @@ use clinicflow_core::assignment::Load;
 use clinicflow_core::contact::{ContactKey, Reach};
 use clinicflow_core::ids::{ConsultantId, FormId, LeadId, TenantId};
 use clinicflow_core::lead::{Lead, Recorded, Touch};
-use clinicflow_core::message::Message;
+use clinicflow_core::message::{Channel, Message};
 use clinicflow_core::task::Task;
 use clinicflow_core::timer::Timer;
 use clinicflow_ports::{Condition, IndexKey, Item, ItemStore, Key, Write};
 use jiff::Timestamp;
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -37,12 +39,29 @@ pub struct Patient {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub reach: Reach,
-    pub last_lead: LeadId,
+    /// The patient's latest lead (none for a number that only opted out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_lead: Option<LeadId>,
     /// Who handled the patient's latest assigned lead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_consultant: Option<ConsultantId>,
+    /// The patient's last WhatsApp message: it opens the 24-hour window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whatsapp_inbound_at: Option<Timestamp>,
+    /// Channels the patient opted out of promotional messages on, and how.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub opted_out: BTreeMap<Channel, OptOut>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// An opt-out from promotional messages on one channel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OptOut {
+    pub at: Timestamp,
+    /// The provider that carried the word (`whatsapp`, `twilio`).
+    pub source: String,
+    pub word: String,
 }
 
 impl Patient {
@@ -61,15 +80,25 @@ impl Patient {
                 .clone()
                 .or_else(|| before.and_then(|p| p.value.name.clone())),
             reach: lead.reach.clone(),
-            last_lead: lead.id.clone(),
+            last_lead: Some(lead.id.clone()),
             last_consultant: Some(consultant),
+            whatsapp_inbound_at: before.and_then(|p| p.value.whatsapp_inbound_at),
+            opted_out: before
+                .map(|p| p.value.opted_out.clone())
+                .unwrap_or_default(),
             created_at: before.map_or(now, |p| p.value.created_at),
             updated_at: now,
         }
     }
+
+    /// Whether the patient opted out of promotional messages on `channel`.
+    pub fn opted_out_of(&self, channel: Channel) -> bool {
+        self.opted_out.contains_key(&channel)
+    }
 }
 
-/// Consent given with a submission, kept with its time and source.
+/// Consent given (or withdrawn), kept with its time and source: a form
+/// submission, or an opt-out word on a channel.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentRecord {
     pub at: Timestamp,
@@ -79,6 +108,9 @@ pub struct ConsentRecord {
     pub touch: String,
     pub marketing: bool,
     pub privacy: bool,
+    /// For an opt-out or opt-in word: the channel it applies to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<Channel>,
 }
 
 pub fn decode<T: DeserializeOwned>(item: &Item) -> Result<T, AppError> {
@@ -197,6 +229,15 @@ pub fn publication(
 }
 
 pub fn message(message: &Message, previous: Option<u64>) -> Result<Write, AppError> {
+    let by_provider_id = match (&message.provider, &message.provider_id) {
+        (Some(provider), Some(id)) => Some(keys::provider_index(
+            &message.tenant,
+            provider,
+            id,
+            &message.id,
+        )),
+        _ => None,
+    };
     put(
         keys::message(&message.tenant, &message.lead, &message.id),
         message,
@@ -206,8 +247,57 @@ pub fn message(message: &Message, previous: Option<u64>) -> Result<Write, AppErr
             message.created_at,
             &message.id,
         )),
-        None,
+        by_provider_id,
     )
+}
+
+/// What the inbox marker of a handled inbound event holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handled {
+    pub at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead: Option<LeadId>,
+}
+
+/// Marks an inbound event handled (once: `Absent`); kept for 30 days,
+/// longer than providers retry a webhook.
+pub fn inbox(tenant: &TenantId, event_id: &str, handled: &Handled) -> Result<Write, AppError> {
+    let expires = handled.at.as_second().saturating_add(30 * 24 * 3600);
+    Ok(Write::Put {
+        item: Item {
+            key: keys::inbox(tenant, event_id),
+            version: 1,
+            gsi1: None,
+            gsi2: None,
+            expires_at: Some(expires),
+            body: encode(handled)?,
+        },
+        condition: Condition::Absent,
+    })
+}
+
+/// Messages a sender sent in one second (`previous`: the count's version read).
+pub fn send_count(
+    key: Key,
+    count: u32,
+    previous: Option<u64>,
+    second: i64,
+) -> Result<Write, AppError> {
+    let (version, condition) = match previous {
+        Some(v) => (v + 1, Condition::VersionIs(v)),
+        None => (1, Condition::Absent),
+    };
+    Ok(Write::Put {
+        item: Item {
+            key,
+            version,
+            gsi1: None,
+            gsi2: None,
+            expires_at: Some(second.saturating_add(120)),
+            body: encode(&count)?,
+        },
+        condition,
+    })
 }
 
 pub fn task(tenant: &TenantId, task: &Task, previous: Option<u64>) -> Result<Write, AppError> {

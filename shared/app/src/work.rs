@@ -1,6 +1,7 @@
 //! The messages that cross function boundaries through the queues.
 
 use clinicflow_core::ids::{LeadId, MessageId, TenantId};
+use clinicflow_core::inbound::Inbound;
 use clinicflow_ports::{QueueName, Write};
 use serde::{Deserialize, Serialize};
 
@@ -15,18 +16,22 @@ pub enum Work {
         lead: LeadId,
         message: MessageId,
     },
+    /// Handle what a provider's webhook reported.
+    Inbound { tenant: TenantId, inbound: Inbound },
 }
 
 impl Work {
     pub fn queue(&self) -> QueueName {
         match self {
-            Work::Assign { .. } => QueueName::Leads,
+            // Inbound events ride the leads queue: like new leads, they are
+            // the patient reaching out, and they may create a lead.
+            Work::Assign { .. } | Work::Inbound { .. } => QueueName::Leads,
             Work::Deliver { .. } => QueueName::Outbox,
         }
     }
 
     pub fn to_body(&self) -> String {
-        // A struct of strings always serialises.
+        // Strings, numbers and timestamps always serialise.
         serde_json::to_string(self).unwrap_or_default()
     }
 

@@ -11,15 +11,15 @@ use async_trait::async_trait;
 use clinicflow_app::config::{Config, parse};
 use clinicflow_app::usecases::{ContactInput, LeadFilter, MessageFilter, StageInput, TaskFilter};
 use clinicflow_app::{App, Tuning};
-use clinicflow_channels::SandboxMessenger;
 use clinicflow_channels::sandbox::Delivery;
+use clinicflow_channels::{Credentials, SandboxMessenger};
 use clinicflow_core::assignment::Rule;
 use clinicflow_core::lead::ContactKind;
 use clinicflow_core::message::{Message, MessageStatus};
 use clinicflow_core::tenant::Tenant;
 use clinicflow_embedded::{Database, EmbeddedQueue};
 use clinicflow_ports::{
-    ItemStore, ManualClock, Messenger, Query, QueueName, Receipt, SendError, UlidIds,
+    ItemStore, ManualClock, Messenger, Query, QueueName, Receipt, SendError, SendRate, UlidIds,
 };
 use jiff::civil::date;
 use jiff::tz::TimeZone;
@@ -98,6 +98,7 @@ impl World {
             directory: Arc::new(config.directory),
             store: store.clone(),
             messenger: messenger(store.clone()),
+            credentials: Arc::new(Credentials::default()),
             clock: clock.clone(),
             ids: Arc::new(UlidIds::default()),
             tuning: Tuning::default(),
@@ -433,8 +434,12 @@ impl Messenger for Scripted {
         (self.answer)(message)
     }
 
-    fn deduplicates(&self) -> bool {
+    fn deduplicates(&self, _: &Message) -> bool {
         self.deduplicates
+    }
+
+    fn rate(&self, _: &Message) -> Option<SendRate> {
+        None
     }
 }
 

@@ -398,7 +398,18 @@ impl ItemStore for DynamoStore {
                 },
                 other => other,
             })?,
-            None if ops.is_empty() => {}
+            None if ops.is_empty() => {
+                // Nothing to commit: the messages are the write (a webhook's
+                // events), so their failure is its failure.
+                for (queue, bodies) in enqueued {
+                    self.queue
+                        .send(queue, bodies)
+                        .await
+                        .map_err(|e| WriteError::Store(StoreError::Unavailable(e.to_string())))?;
+                }
+                self.after_commit(BTreeMap::new(), published).await;
+                return Ok(());
+            }
             None => self.transact(ops, &positions).await?,
         }
         self.after_commit(enqueued, published).await;

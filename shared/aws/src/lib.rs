@@ -21,11 +21,13 @@ pub mod dynamo;
 #[cfg(feature = "emulator")]
 pub mod emulator;
 mod item;
+pub mod secrets;
 pub mod sqs;
 pub mod usage;
 
 pub use bus::EventBus;
 pub use connect::{Resources, sdk_config};
 pub use dynamo::DynamoStore;
+pub use secrets::SecretsManager;
 pub use sqs::SqsQueue;
 pub use usage::{Capacity, Usage};

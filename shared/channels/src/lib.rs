@@ -1,10 +1,26 @@
-//! Outbound channels behind the messenger port.
+//! Channels: the providers behind the messenger port, and what their
+//! webhooks tell us.
 //!
+//! - [`router`]: each message to its tenant's provider for its channel, or
+//!   to the sandbox.
+//! - [`whatsapp`]: WhatsApp Business Cloud API (send; webhook payloads).
+//! - [`twilio`]: Twilio Programmable Messaging for SMS (send; webhooks).
+//! - [`ses`]: Amazon SES v2 for e-mail.
 //! - [`sandbox`]: the default until real channels are configured: records
 //!   each message as delivered, once, and logs it without patient data.
 //! - [`signature`]: the providers' webhook signatures (Meta, Twilio).
+//! - [`credentials`]: resolving `env:` and `secret:` references at start.
+//! - [`http`]: the HTTPS client the providers share.
 
+pub mod credentials;
+pub mod http;
+pub mod router;
 pub mod sandbox;
+pub mod ses;
 pub mod signature;
+pub mod twilio;
+pub mod whatsapp;
 
+pub use credentials::Credentials;
+pub use router::Router;
 pub use sandbox::SandboxMessenger;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use clinicflow_core::message::{Channel, Message};
 use clinicflow_ports::{
-    Condition, Item, ItemStore, Key, Messenger, Receipt, SendError, Write, WriteError,
+    Condition, Item, ItemStore, Key, Messenger, Receipt, SendError, SendRate, Write, WriteError,
 };
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -119,7 +119,11 @@ impl Messenger for SandboxMessenger {
         }
     }
 
-    fn deduplicates(&self) -> bool {
+    fn deduplicates(&self, _: &Message) -> bool {
         true
+    }
+
+    fn rate(&self, _: &Message) -> Option<SendRate> {
+        None
     }
 }

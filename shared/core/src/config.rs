@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::contact::{Email, PhoneNumber, Reach, Region};
 use crate::ids::{BranchId, ConsultantId, FormId, Language, ManagerId, TenantId};
+use crate::providers::{self, EmailConfig, MessagingConfig, SmsConfig, WhatsappConfig};
 use crate::schedule::WeeklySchedule;
 use crate::sla::SlaPolicy;
 use crate::template::{TemplateKind, Templates};
@@ -48,6 +49,18 @@ pub struct TenantConfig {
     /// Kind (`greeting`, `sla_alert`) → language → template source.
     #[serde(default)]
     pub templates: BTreeMap<TemplateKind, BTreeMap<String, String>>,
+    /// Channel order and opt-out words.
+    #[serde(default)]
+    pub messaging: MessagingConfig,
+    /// WhatsApp Business Cloud API; without it WhatsApp goes to the sandbox.
+    #[serde(default)]
+    pub whatsapp: Option<WhatsappConfig>,
+    /// Twilio SMS; without it SMS goes to the sandbox.
+    #[serde(default)]
+    pub sms: Option<SmsConfig>,
+    /// Amazon SES e-mail; without it e-mail goes to the sandbox.
+    #[serde(default)]
+    pub email: Option<EmailConfig>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -393,6 +406,22 @@ fn build_tenant(
         }
     };
 
+    let messaging = match providers::build(
+        path,
+        &c.messaging,
+        c.whatsapp.as_ref(),
+        c.sms.as_ref(),
+        c.email.as_ref(),
+    ) {
+        Ok(m) => Some(m),
+        Err(problems) => {
+            for (at, problem) in problems {
+                errors.add(at, problem);
+            }
+            None
+        }
+    };
+
     if errors.0.len() > before {
         return None;
     }
@@ -407,6 +436,7 @@ fn build_tenant(
             managers,
             forms,
             templates: templates?,
+            messaging: messaging?,
         },
         digests,
     ))

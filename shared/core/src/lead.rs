@@ -237,6 +237,12 @@ pub enum LeadEvent {
     Unassignable {
         reason: String,
     },
+    /// Staff corrected the patient's phone number (the number itself is on
+    /// the lead, not in its history).
+    PhoneCorrected {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<ConsultantId>,
+    },
 }
 
 impl LeadEvent {
@@ -252,7 +258,8 @@ impl LeadEvent {
             LeadEvent::SlaBreached { .. } => Some("lead.sla_breached"),
             LeadEvent::Touched { .. }
             | LeadEvent::ContactRecorded { .. }
-            | LeadEvent::Unassignable { .. } => None,
+            | LeadEvent::Unassignable { .. }
+            | LeadEvent::PhoneCorrected { .. } => None,
         }
     }
 }

@@ -9,14 +9,20 @@
 //! - [`assignment`]: who owns a lead, and why.
 //! - [`sla`]: first-contact deadlines.
 //! - [`message`], [`template`]: the message ledger and message texts.
+//! - [`messaging`], [`providers`]: channel order, WhatsApp's window and
+//!   templates, opt-out words; the providers a tenant sends through.
+//! - [`inbound`]: patients' messages and delivery statuses, in our terms.
 //! - [`timer`], [`task`]: pending work and managers' tasks.
 
 pub mod assignment;
 pub mod config;
 pub mod contact;
 pub mod ids;
+pub mod inbound;
 pub mod lead;
 pub mod message;
+pub mod messaging;
+pub mod providers;
 pub mod schedule;
 pub mod sla;
 pub mod submission;

@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::contact::{Email, Reach};
 use crate::ids::{ConsultantId, Language, LeadId, ManagerId, MessageId, TenantId};
+use crate::messaging::{Route, TemplateCall};
 use crate::template::TemplateKind;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     Sms,
@@ -23,6 +24,21 @@ impl Channel {
             Channel::Sms => "sms",
             Channel::Whatsapp => "whatsapp",
             Channel::Email => "email",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Channel> {
+        [Channel::Sms, Channel::Whatsapp, Channel::Email]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+
+    /// How staff and patients call it.
+    pub fn title(self) -> &'static str {
+        match self {
+            Channel::Sms => "SMS",
+            Channel::Whatsapp => "WhatsApp",
+            Channel::Email => "e-mail",
         }
     }
 
@@ -110,6 +126,43 @@ pub struct Failure {
     pub reason: String,
 }
 
+/// How staff dealt with a failed message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandledVia {
+    /// Sent again (the new attempt is linked).
+    Resent,
+    /// A different message went out on another channel automatically.
+    Fallback,
+    Call,
+    Email,
+    /// Any other way, described in the note.
+    Other,
+}
+
+impl HandledVia {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandledVia::Resent => "resent",
+            HandledVia::Fallback => "fallback",
+            HandledVia::Call => "call",
+            HandledVia::Email => "email",
+            HandledVia::Other => "other",
+        }
+    }
+}
+
+/// A failed message taken care of: how, when, and the attempt that followed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handled {
+    pub via: HandledVia,
+    pub at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<MessageId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub id: MessageId,
@@ -138,6 +191,22 @@ pub struct Message {
     pub provider_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Failure>,
+    /// Sent as this approved template (WhatsApp outside the 24-hour
+    /// window) instead of the free-form `body`; decided when queued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<TemplateCall>,
+    /// The e-mail subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The channels left to try, in order, if this one fails for good.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallbacks: Vec<Route>,
+    /// The failed attempt this message follows (a resend or a fallback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<MessageId>,
+    /// For a failed message: how staff (or a fallback) dealt with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handled: Option<Handled>,
 }
 
 impl Message {
@@ -163,6 +232,18 @@ impl Message {
 /// The id of the one greeting a lead gets.
 pub fn greeting_id(lead: &LeadId) -> MessageId {
     MessageId::derived("greeting", lead, None)
+}
+
+/// The id of the attempt that follows the failed message `id`: `{id}-r`
+/// for a resend, `{id}-f` for a fallback. A failed message is handled
+/// once, so it has one follow-up, and a repeated request finds it.
+pub fn follow_up_id(id: &MessageId, via: HandledVia) -> Result<MessageId, String> {
+    let suffix = if via == HandledVia::Fallback {
+        "f"
+    } else {
+        "r"
+    };
+    MessageId::new(format!("{id}-{suffix}"))
 }
 
 /// The id of the manager alert of one SLA cycle.

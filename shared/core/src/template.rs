@@ -18,15 +18,26 @@ pub enum TemplateKind {
     Greeting,
     /// To the branch manager when nobody contacted a lead in time.
     SlaAlert,
+    /// To the lead's consultant when the patient writes in.
+    InboundNotice,
+    /// A consultant's own words to the patient (the template only frames them).
+    Reply,
 }
 
 impl TemplateKind {
-    pub const ALL: [TemplateKind; 2] = [TemplateKind::Greeting, TemplateKind::SlaAlert];
+    pub const ALL: [TemplateKind; 4] = [
+        TemplateKind::Greeting,
+        TemplateKind::SlaAlert,
+        TemplateKind::InboundNotice,
+        TemplateKind::Reply,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             TemplateKind::Greeting => "greeting",
             TemplateKind::SlaAlert => "sla_alert",
+            TemplateKind::InboundNotice => "inbound_notice",
+            TemplateKind::Reply => "reply",
         }
     }
 
@@ -49,6 +60,8 @@ impl TemplateKind {
                 "service",
                 "waited_minutes",
             ],
+            TemplateKind::InboundNotice => &["consultant", "patient", "channel", "lead_id"],
+            TemplateKind::Reply => &["text"],
         }
     }
 
@@ -97,6 +110,35 @@ impl TemplateKind {
                     "ar",
                     "{{ manager }}، لم يتم التواصل مع الطلب {{ lead_id }} في {{ branch }} منذ {{ waited_minutes }} دقيقة (المسؤول: {{ consultant }}).",
                 ),
+            ],
+            TemplateKind::InboundNotice => &[
+                (
+                    "tr",
+                    "{{ consultant }}, {{ patient }} {{ channel }} üzerinden yazdı (talep {{ lead_id }}).",
+                ),
+                (
+                    "en",
+                    "{{ consultant }}, {{ patient }} wrote on {{ channel }} (lead {{ lead_id }}).",
+                ),
+                (
+                    "ru",
+                    "{{ consultant }}, {{ patient }} написал(а) в {{ channel }} (заявка {{ lead_id }}).",
+                ),
+                (
+                    "de",
+                    "{{ consultant }}, {{ patient }} hat über {{ channel }} geschrieben (Anfrage {{ lead_id }}).",
+                ),
+                (
+                    "ar",
+                    "{{ consultant }}، كتب {{ patient }} عبر {{ channel }} (الطلب {{ lead_id }}).",
+                ),
+            ],
+            TemplateKind::Reply => &[
+                ("tr", "{{ text }}"),
+                ("en", "{{ text }}"),
+                ("ru", "{{ text }}"),
+                ("de", "{{ text }}"),
+                ("ar", "{{ text }}"),
             ],
         }
     }

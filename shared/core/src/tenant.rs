@@ -6,6 +6,7 @@ use jiff::tz::TimeZone;
 
 use crate::contact::{Reach, Region};
 use crate::ids::{BranchId, ConsultantId, FormId, Language, ManagerId, TenantId};
+use crate::providers::MessagingPolicy;
 use crate::schedule::WeeklySchedule;
 use crate::sla::SlaPolicy;
 use crate::template::Templates;
@@ -21,6 +22,8 @@ pub struct Tenant {
     pub managers: Vec<Manager>,
     pub forms: Vec<Form>,
     pub templates: Templates,
+    /// Channel order, WhatsApp templates, opt-out words and providers.
+    pub messaging: MessagingPolicy,
 }
 
 impl Tenant {

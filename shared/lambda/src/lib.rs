@@ -51,13 +51,16 @@ async fn init() -> Result<Arc<App>, Error> {
     init_logging();
     let env = env::Env::from_process()?;
     let sdk = clinicflow_aws::sdk_config().await;
+    let variables = |name: &str| std::env::var(name).ok();
     Ok(wiring::app(
         &env.config,
         &sdk,
         &env.resources,
         None,
+        &variables,
         Arc::new(clinicflow_ports::SystemClock),
-    )?)
+    )
+    .await?)
 }
 
 /// JSON logs to CloudWatch; `CLINICFLOW_LOG` sets the filter.

@@ -2,9 +2,11 @@
 //! embedded durable store and queue. `clinicflow` (the binary) calls [`main`].
 //!
 //! - [`settings`]: the `[local]` section of the configuration file.
+//! - [`env`]: credentials' variables, from the process and `.env`.
 //! - [`workers`]: queue consumers and the timer sweep.
 //! - [`server`]: wiring the adapters into an `App` and serving it.
 
+pub mod env;
 pub mod server;
 pub mod settings;
 pub mod workers;
@@ -28,7 +30,7 @@ pub async fn main() -> ExitCode {
         .map_or_else(|| PathBuf::from(DEFAULT_CONFIG), PathBuf::from);
     match server::run(&config).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(server::StartError::Config(e)) => {
+        Err(e @ (server::StartError::Config(_) | server::StartError::Credentials(_))) => {
             eprintln!("{e}");
             eprintln!(
                 "Clinicflow did not start. Fix the configuration, or set CLINICFLOW_CONFIG to another file."

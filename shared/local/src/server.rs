@@ -10,20 +10,27 @@ use std::time::Duration;
 
 use clinicflow_app::config::{Config, ConfigFileError, Problem};
 use clinicflow_app::{App, http};
-use clinicflow_channels::SandboxMessenger;
+use clinicflow_channels::ses::{self, SesEmail};
+use clinicflow_channels::{Credentials, Router, SandboxMessenger};
 use clinicflow_core::config::TenantConfig;
+use clinicflow_core::ids::TenantId;
+use clinicflow_core::message::Channel;
+use clinicflow_core::providers::EmailSender;
 use clinicflow_embedded::{Database, Options};
-use clinicflow_ports::{ItemStore, StoreError, SystemClock, UlidIds};
+use clinicflow_ports::{ItemStore, Messenger, StoreError, SystemClock, UlidIds};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::info;
 
+use crate::env;
 use crate::settings::LocalSettings;
 use crate::workers;
 
 #[derive(Debug)]
 pub enum StartError {
     Config(ConfigFileError),
+    /// Credentials the configuration names that did not resolve: (path, problem).
+    Credentials(Vec<(String, String)>),
     Store(StoreError),
     Io(std::io::Error),
 }
@@ -32,6 +39,16 @@ impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StartError::Config(e) => write!(f, "{e}"),
+            StartError::Credentials(problems) => {
+                write!(
+                    f,
+                    "credentials could not be read (set them in the environment or in .env):"
+                )?;
+                for (path, problem) in problems {
+                    write!(f, "\n  {path}: {problem}")?;
+                }
+                Ok(())
+            }
             StartError::Store(e) => write!(f, "{e}"),
             StartError::Io(e) => write!(f, "{e}"),
         }
@@ -73,12 +90,39 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
     // Requests and background work share one database; the requests' writes
     // go first, so a burst of form posts is never slowed by the work it makes.
     let directory = Arc::new(config.directory);
+    let variables = env::variables(Path::new(".env"))?;
+    let lookup = |name: &str| variables.get(name).cloned();
+    let credentials = Arc::new(
+        Credentials::resolve(&directory, &lookup, None)
+            .await
+            .map_err(StartError::Credentials)?,
+    );
+    let http = clinicflow_channels::http::client()
+        .map_err(|e| StartError::Io(std::io::Error::other(e)))?;
+    let sdk = match directory
+        .tenants()
+        .any(|t| t.messaging.providers.email.is_some())
+    {
+        true => Some(ses::local_sdk_config().await),
+        false => None,
+    };
+    let email = |sender: &EmailSender| -> Arc<dyn Messenger> {
+        match &sdk {
+            Some(sdk) => Arc::new(SesEmail::new(sdk, sender.clone())),
+            None => Arc::new(SandboxMessenger::new(Arc::new(db.store()))),
+        }
+    };
     let ids: Arc<UlidIds> = Arc::new(UlidIds::default());
-    let app_over = |store: Arc<dyn ItemStore>| {
+    let mut live = Vec::new();
+    let mut app_over = |store: Arc<dyn ItemStore>| {
+        let sandbox = Arc::new(SandboxMessenger::new(store.clone()));
+        let router = Router::new(&directory, &credentials, &http, &email, sandbox);
+        live = router.live();
         Arc::new(App {
             directory: directory.clone(),
-            store: store.clone(),
-            messenger: Arc::new(SandboxMessenger::new(store)),
+            store,
+            messenger: Arc::new(router),
+            credentials: credentials.clone(),
             clock: Arc::new(SystemClock),
             ids: ids.clone(),
             tuning: settings.tuning,
@@ -89,7 +133,7 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
 
     let listener = TcpListener::bind((settings.host, port)).await?;
     let addr = listener.local_addr()?;
-    print_banner(addr, &data_dir, config_path, &config.tenants);
+    print_banner(addr, &data_dir, config_path, &config.tenants, &live);
     info!(%addr, data = %data_dir.display(), recovered, "clinicflow started");
 
     let (stop, stopped) = watch::channel(false);
@@ -136,7 +180,13 @@ fn port_override(config_path: &Path) -> Result<Option<u16>, StartError> {
     }
 }
 
-fn print_banner(addr: SocketAddr, data_dir: &Path, config_path: &Path, tenants: &[TenantConfig]) {
+fn print_banner(
+    addr: SocketAddr,
+    data_dir: &Path,
+    config_path: &Path,
+    tenants: &[TenantConfig],
+    live: &[(TenantId, Channel)],
+) {
     let base = format!("http://{addr}");
     let form = tenants
         .iter()
@@ -156,6 +206,16 @@ fn print_banner(addr: SocketAddr, data_dir: &Path, config_path: &Path, tenants: 
     if let Some(form) = form {
         out.push_str(&format!("  Demo form id  {form}\n"));
     }
+    let channels = if live.is_empty() {
+        "sandbox only (no provider configured; messages are recorded, not sent)".to_owned()
+    } else {
+        let live: Vec<String> = live
+            .iter()
+            .map(|(t, c)| format!("{t}/{}", c.as_str()))
+            .collect();
+        format!("{} live; anything else to the sandbox", live.join(", "))
+    };
+    out.push_str(&format!("  Channels      {channels}\n"));
     if let Some(token) = token {
         out.push_str(&format!("  Staff token   {token}\n"));
     }

@@ -11,16 +11,19 @@
 //!   (`Write::Enqueue`); store engines that cannot commit a message with
 //!   the transaction send it through this port right after.
 //! - [`messenger`]: a channel that delivers one ledger message.
+//! - [`secrets`]: credentials kept outside the configuration.
 //! - [`clock`]: the time and fresh ids.
 
 pub mod clock;
 pub mod messenger;
 pub mod queue;
+pub mod secrets;
 pub mod store;
 
 pub use clock::{Clock, Ids, ManualClock, SystemClock, UlidIds};
-pub use messenger::{Messenger, Receipt, SendError};
+pub use messenger::{Messenger, Receipt, SendError, SendRate};
 pub use queue::{Queue, QueueError, QueueName};
+pub use secrets::SecretSource;
 pub use store::{
     Condition, Cursor, Index, IndexKey, Item, ItemStore, Key, Page, Query, SortKey, StoreError,
     Write, WriteError,

@@ -20,6 +20,15 @@ pub enum SendError {
     Permanent { code: String, reason: String },
 }
 
+/// How fast one sender (a WhatsApp number, an SMS sender, an e-mail
+/// identity) may send, across every consumer that sends for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendRate {
+    /// Names the sender; the same for every message it sends.
+    pub sender: String,
+    pub per_second: u32,
+}
+
 #[async_trait]
 pub trait Messenger: Send + Sync + 'static {
     async fn send(&self, message: &Message) -> Result<Receipt, SendError>;
@@ -28,5 +37,8 @@ pub trait Messenger: Send + Sync + 'static {
     /// most once (the provider deduplicates by our id). When it does not,
     /// a send interrupted mid-call is failed for a person to check rather
     /// than risk a second copy.
-    fn deduplicates(&self) -> bool;
+    fn deduplicates(&self, message: &Message) -> bool;
+
+    /// The sender `message` goes out through and its rate, if limited.
+    fn rate(&self, message: &Message) -> Option<SendRate>;
 }

@@ -260,6 +260,22 @@ pub struct MessageView {
     pub error_code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_reason: Option<String>,
+    /// The approved WhatsApp template it was sent as (outside the 24-hour window).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// The failed attempt this one follows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+    /// For a failed message taken care of: `resent`, `fallback`, `call`, `email` or `other`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handled_via: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handled_at: Option<String>,
+    /// The attempt that followed (a resend or a fallback).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handled_note: Option<String>,
 }
 
 impl From<&Message> for MessageView {
@@ -289,6 +305,16 @@ impl From<&Message> for MessageView {
             provider_id: m.provider_id.clone(),
             error_code: m.error.as_ref().map(|e| e.code.clone()),
             error_reason: m.error.as_ref().map(|e| e.reason.clone()),
+            template: m.template.as_ref().map(|t| t.name.clone()),
+            previous: m.previous.as_ref().map(ToString::to_string),
+            handled_via: m.handled.as_ref().map(|h| h.via.as_str().to_owned()),
+            handled_at: m.handled.as_ref().map(|h| h.at.to_string()),
+            next: m
+                .handled
+                .as_ref()
+                .and_then(|h| h.next.as_ref())
+                .map(ToString::to_string),
+            handled_note: m.handled.as_ref().and_then(|h| h.note.clone()),
         }
     }
 }
@@ -413,4 +439,34 @@ pub struct Health {
     #[schema(example = "ok")]
     pub status: &'static str,
     pub version: &'static str,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyRequest {
+    /// What the consultant writes to the patient.
+    pub text: String,
+    /// `operational` (about the patient's own request or appointment; the
+    /// default) or `promotional` (never sent to a patient who opted out).
+    #[serde(default)]
+    pub purpose: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneRequest {
+    /// The right number, international or national in the lead's branch.
+    pub phone: String,
+    /// The consultant who corrected it.
+    #[serde(default)]
+    pub by: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HandledRequest {
+    /// `call`, `email` or `other` (described in the note).
+    pub via: String,
+    #[serde(default)]
+    pub note: Option<String>,
 }

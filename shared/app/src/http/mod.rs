@@ -8,7 +8,7 @@ use axum::Json;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
 use crate::App;
 
@@ -17,7 +17,9 @@ mod dto;
 mod error;
 mod forms;
 mod openapi;
+mod outreach;
 mod staff;
+mod webhooks;
 
 pub use error::ApiError;
 
@@ -38,11 +40,45 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
             .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource"))
     }
 }
+/// Two path parameters (a lead and one of its messages), like [`PathParam`].
+pub(crate) struct PathPair(pub String, pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathPair {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path((a, b))| PathPair(a, b))
+            .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource"))
+    }
+}
+
 pub use openapi::document;
 
 /// Every route: what the local server serves.
 pub fn router(app: Arc<App>) -> Router {
-    finish(form_routes().merge(staff_routes()), app)
+    finish(
+        form_routes().merge(staff_routes()).merge(webhook_routes()),
+        app,
+    )
+}
+
+/// The providers' webhooks: what the webhooks Lambda serves.
+pub fn webhooks_router(app: Arc<App>) -> Router {
+    finish(webhook_routes(), app)
+}
+
+fn webhook_routes() -> Router<Arc<App>> {
+    Router::new()
+        .route(
+            "/webhooks/whatsapp/{tenant}",
+            get(webhooks::whatsapp_verify).post(webhooks::whatsapp),
+        )
+        .route("/webhooks/twilio/{tenant}", post(webhooks::twilio))
 }
 
 /// The public form endpoint: what the intake Lambda serves.
@@ -68,6 +104,16 @@ fn staff_routes() -> Router<Arc<App>> {
         .route("/v1/leads/{lead_id}", get(staff::get_lead))
         .route("/v1/leads/{lead_id}/contacts", post(staff::record_contact))
         .route("/v1/leads/{lead_id}/stage", post(staff::move_stage))
+        .route("/v1/leads/{lead_id}/messages", post(outreach::send_reply))
+        .route("/v1/leads/{lead_id}/phone", put(outreach::correct_phone))
+        .route(
+            "/v1/leads/{lead_id}/messages/{message_id}/resend",
+            post(outreach::resend),
+        )
+        .route(
+            "/v1/leads/{lead_id}/messages/{message_id}/handled",
+            post(outreach::mark_handled),
+        )
         .route("/v1/messages", get(staff::list_messages))
         .route("/v1/tasks", get(staff::list_tasks))
         .route("/v1/tasks/{task_id}/done", post(staff::complete_task))

@@ -5,12 +5,12 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::dto::{
-    Accepted, AttributionView, ContactRequest, Health, HistoryView, LeadDetailView, LeadView,
-    MessageView, OwnerView, StageChangeView, StageRequest, SubmissionFields, TaskView, TimerView,
-    TouchView,
+    Accepted, AttributionView, ContactRequest, HandledRequest, Health, HistoryView, LeadDetailView,
+    LeadView, MessageView, OwnerView, PhoneRequest, ReplyRequest, StageChangeView, StageRequest,
+    SubmissionFields, TaskView, TimerView, TouchView,
 };
 use super::error::{ErrorBody, ErrorDetail, FieldProblem};
-use super::{forms, staff};
+use super::{forms, outreach, staff};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,6 +26,10 @@ use super::{forms, staff};
         staff::record_contact,
         staff::move_stage,
         staff::list_messages,
+        outreach::send_reply,
+        outreach::correct_phone,
+        outreach::resend,
+        outreach::mark_handled,
         staff::list_tasks,
         staff::complete_task,
         super::health,
@@ -34,6 +38,9 @@ use super::{forms, staff};
         Accepted,
         AttributionView,
         ContactRequest,
+        HandledRequest,
+        PhoneRequest,
+        ReplyRequest,
         ErrorBody,
         ErrorDetail,
         FieldProblem,

@@ -74,6 +74,9 @@ pub struct LeadListParams {
 pub struct MessageListParams {
     /// Only messages in this status (`queued`, `sending`, `sent`, `delivered`, `read`, `failed`).
     status: Option<String>,
+    /// `false` for failures nobody took care of yet (the failed-messages
+    /// panel: `status=failed&handled=false`); `true` for those handled.
+    handled: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
 }
@@ -299,6 +302,15 @@ pub async fn list_messages(
                 None
             })
         }),
+        handled: match p.handled.as_deref() {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(_) => {
+                errors.push(FieldError::new("handled", "must be `true` or `false`"));
+                None
+            }
+        },
     };
     let limit = limit(p.limit.as_deref(), &mut errors);
     if !errors.is_empty() {

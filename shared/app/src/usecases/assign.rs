@@ -115,7 +115,8 @@ impl App {
                 &record,
                 patient.map(|p| p.version),
             )?);
-            let greeting = compose::greeting(tenant, &assigned, consultant, now)?;
+            let window_from = record.whatsapp_inbound_at;
+            let greeting = compose::greeting(tenant, &assigned, consultant, window_from, now)?;
             if let Some(message) = &greeting {
                 writes.extend(self.ledger_entry(message, now)?);
             }

@@ -3,9 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use clinicflow_core::ids::MessageId;
+use clinicflow_core::contact::Reach;
+use clinicflow_core::ids::{Language, MessageId};
 use clinicflow_core::lead::Lead;
-use clinicflow_core::message::{self, Audience, Channel, Message, MessageStatus, Purpose};
+use clinicflow_core::message::{
+    self, Audience, Channel, HandledVia, Message, MessageStatus, Purpose,
+};
+use clinicflow_core::messaging::{self, Route};
 use clinicflow_core::template::TemplateKind;
 use clinicflow_core::tenant::{Branch, Consultant, Manager, Tenant};
 use clinicflow_core::timer::{Timer, TimerKind};
@@ -21,15 +25,14 @@ pub fn branch_of<'t>(tenant: &'t Tenant, lead: &Lead) -> &'t Branch {
 }
 
 /// The warm "we received your request" message, naming the consultant.
+/// `window_from`: the patient's last WhatsApp message, if any.
 pub fn greeting(
     tenant: &Tenant,
     lead: &Lead,
     consultant: &Consultant,
+    window_from: Option<Timestamp>,
     now: Timestamp,
 ) -> Result<Option<Message>, AppError> {
-    let Some((channel, to)) = Channel::for_reach(&lead.reach) else {
-        return Ok(None);
-    };
     let vars = BTreeMap::from([
         ("first_name", lead.first_name().to_owned()),
         ("name", lead.name.clone().unwrap_or_default()),
@@ -38,24 +41,48 @@ pub fn greeting(
         ("consultant", consultant.first_name().to_owned()),
         ("service", lead.service.clone().unwrap_or_default()),
     ]);
-    let rendered = tenant
-        .templates
-        .render(
-            TemplateKind::Greeting,
-            &lead.language,
-            &tenant.default_language,
-            &vars,
-        )
-        .map_err(AppError::Internal)?;
-    Ok(Some(new_message(
-        message::greeting_id(&lead.id),
-        lead,
-        TemplateKind::Greeting,
-        Audience::Patient,
-        (channel, to),
-        rendered,
+    compose(
+        tenant,
+        Draft {
+            id: message::greeting_id(&lead.id),
+            lead,
+            kind: TemplateKind::Greeting,
+            audience: Audience::Patient,
+            reach: &lead.reach,
+            language: &lead.language,
+            purpose: Purpose::Operational,
+            window_from,
+            vars,
+        },
         now,
-    )))
+    )
+}
+
+/// A consultant's own words to the patient of `lead`.
+pub fn reply(
+    tenant: &Tenant,
+    lead: &Lead,
+    id: MessageId,
+    text: &str,
+    purpose: Purpose,
+    window_from: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<Option<Message>, AppError> {
+    compose(
+        tenant,
+        Draft {
+            id,
+            lead,
+            kind: TemplateKind::Reply,
+            audience: Audience::Patient,
+            reach: &lead.reach,
+            language: &lead.language,
+            purpose,
+            window_from,
+            vars: BTreeMap::from([("text", text.to_owned())]),
+        },
+        now,
+    )
 }
 
 /// The branch manager's warning that a lead waited too long.
@@ -65,9 +92,6 @@ pub fn sla_alert(
     manager: &Manager,
     now: Timestamp,
 ) -> Result<Option<Message>, AppError> {
-    let Some(address) = Channel::for_reach(&manager.reach) else {
-        return Ok(None);
-    };
     let owner = lead
         .owner
         .as_ref()
@@ -94,44 +118,108 @@ pub fn sla_alert(
             tenant.sla.first_contact.as_mins().to_string(),
         ),
     ]);
-    let rendered = tenant
-        .templates
-        .render(
-            TemplateKind::SlaAlert,
-            &tenant.default_language,
-            &tenant.default_language,
-            &vars,
-        )
-        .map_err(AppError::Internal)?;
-    Ok(Some(new_message(
-        message::sla_alert_id(&lead.id, lead.sla_cycle),
-        lead,
-        TemplateKind::SlaAlert,
-        Audience::Manager(manager.id.clone()),
-        address,
-        rendered,
+    compose(
+        tenant,
+        Draft {
+            id: message::sla_alert_id(&lead.id, lead.sla_cycle),
+            lead,
+            kind: TemplateKind::SlaAlert,
+            audience: Audience::Manager(manager.id.clone()),
+            reach: &manager.reach,
+            language: &tenant.default_language,
+            purpose: Purpose::Operational,
+            window_from: None,
+            vars,
+        },
         now,
-    )))
+    )
 }
 
-fn new_message(
-    id: MessageId,
+/// The owner's notice that the patient of `lead` wrote in on `channel`.
+pub fn inbound_notice(
+    tenant: &Tenant,
     lead: &Lead,
+    consultant: &Consultant,
+    channel: Channel,
+    id: MessageId,
+    now: Timestamp,
+) -> Result<Option<Message>, AppError> {
+    let patient = lead.first_name();
+    let vars = BTreeMap::from([
+        ("consultant", consultant.first_name().to_owned()),
+        (
+            "patient",
+            if patient.is_empty() { "-" } else { patient }.to_owned(),
+        ),
+        ("channel", channel.title().to_owned()),
+        ("lead_id", lead.id.to_string()),
+    ]);
+    compose(
+        tenant,
+        Draft {
+            id,
+            lead,
+            kind: TemplateKind::InboundNotice,
+            audience: Audience::Consultant(consultant.id.clone()),
+            reach: &consultant.reach,
+            language: &tenant.default_language,
+            purpose: Purpose::Operational,
+            window_from: None,
+            vars,
+        },
+        now,
+    )
+}
+
+/// Everything a message is made from.
+struct Draft<'a> {
+    id: MessageId,
+    lead: &'a Lead,
     kind: TemplateKind,
     audience: Audience,
-    (channel, to): (Channel, String),
-    rendered: clinicflow_core::template::Rendered,
-    now: Timestamp,
-) -> Message {
-    Message {
-        id,
-        tenant: lead.tenant.clone(),
-        lead: lead.id.clone(),
-        kind,
-        audience,
-        channel,
-        to,
-        purpose: Purpose::Operational,
+    reach: &'a Reach,
+    language: &'a Language,
+    purpose: Purpose,
+    /// When the recipient last wrote on WhatsApp (patients only).
+    window_from: Option<Timestamp>,
+    vars: BTreeMap<&'static str, String>,
+}
+
+/// Renders a draft and routes it: the first of the tenant's channels for
+/// its kind that reaches the recipient and can carry the message now (on
+/// WhatsApp: free-form inside the 24-hour window, the kind's approved
+/// template outside it), with the later ones kept as fallbacks. `None`
+/// when no channel can.
+fn compose(tenant: &Tenant, d: Draft<'_>, now: Timestamp) -> Result<Option<Message>, AppError> {
+    let rendered = tenant
+        .templates
+        .render(d.kind, d.language, &tenant.default_language, &d.vars)
+        .map_err(AppError::Internal)?;
+    let template = tenant.messaging.whatsapp_templates.get(&d.kind);
+    let mut routes: Vec<Route> = tenant.messaging.routing.routes(d.kind, d.reach);
+    for route in &mut routes {
+        if route.channel == Channel::Whatsapp {
+            route.template = template.map(|t| t.call(&rendered.language, &d.vars));
+        }
+    }
+    let open = messaging::window_open(d.window_from, now);
+    let Some(first) = routes.iter().position(|r| r.format(open).is_some()) else {
+        return Ok(None);
+    };
+    let fallbacks = routes.split_off(first + 1);
+    let Some(route) = routes.pop() else {
+        return Ok(None);
+    };
+    let format = route.format(open).flatten();
+    Ok(Some(Message {
+        id: d.id,
+        tenant: d.lead.tenant.clone(),
+        lead: d.lead.id.clone(),
+        kind: d.kind,
+        audience: d.audience,
+        channel: route.channel,
+        to: route.to,
+        purpose: d.purpose,
         language: rendered.language,
         body: rendered.text,
         status: MessageStatus::Queued,
@@ -143,7 +231,71 @@ fn new_message(
         provider: None,
         provider_id: None,
         error: None,
-    }
+        template: format,
+        subject: Some(tenant.name.clone()),
+        fallbacks,
+        previous: None,
+        handled: None,
+    }))
+}
+
+/// The next attempt after `failed`: for a fallback, on its first fallback
+/// route that can carry it now; for a resend, on its own route again (then
+/// the fallbacks). Same text, linked to the failed one. `None` when no
+/// route can carry it now.
+pub fn follow_up(
+    failed: &Message,
+    via: HandledVia,
+    window_from: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<Option<Message>, AppError> {
+    let open = messaging::window_open(window_from, now);
+    let mut routes = match via {
+        HandledVia::Fallback => failed.fallbacks.clone(),
+        _ => {
+            let mut again = Route {
+                channel: failed.channel,
+                to: failed.to.clone(),
+                template: failed.template.clone(),
+            };
+            if again.template.is_none() && again.channel == Channel::Whatsapp {
+                // It went free-form before; a closed window needs the template
+                // its fallbacks kept, if any.
+                again.template = failed.fallbacks.iter().find_map(|r| r.template.clone());
+            }
+            let mut routes = vec![again];
+            routes.extend(failed.fallbacks.iter().cloned());
+            routes
+        }
+    };
+    let Some(first) = routes.iter().position(|r| r.format(open).is_some()) else {
+        return Ok(None);
+    };
+    let fallbacks = routes.split_off(first + 1);
+    let Some(route) = routes.pop() else {
+        return Ok(None);
+    };
+    let id = message::follow_up_id(&failed.id, via)
+        .map_err(|e| AppError::Conflict(format!("cannot follow up: {e}")))?;
+    Ok(Some(Message {
+        id,
+        channel: route.channel,
+        template: route.format(open).flatten(),
+        to: route.to,
+        fallbacks,
+        previous: Some(failed.id.clone()),
+        status: MessageStatus::Queued,
+        attempts: 0,
+        created_at: now,
+        updated_at: now,
+        lease_until: None,
+        sent_at: None,
+        provider: None,
+        provider_id: None,
+        error: None,
+        handled: None,
+        ..failed.clone()
+    }))
 }
 
 /// The timer that delivers `message` if its queue message never arrives.

@@ -9,16 +9,16 @@
 //! because a second copy is worse than a visible failure.
 
 use clinicflow_core::ids::{LeadId, MessageId, TenantId};
-use clinicflow_core::message::{Failure, Message, MessageStatus};
+use clinicflow_core::message::{Failure, Handled, HandledVia, Message, MessageStatus, Purpose};
 use clinicflow_core::timer::{Timer, TimerKind};
 use clinicflow_ports::{Condition, Receipt, SendError, Write};
 use jiff::{SignedDuration, Timestamp};
 use tracing::{info, warn};
 
 use super::compose;
-use super::{MAX_ROUNDS, busy, landed};
+use super::{MAX_ROUNDS, busy, landed, pacing};
 use crate::error::AppError;
-use crate::records::{self, Versioned};
+use crate::records::{self, Patient, Versioned};
 use crate::{App, keys};
 
 /// The longest wait between two delivery attempts.
@@ -50,7 +50,7 @@ impl App {
                 if message.lease_until.is_some_and(|until| until > now) {
                     return Err(AppError::Busy(format!("message {id} is being sent")));
                 }
-                if !self.messenger.deduplicates() {
+                if !self.messenger.deduplicates(&message) {
                     let failure = Failure {
                         code: "interrupted".into(),
                         reason: "sending was interrupted; the provider may or may not have delivered it, so it is not sent again automatically".into(),
@@ -60,6 +60,22 @@ impl App {
                     }
                     continue;
                 }
+            }
+            if message.purpose == Purpose::Promotional && self.opted_out(&message).await? {
+                let failure = Failure {
+                    code: "opted_out".into(),
+                    reason: format!(
+                        "the patient opted out of promotional messages on {}",
+                        message.channel.title()
+                    ),
+                };
+                if self.settle(message, version, Err(failure), now).await? {
+                    return Ok(());
+                }
+                continue;
+            }
+            if let Some(rate) = self.messenger.rate(&message) {
+                pacing::wait_turn(self, &message.tenant, &rate).await?;
             }
             let mut claimed = message;
             claimed.status = MessageStatus::Sending;
@@ -164,11 +180,76 @@ impl App {
         message.lease_until = None;
         message.updated_at = now;
         let timer = deliver_timer_key(&message.tenant, &message.lead, &message.id);
-        let writes: Vec<Write> = vec![
-            records::message(&message, Some(version))?,
-            records::delete(timer, Condition::Always),
-        ];
+        let mut writes: Vec<Write> = vec![records::delete(timer, Condition::Always)];
+        if message.status == MessageStatus::Failed {
+            writes.extend(self.fallback(&mut message, now).await?);
+        }
+        writes.push(records::message(&message, Some(version))?);
         landed(self.store.write(writes).await)
+    }
+
+    /// For a message that just failed for good: the writes that queue its
+    /// next channel, if the tenant configured one that can carry it now,
+    /// and mark it handled by that fallback.
+    pub(super) async fn fallback(
+        &self,
+        failed: &mut Message,
+        now: Timestamp,
+    ) -> Result<Vec<Write>, AppError> {
+        if failed.fallbacks.is_empty() || failed.handled.is_some() {
+            return Ok(Vec::new());
+        }
+        let window_from = self.window_from(failed).await?;
+        let Some(next) = compose::follow_up(failed, HandledVia::Fallback, window_from, now)? else {
+            return Ok(Vec::new());
+        };
+        info!(message_id = %failed.id, next = %next.id, channel = next.channel.as_str(), "falling back to the next channel");
+        failed.handled = Some(Handled {
+            via: HandledVia::Fallback,
+            at: now,
+            next: Some(next.id.clone()),
+            note: None,
+        });
+        Ok(self.ledger_entry(&next, now)?.into())
+    }
+
+    /// The patient record of `message`'s lead, for messages to patients.
+    async fn patient_of(&self, message: &Message) -> Result<Option<Patient>, AppError> {
+        if message.audience != clinicflow_core::message::Audience::Patient {
+            return Ok(None);
+        }
+        let lead = records::get::<clinicflow_core::lead::Lead>(
+            self.store.as_ref(),
+            &keys::lead(&message.tenant, &message.lead),
+        )
+        .await?;
+        let Some(lead) = lead else {
+            return Ok(None);
+        };
+        let key = keys::patient(&message.tenant, &lead.value.contact_key);
+        Ok(records::get::<Patient>(self.store.as_ref(), &key)
+            .await?
+            .map(|p| p.value))
+    }
+
+    /// When the recipient of `message` last wrote on WhatsApp.
+    pub(super) async fn window_from(
+        &self,
+        message: &Message,
+    ) -> Result<Option<Timestamp>, AppError> {
+        Ok(self
+            .patient_of(message)
+            .await?
+            .and_then(|p| p.whatsapp_inbound_at))
+    }
+
+    /// Whether the recipient of `message` opted out of promotional
+    /// messages on its channel.
+    async fn opted_out(&self, message: &Message) -> Result<bool, AppError> {
+        Ok(self
+            .patient_of(message)
+            .await?
+            .is_some_and(|p| p.opted_out_of(message.channel)))
     }
 
     async fn clear_deliver_timer(

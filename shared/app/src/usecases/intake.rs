@@ -1,11 +1,10 @@
 //! A form submission becomes a lead, or a touch on the patient's open lead.
 
-use clinicflow_core::ids::{LeadId, TenantId};
+use clinicflow_core::ids::{FormId, LeadId, TenantId};
 use clinicflow_core::lead::{Lead, LeadEvent, Recorded, Stage, Touch};
 use clinicflow_core::submission::{Screened, Submission, screen};
-use clinicflow_core::tenant::Form;
 use clinicflow_core::timer::{Timer, TimerKind};
-use clinicflow_ports::Condition;
+use clinicflow_ports::{Condition, Write};
 use jiff::Timestamp;
 use tracing::info;
 
@@ -71,14 +70,22 @@ impl App {
         // and gets a touch on that lead instead.
         for _ in 0..MAX_ROUNDS {
             if let Some(lead) = self
-                .create_lead(&tenant.id, form, &submission, &touch, now)
+                .create_lead(
+                    &tenant.id,
+                    &form.source,
+                    Some(&form.id),
+                    &submission,
+                    &touch,
+                    Vec::new(),
+                    now,
+                )
                 .await?
             {
                 info!(tenant = %tenant.id, lead = %lead, form = form_id, "lead created");
                 return Ok(Submitted::Created(lead));
             }
             if let Some(lead) = self
-                .touch_open_lead(&tenant.id, &submission, &touch)
+                .touch_open_lead(&tenant.id, &submission, &touch, Vec::new())
                 .await?
             {
                 info!(tenant = %tenant.id, lead = %lead, form = form_id, "repeat submission recorded as a touch");
@@ -91,11 +98,12 @@ impl App {
     /// Records `touch` on the contact's open lead, if there is one: the
     /// lead claimed by the submission's phone number, else by its e-mail.
     /// `Ok(None)`: no open lead (or it closed meanwhile): create one.
-    async fn touch_open_lead(
+    pub(super) async fn touch_open_lead(
         &self,
         tenant: &TenantId,
         submission: &Submission,
         touch: &Touch,
+        extra: Vec<Write>,
     ) -> Result<Option<LeadId>, AppError> {
         for contact in submission.reach.dedupe_keys() {
             let claim_key = keys::open_claim(tenant, &contact);
@@ -121,6 +129,7 @@ impl App {
                 )?,
             ];
             writes.extend(consent_record(tenant, submission, touch)?);
+            writes.extend(extra);
             return Ok(landed(self.store.write(writes).await)?.then_some(lead));
         }
         Ok(None)
@@ -130,12 +139,17 @@ impl App {
     /// e-mail), its first touch and safety-net timer, and queues its
     /// assignment, in one transaction. `Ok(None)`: the contact already has
     /// an open lead.
-    async fn create_lead(
+    /// `extra`: writes that must land with the lead (an inbound message's
+    /// patient record and inbox marker).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn create_lead(
         &self,
         tenant: &TenantId,
-        form: &Form,
+        source: &str,
+        form: Option<&FormId>,
         submission: &Submission,
         touch: &Touch,
+        extra: Vec<Write>,
         now: Timestamp,
     ) -> Result<Option<LeadId>, AppError> {
         let Some(contact) = submission.reach.dedupe_key() else {
@@ -154,8 +168,8 @@ impl App {
             contact_key: contact.clone(),
             stage: Stage::New,
             lost_reason: None,
-            source: form.source.clone(),
-            form: Some(form.id.clone()),
+            source: source.to_owned(),
+            form: form.cloned(),
             attribution: submission.attribution.clone(),
             service: submission.service.clone(),
             created_at: now,
@@ -199,11 +213,12 @@ impl App {
                 id: self.ids.new_id(),
                 at: now,
                 event: LeadEvent::Created {
-                    source: form.source.clone(),
+                    source: source.to_owned(),
                 },
             },
         )?);
         writes.extend(consent_record(tenant, submission, touch)?);
+        writes.extend(extra);
         Ok(landed(self.store.write(writes).await)?.then_some(id))
     }
 }
@@ -228,6 +243,7 @@ fn consent_record(
         touch: touch.id.clone(),
         marketing: c.marketing,
         privacy: c.privacy,
+        channel: None,
     };
     records::consent(tenant, &contact, &record).map(Some)
 }

@@ -8,7 +8,10 @@
 mod assign;
 mod compose;
 mod deliver;
+mod inbound;
 mod intake;
+mod outreach;
+mod pacing;
 mod queries;
 mod sla;
 mod staff;
@@ -97,6 +100,7 @@ impl App {
                 lead,
                 message,
             } => self.deliver_message(&tenant, &lead, &message).await,
+            Work::Inbound { tenant, inbound } => self.handle_inbound(&tenant, &inbound).await,
         }
     }
 }

@@ -33,6 +33,8 @@ pub struct LeadFilter {
 #[derive(Clone, Debug, Default)]
 pub struct MessageFilter {
     pub status: Option<MessageStatus>,
+    /// Only failed messages staff (or a fallback) took care of, or only those not yet.
+    pub handled: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -148,6 +150,7 @@ impl App {
         let pk = keys::messages_index_pk(&tenant.id);
         self.scan(tenant, Index::Gsi1, pk, limit, cursor, |m: &Message| {
             filter.status.is_none_or(|s| m.status == s)
+                && filter.handled.is_none_or(|h| m.handled.is_some() == h)
         })
         .await
     }

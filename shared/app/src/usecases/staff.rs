@@ -290,7 +290,11 @@ fn stop_sla<'a>(tenant: &'a Tenant, lead: &'a LeadId) -> impl Iterator<Item = Wr
 }
 
 /// Trims an optional text; empty is absent; too long is an error on `field`.
-fn bounded(field: &str, value: Option<String>, max: usize) -> Result<Option<String>, AppError> {
+pub(super) fn bounded(
+    field: &str,
+    value: Option<String>,
+    max: usize,
+) -> Result<Option<String>, AppError> {
     let value = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     match value {
         Some(v) if v.chars().count() > max => Err(AppError::invalid(

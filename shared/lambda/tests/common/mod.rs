@@ -53,8 +53,10 @@ impl Aws {
             &sdk,
             &deployment.resources,
             Some(&usage),
+            &|_| None,
             clock.clone(),
         )
+        .await
         .unwrap();
         Aws {
             sqs: aws_sdk_sqs::Client::new(&sdk),

@@ -1,0 +1,191 @@
+//! The providers' webhooks, one URL per tenant and provider. Each request
+//! is authenticated by the provider's signature over its exact bytes (401
+//! and nothing stored otherwise), parsed into our events (400 if it is not
+//! the provider's format), queued durably, and acknowledged: the work is
+//! done by the queue's consumer, so the provider gets its 200 fast.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{OriginalUri, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use clinicflow_channels::credentials::TenantCredentials;
+use clinicflow_channels::signature::{self, META_HEADER, TWILIO_HEADER};
+use clinicflow_channels::{twilio, whatsapp};
+use clinicflow_core::ids::TenantId;
+use clinicflow_core::inbound::Inbound;
+use clinicflow_core::tenant::Tenant;
+use serde::Deserialize;
+use tracing::{info, warn};
+
+use super::error::ApiError;
+use super::{PathParam, body};
+use crate::App;
+use crate::work::Work;
+
+fn tenant_with<'a>(
+    app: &'a App,
+    id: &str,
+) -> Result<(&'a Arc<Tenant>, &'a TenantCredentials), ApiError> {
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such webhook");
+    let id = TenantId::new(id).map_err(|_| not_found())?;
+    let tenant = app.directory.tenant(&id).ok_or_else(not_found)?;
+    let keys = app.credentials.tenant(&id).ok_or_else(not_found)?;
+    Ok((tenant, keys))
+}
+
+fn refused(e: &signature::SignatureError) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string())
+}
+
+fn unreadable(problem: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", problem)
+}
+
+/// Queues each event in one durable write: accepted means stored.
+async fn enqueue(app: &App, tenant: &TenantId, events: Vec<Inbound>) -> Result<usize, ApiError> {
+    let n = events.len();
+    if n == 0 {
+        return Ok(0);
+    }
+    let writes = events
+        .into_iter()
+        .map(|inbound| {
+            Work::Inbound {
+                tenant: tenant.clone(),
+                inbound,
+            }
+            .enqueue()
+        })
+        .collect();
+    app.store
+        .write(writes)
+        .await
+        .map_err(|e| ApiError::from(crate::AppError::Unavailable(e.to_string())))?;
+    Ok(n)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Handshake {
+    #[serde(rename = "hub.mode")]
+    mode: Option<String>,
+    #[serde(rename = "hub.verify_token")]
+    verify_token: Option<String>,
+    #[serde(rename = "hub.challenge")]
+    challenge: Option<String>,
+}
+
+/// Meta's verification handshake: echo `hub.challenge` when `hub.mode` is
+/// `subscribe` and `hub.verify_token` is the tenant's.
+pub async fn whatsapp_verify(
+    State(app): State<Arc<App>>,
+    PathParam(tenant): PathParam,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let (tenant, keys) = tenant_with(&app, &tenant)?;
+    let keys = keys.whatsapp.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no WhatsApp number is configured for this clinic",
+        )
+    })?;
+    let q: Handshake =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or_default()).unwrap_or_default();
+    let token_ok = q
+        .verify_token
+        .as_deref()
+        .is_some_and(|t| signature::constant_time_eq(t.as_bytes(), keys.verify_token.as_bytes()));
+    match (q.mode.as_deref(), token_ok, q.challenge) {
+        (Some("subscribe"), true, Some(challenge)) => {
+            info!(tenant = %tenant.id, "WhatsApp webhook verified");
+            Ok(([(header::CONTENT_TYPE, "text/plain")], challenge).into_response())
+        }
+        _ => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "verification_failed",
+            "hub.mode must be `subscribe` and hub.verify_token the clinic's verify token",
+        )),
+    }
+}
+
+/// WhatsApp notifications: messages and statuses.
+pub async fn whatsapp(
+    State(app): State<Arc<App>>,
+    PathParam(tenant): PathParam,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (tenant, keys) = tenant_with(&app, &tenant)?;
+    let (Some(keys), Some(config)) = (
+        keys.whatsapp.as_ref(),
+        tenant.messaging.providers.whatsapp.as_ref(),
+    ) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no WhatsApp number is configured for this clinic",
+        ));
+    };
+    let bytes = body::read(body).await?;
+    let given = headers.get(META_HEADER).and_then(|v| v.to_str().ok());
+    if let Err(e) = signature::verify_meta(keys.app_secret.as_bytes(), &bytes, given) {
+        warn!(tenant = %tenant.id, problem = %e, "WhatsApp webhook refused");
+        return Err(refused(&e));
+    }
+    let events = whatsapp::parse_webhook(&bytes, &config.phone_number_id).map_err(unreadable)?;
+    let n = enqueue(&app, &tenant.id, events).await?;
+    info!(tenant = %tenant.id, events = n, "WhatsApp webhook accepted");
+    Ok(axum::Json(serde_json::json!({ "received": n })).into_response())
+}
+
+/// Twilio webhooks: incoming SMS and status callbacks. The signature
+/// covers the URL Twilio called, rebuilt from the request as a proxy
+/// (API Gateway) forwards it.
+pub async fn twilio(
+    State(app): State<Arc<App>>,
+    PathParam(tenant): PathParam,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (tenant, keys) = tenant_with(&app, &tenant)?;
+    let keys = keys.sms.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no Twilio account is configured for this clinic",
+        )
+    })?;
+    let bytes = body::read(body).await?;
+    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
+        .map_err(|_| unreadable("the body is not form data".into()))?;
+    let url = public_url(&headers, &uri);
+    let given = headers.get(TWILIO_HEADER).and_then(|v| v.to_str().ok());
+    if let Err(e) = signature::verify_twilio(&keys.auth_token, &url, &params, given) {
+        warn!(tenant = %tenant.id, problem = %e, "Twilio webhook refused");
+        return Err(refused(&e));
+    }
+    let event = twilio::parse_webhook(&params, app.clock.now()).map_err(unreadable)?;
+    let n = enqueue(&app, &tenant.id, event.into_iter().collect()).await?;
+    info!(tenant = %tenant.id, events = n, "Twilio webhook accepted");
+    // An empty TwiML answer: no automatic reply.
+    Ok((
+        [(header::CONTENT_TYPE, "text/xml")],
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>",
+    )
+        .into_response())
+}
+
+/// The URL the caller used: scheme and host as forwarded, path and query as sent.
+fn public_url(headers: &HeaderMap, uri: &axum::http::Uri) -> String {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let scheme = get("x-forwarded-proto").unwrap_or("http");
+    let host = get("x-forwarded-host")
+        .or_else(|| get(header::HOST.as_str()))
+        .or_else(|| uri.authority().map(|a| a.as_str()))
+        .unwrap_or_default();
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    format!("{scheme}://{host}{path}")
+}

@@ -1,0 +1,300 @@
+//! What providers report, handled from the queue: a patient's message
+//! becomes a touch on their open lead (or a new lead), opens WhatsApp's
+//! 24-hour window and tells the owner; opt-out words change the patient's
+//! subscription; statuses move the ledger forward only.
+//!
+//! Each event is handled once: an inbox marker keyed by the provider's id
+//! lands in the same transaction as its effects, so a webhook delivered
+//! three times changes what one delivery changed.
+
+use clinicflow_core::contact::{PhoneNumber, Reach};
+use clinicflow_core::ids::{LeadId, MessageId};
+use clinicflow_core::inbound::{self, Inbound, InboundMessage, StatusUpdate};
+use clinicflow_core::lead::{Attribution, Consents, Lead, LeadEvent, Recorded, Touch};
+use clinicflow_core::message::{Channel, Message, MessageStatus};
+use clinicflow_core::messaging::Subscription;
+use clinicflow_core::submission::Submission;
+use clinicflow_core::tenant::Tenant;
+use clinicflow_ports::{Condition, Index, Query, Write};
+use jiff::{SignedDuration, Timestamp};
+use tracing::{info, warn};
+
+use super::compose;
+use super::{MAX_ROUNDS, busy, landed};
+use crate::error::AppError;
+use crate::records::{self, Claim, ConsentRecord, Handled, OptOut, Patient, Versioned};
+use crate::{App, keys};
+
+/// How long a status may wait for the message it reports on to be
+/// recorded (the provider can call back before the sender wrote its
+/// receipt); after that it is about a message we do not know.
+const STATUS_PATIENCE: SignedDuration = SignedDuration::from_mins(10);
+
+impl App {
+    /// Handles one provider event for `tenant`. `Err` leaves it in the
+    /// queue to be tried again.
+    pub async fn handle_inbound(
+        &self,
+        tenant_id: &clinicflow_core::ids::TenantId,
+        event: &Inbound,
+    ) -> Result<(), AppError> {
+        let Some(tenant) = self.directory.tenant(tenant_id) else {
+            warn!(tenant = %tenant_id, "inbound event for a tenant no longer configured; dropped");
+            return Ok(());
+        };
+        match event {
+            Inbound::Message(m) => self.inbound_message(tenant, m, &event.event_id()).await,
+            Inbound::Status(s) => self.status_update(tenant, s).await,
+        }
+    }
+
+    async fn status_update(&self, tenant: &Tenant, s: &StatusUpdate) -> Result<(), AppError> {
+        for _ in 0..MAX_ROUNDS {
+            let now = self.clock.now();
+            let mut query = Query::partition(keys::provider_index_pk(
+                &tenant.id,
+                &s.provider,
+                &s.provider_id,
+            ));
+            query.index = Index::Gsi2;
+            let page = self.store.query(&query).await?;
+            let found = match page.items.first() {
+                Some(item) => records::get::<Message>(self.store.as_ref(), &item.key).await?,
+                None => None,
+            };
+            let Some(Versioned {
+                value: message,
+                version,
+            }) = found
+            else {
+                if now.duration_since(s.at) < STATUS_PATIENCE {
+                    return Err(AppError::Busy(
+                        "status for a message not recorded yet".into(),
+                    ));
+                }
+                info!(tenant = %tenant.id, provider = %s.provider, status = s.status.as_str(), "status for a message not in the ledger; ignored");
+                return Ok(());
+            };
+            if !message.status.can_become(s.status) {
+                // A repeat, or late news (`delivered` after `read`).
+                return Ok(());
+            }
+            let mut updated = message;
+            updated.status = s.status;
+            updated.updated_at = now;
+            let mut writes = Vec::new();
+            if s.status == MessageStatus::Failed {
+                updated.error = s.error.clone();
+                writes.extend(self.fallback(&mut updated, now).await?);
+            }
+            writes.push(records::message(&updated, Some(version))?);
+            if landed(self.store.write(writes).await)? {
+                info!(message_id = %updated.id, status = s.status.as_str(), "delivery status recorded");
+                return Ok(());
+            }
+        }
+        Err(busy("status update"))
+    }
+
+    async fn inbound_message(
+        &self,
+        tenant: &Tenant,
+        m: &InboundMessage,
+        event_id: &str,
+    ) -> Result<(), AppError> {
+        let inbox = keys::inbox(&tenant.id, event_id);
+        if self.store.get(&inbox).await?.is_some() {
+            return Ok(());
+        }
+        let region = tenant.default_branch().phone_region;
+        let Ok(phone) = PhoneNumber::parse(&m.from, region) else {
+            warn!(tenant = %tenant.id, provider = %m.provider, "inbound message from a number that does not parse; dropped");
+            return Ok(());
+        };
+        let reach = Reach {
+            phone: Some(phone),
+            email: None,
+        };
+        let Some(contact) = reach.dedupe_key() else {
+            return Ok(());
+        };
+        let patient_key = keys::patient(&tenant.id, &contact);
+        for _ in 0..MAX_ROUNDS {
+            let now = self.clock.now();
+            let patient = records::get::<Patient>(self.store.as_ref(), &patient_key).await?;
+            let version = patient.as_ref().map(|p| p.version);
+            let mut record = patient.map(|p| p.value).unwrap_or_else(|| Patient {
+                contact_key: contact.clone(),
+                name: m.name.clone(),
+                reach: reach.clone(),
+                last_lead: None,
+                last_consultant: None,
+                whatsapp_inbound_at: None,
+                opted_out: Default::default(),
+                created_at: now,
+                updated_at: now,
+            });
+            record.updated_at = now;
+            if m.channel == Channel::Whatsapp {
+                record.whatsapp_inbound_at = record.whatsapp_inbound_at.max(Some(m.at));
+            }
+            let marker = |lead: Option<LeadId>| {
+                records::inbox(&tenant.id, event_id, &Handled { at: now, lead })
+            };
+
+            if let Some(word) = tenant.messaging.keywords.classify(&m.text) {
+                let consent = subscribe(&mut record, m, word, event_id);
+                let writes = vec![
+                    records::patient(&tenant.id, &record, version)?,
+                    records::consent(&tenant.id, &contact, &consent)?,
+                    marker(record.last_lead.clone())?,
+                ];
+                if landed(self.store.write(writes).await)? {
+                    info!(tenant = %tenant.id, channel = m.channel.as_str(), subscription = ?word, "promotional subscription changed");
+                    return Ok(());
+                }
+                continue;
+            }
+
+            let touch = Touch {
+                id: self.ids.new_id(),
+                at: m.at,
+                source: m.channel.as_str().to_owned(),
+                form: None,
+                attribution: Attribution {
+                    utm_source: Some(m.channel.as_str().to_owned()),
+                    utm_campaign: inbound::reference_code(&m.text).or_else(|| m.referral.clone()),
+                    ..Attribution::default()
+                },
+                service: None,
+                message: (!m.text.is_empty()).then(|| m.text.clone()),
+                consents: Consents::default(),
+            };
+            let claim_key = keys::open_claim(&tenant.id, &contact);
+            if let Some(claim) = records::get::<Claim>(self.store.as_ref(), &claim_key).await? {
+                let lead_id = claim.value.lead;
+                let Some(lead) =
+                    records::get::<Lead>(self.store.as_ref(), &keys::lead(&tenant.id, &lead_id))
+                        .await?
+                else {
+                    continue;
+                };
+                record.last_lead = Some(lead_id.clone());
+                let mut writes = vec![
+                    records::check(claim_key, Condition::VersionIs(claim.version)),
+                    records::touch(&tenant.id, &lead_id, &touch)?,
+                    records::event(
+                        &tenant.id,
+                        &lead_id,
+                        &Recorded {
+                            id: touch.id.clone(),
+                            at: touch.at,
+                            event: LeadEvent::Touched {
+                                touch: touch.id.clone(),
+                                source: touch.source.clone(),
+                            },
+                        },
+                    )?,
+                    records::patient(&tenant.id, &record, version)?,
+                    marker(Some(lead_id.clone()))?,
+                ];
+                writes.extend(self.owner_notice(tenant, &lead.value, m.channel, now)?);
+                if landed(self.store.write(writes).await)? {
+                    info!(tenant = %tenant.id, lead = %lead_id, channel = m.channel.as_str(), "inbound message recorded on the open lead");
+                    return Ok(());
+                }
+                continue;
+            }
+
+            let submission = Submission {
+                name: m.name.clone(),
+                reach: reach.clone(),
+                branch: tenant.default_branch().id.clone(),
+                language: tenant.default_language.clone(),
+                service: None,
+                message: touch.message.clone(),
+                consents: Consents::default(),
+                attribution: touch.attribution.clone(),
+            };
+            // The lead's id is only known once it is made: the marker
+            // names none, the patient record names it on assignment.
+            let extra = vec![
+                records::patient(&tenant.id, &record, version)?,
+                marker(None)?,
+            ];
+            if let Some(lead) = self
+                .create_lead(
+                    &tenant.id,
+                    m.channel.as_str(),
+                    None,
+                    &submission,
+                    &touch,
+                    extra,
+                    now,
+                )
+                .await?
+            {
+                info!(tenant = %tenant.id, lead = %lead, channel = m.channel.as_str(), "inbound message from a new number: lead created");
+                return Ok(());
+            }
+        }
+        Err(busy("inbound message"))
+    }
+
+    /// The notice to the lead's owner that the patient wrote, as ledger writes.
+    fn owner_notice(
+        &self,
+        tenant: &Tenant,
+        lead: &Lead,
+        channel: Channel,
+        now: Timestamp,
+    ) -> Result<Vec<Write>, AppError> {
+        let Some(consultant) = lead
+            .owner
+            .as_ref()
+            .and_then(|o| tenant.consultant(&o.consultant))
+        else {
+            return Ok(Vec::new());
+        };
+        let id = MessageId::new(format!("inbound_notice.{}.{}", lead.id, self.ids.new_id()))
+            .map_err(AppError::Internal)?;
+        match compose::inbound_notice(tenant, lead, consultant, channel, id, now)? {
+            Some(notice) => Ok(self.ledger_entry(&notice, now)?.into()),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// Applies an opt-out or opt-in word to the patient's record; the consent
+/// record that keeps it with its time and source.
+fn subscribe(
+    record: &mut Patient,
+    m: &InboundMessage,
+    word: Subscription,
+    event_id: &str,
+) -> ConsentRecord {
+    match word {
+        Subscription::Stop => {
+            record.opted_out.insert(
+                m.channel,
+                OptOut {
+                    at: m.at,
+                    source: m.provider.clone(),
+                    word: m.text.trim().chars().take(32).collect(),
+                },
+            );
+        }
+        Subscription::Start => {
+            record.opted_out.remove(&m.channel);
+        }
+    }
+    ConsentRecord {
+        at: m.at,
+        source: m.provider.clone(),
+        form: None,
+        touch: event_id.to_owned(),
+        marketing: word == Subscription::Start,
+        privacy: false,
+        channel: Some(m.channel),
+    }
+}

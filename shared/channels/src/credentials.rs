@@ -1,0 +1,153 @@
+//! Resolving the credentials the configuration refers to (`env:NAME`,
+//! `secret:name#field`), once at start. A reference that resolves to
+//! nothing stops the start with its path, like any configuration error.
+
+use std::collections::HashMap;
+
+use clinicflow_core::config::Directory;
+use clinicflow_core::ids::TenantId;
+use clinicflow_core::providers::SecretRef;
+use clinicflow_ports::SecretSource;
+
+/// What a tenant's providers need in clear.
+#[derive(Clone, Default)]
+pub struct TenantCredentials {
+    pub whatsapp: Option<WhatsappKeys>,
+    pub sms: Option<SmsKeys>,
+}
+
+#[derive(Clone)]
+pub struct WhatsappKeys {
+    pub access_token: String,
+    pub app_secret: String,
+    pub verify_token: String,
+}
+
+#[derive(Clone)]
+pub struct SmsKeys {
+    pub auth_token: String,
+}
+
+/// Every tenant's credentials. Its `Debug` shows which are present, never values.
+#[derive(Clone, Default)]
+pub struct Credentials(HashMap<TenantId, TenantCredentials>);
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut map = f.debug_map();
+        for (tenant, c) in &self.0 {
+            map.entry(&tenant.as_str(), &(c.whatsapp.is_some(), c.sms.is_some()));
+        }
+        map.finish()
+    }
+}
+
+impl Credentials {
+    pub fn tenant(&self, tenant: &TenantId) -> Option<&TenantCredentials> {
+        self.0.get(tenant)
+    }
+
+    /// Resolves every reference of every tenant. `env` reads a variable;
+    /// `secrets` reads AWS Secrets Manager (absent locally). Problems are
+    /// (path, problem), all at once.
+    pub async fn resolve(
+        directory: &Directory,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
+        secrets: Option<&dyn SecretSource>,
+    ) -> Result<Credentials, Vec<(String, String)>> {
+        let mut resolver = Resolver {
+            env,
+            secrets,
+            cache: HashMap::new(),
+            problems: Vec::new(),
+        };
+        let mut out = HashMap::new();
+        for (i, tenant) in directory.tenants().enumerate() {
+            let path = format!("tenants[{i}]");
+            let providers = &tenant.messaging.providers;
+            let mut creds = TenantCredentials::default();
+            if let Some(w) = &providers.whatsapp {
+                let p = format!("{path}.whatsapp");
+                let access_token = resolver
+                    .get(&format!("{p}.access_token"), &w.access_token)
+                    .await;
+                let app_secret = resolver
+                    .get(&format!("{p}.app_secret"), &w.app_secret)
+                    .await;
+                let verify_token = resolver
+                    .get(&format!("{p}.verify_token"), &w.verify_token)
+                    .await;
+                if let (Some(access_token), Some(app_secret), Some(verify_token)) =
+                    (access_token, app_secret, verify_token)
+                {
+                    creds.whatsapp = Some(WhatsappKeys {
+                        access_token,
+                        app_secret,
+                        verify_token,
+                    });
+                }
+            }
+            if let Some(s) = &providers.sms
+                && let Some(auth_token) = resolver
+                    .get(&format!("{path}.sms.auth_token"), &s.auth_token)
+                    .await
+            {
+                creds.sms = Some(SmsKeys { auth_token });
+            }
+            out.insert(tenant.id.clone(), creds);
+        }
+        if resolver.problems.is_empty() {
+            Ok(Credentials(out))
+        } else {
+            Err(resolver.problems)
+        }
+    }
+}
+
+struct Resolver<'a> {
+    env: &'a (dyn Fn(&str) -> Option<String> + Sync),
+    secrets: Option<&'a dyn SecretSource>,
+    /// Secrets Manager values by id: one request per secret, not per field.
+    cache: HashMap<String, Result<String, String>>,
+    problems: Vec<(String, String)>,
+}
+
+impl Resolver<'_> {
+    async fn get(&mut self, path: &str, reference: &SecretRef) -> Option<String> {
+        let value = match reference {
+            SecretRef::Env(name) => (self.env)(name)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| format!("the environment variable {name} is not set")),
+            SecretRef::SecretsManager { id, field } => self.secret(id, field.as_deref()).await,
+        };
+        value
+            .map_err(|e| self.problems.push((path.to_owned(), e)))
+            .ok()
+    }
+
+    async fn secret(&mut self, id: &str, field: Option<&str>) -> Result<String, String> {
+        let Some(source) = self.secrets else {
+            return Err(format!(
+                "`secret:{id}` is read from AWS Secrets Manager on Lambda only; use `env:` here"
+            ));
+        };
+        if !self.cache.contains_key(id) {
+            let value = source.secret(id).await;
+            self.cache.insert(id.to_owned(), value);
+        }
+        let value = self
+            .cache
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| Err("unread".into()))?;
+        let Some(field) = field else {
+            return Ok(value);
+        };
+        let json: serde_json::Value = serde_json::from_str(&value)
+            .map_err(|_| format!("secret {id} is not JSON, so it has no field `{field}`"))?;
+        json.get(field)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| format!("secret {id} has no string field `{field}`"))
+    }
+}

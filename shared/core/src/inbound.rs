@@ -1,0 +1,102 @@
+//! What providers tell us, in our terms: a patient's message, or the fate
+//! of one of ours. Webhook payloads are parsed into these (by the channel
+//! adapters) before anything is stored.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::message::{Channel, Failure, MessageStatus};
+
+/// One event from a provider; its `provider_id` makes it idempotent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Inbound {
+    /// A patient wrote to the clinic.
+    Message(InboundMessage),
+    /// A provider reports what became of a message we sent.
+    Status(StatusUpdate),
+}
+
+impl Inbound {
+    /// The provider's id of the event: the message's, or the message's and
+    /// the status's (a message has one event per status).
+    pub fn event_id(&self) -> String {
+        match self {
+            Inbound::Message(m) => format!("{}:{}", m.provider, m.provider_id),
+            Inbound::Status(s) => {
+                format!("{}:{}:{}", s.provider, s.provider_id, s.status.as_str())
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundMessage {
+    pub provider: String,
+    pub provider_id: String,
+    pub channel: Channel,
+    /// The sender's phone number as the provider gives it (E.164, or
+    /// WhatsApp's digits without `+`).
+    pub from: String,
+    /// The sender's profile name, when the provider shares it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The text (or a caption); empty for media without one.
+    pub text: String,
+    pub at: Timestamp,
+    /// The ad that started the conversation (click-to-WhatsApp ads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusUpdate {
+    pub provider: String,
+    /// The provider's id of our message (returned when we sent it).
+    pub provider_id: String,
+    pub status: MessageStatus,
+    pub at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Failure>,
+}
+
+/// A campaign reference code in a click-to-chat prefilled text, such as
+/// `Merhaba! (ref: IG-IMPLANT-11)`: the code after `ref:`, or after `#`
+/// when the text ends with a `#CODE` word.
+pub fn reference_code(text: &str) -> Option<String> {
+    let lower = text.to_lowercase();
+    let code = if let Some(at) = lower.find("ref:") {
+        text.get(at + 4..)?.trim_start()
+    } else {
+        text.split_whitespace().last()?.strip_prefix('#')?
+    };
+    let code: String = code
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    let code = code.trim_end_matches('.');
+    (!code.is_empty() && code.len() <= 64).then(|| code.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reference_code;
+
+    #[test]
+    fn reference_codes_come_from_prefilled_texts() {
+        assert_eq!(
+            reference_code("Merhaba! Bilgi almak istiyorum (ref: IG-IMPLANT-11)").as_deref(),
+            Some("IG-IMPLANT-11")
+        );
+        assert_eq!(
+            reference_code("Hello REF:fb_spring.").as_deref(),
+            Some("fb_spring")
+        );
+        assert_eq!(
+            reference_code("Hi there #GADS-42").as_deref(),
+            Some("GADS-42")
+        );
+        assert_eq!(reference_code("Hi there"), None);
+        assert_eq!(reference_code("ref: !!"), None);
+    }
+}

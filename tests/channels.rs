@@ -1,0 +1,618 @@
+//! Real channels end to end: the `clinicflow` binary sends through a local
+//! server that speaks the WhatsApp Cloud API and Twilio's Messages API,
+//! and receives their webhooks, signed as the providers sign them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::Path;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use base64::Engine;
+use common::{Server, TOKEN, client, eventually, lead, post_form, staff_get, staff_post};
+use hmac::{KeyInit, Mac};
+use serde_json::{Value, json};
+
+const PHONE_NUMBER_ID: &str = "106540352242922";
+const APP_SECRET: &str = "meta-app-secret-for-tests";
+const VERIFY_TOKEN: &str = "verify-me-please";
+const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
+const AUTH_TOKEN: &str = "twilio-auth-token-for-tests";
+
+/// A form body as name/value pairs.
+type Form = Vec<(String, String)>;
+
+/// What the providers' server received, in order.
+#[derive(Clone, Default)]
+struct Providers {
+    whatsapp: Arc<Mutex<Vec<Value>>>,
+    sms: Arc<Mutex<Vec<Form>>>,
+    /// Twilio answers 429 (error 20429) to this many sends first.
+    sms_busy: Arc<Mutex<u32>>,
+}
+
+impl Providers {
+    async fn start() -> (Providers, String) {
+        let providers = Providers::default();
+        let (wa, sms) = (providers.clone(), providers.clone());
+        let app = Router::new()
+            .route(
+                "/v23.0/{number}/messages",
+                post(move |Path(number): Path<String>, headers: HeaderMap, body: Bytes| {
+                    let wa = wa.clone();
+                    async move {
+                        assert_eq!(number, PHONE_NUMBER_ID);
+                        assert_eq!(headers["authorization"], "Bearer wa-access-token");
+                        let body: Value = serde_json::from_slice(&body).unwrap();
+                        let mut seen = wa.whatsapp.lock().unwrap();
+                        seen.push(body.clone());
+                        let id = format!("wamid.TEST{}", seen.len());
+                        axum::Json(json!({
+                            "messaging_product": "whatsapp",
+                            "contacts": [{ "input": body["to"], "wa_id": body["to"] }],
+                            "messages": [{ "id": id }]
+                        }))
+                    }
+                }),
+            )
+            .route(
+                "/2010-04-01/Accounts/{sid}/Messages.json",
+                post(move |Path(sid): Path<String>, headers: HeaderMap, body: Bytes| {
+                    let sms = sms.clone();
+                    async move {
+                        assert_eq!(sid, ACCOUNT_SID);
+                        let basic = base64::engine::general_purpose::STANDARD
+                            .encode(format!("{ACCOUNT_SID}:{AUTH_TOKEN}"));
+                        assert_eq!(headers["authorization"], format!("Basic {basic}").as_str());
+                        {
+                            let mut busy = sms.sms_busy.lock().unwrap();
+                            if *busy > 0 {
+                                *busy -= 1;
+                                return (
+                                    StatusCode::TOO_MANY_REQUESTS,
+                                    axum::Json(json!({"code": 20429, "message": "Too Many Requests", "more_info": "https://www.twilio.com/docs/errors/20429", "status": 429})),
+                                )
+                                    .into_response();
+                            }
+                        }
+                        let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap();
+                        let mut seen = sms.sms.lock().unwrap();
+                        seen.push(form);
+                        let sid = format!("SM{:032}", seen.len());
+                        (StatusCode::CREATED, axum::Json(json!({ "sid": sid, "status": "queued" }))).into_response()
+                    }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (providers, base)
+    }
+
+    fn whatsapp(&self) -> Vec<Value> {
+        self.whatsapp.lock().unwrap().clone()
+    }
+
+    fn sms(&self) -> Vec<Form> {
+        self.sms.lock().unwrap().clone()
+    }
+}
+
+fn config(data_dir: &std::path::Path, providers: &str, order: &str) -> String {
+    format!(
+        r#"
+[local]
+port = 0
+data_dir = "{data}"
+queue_visibility = "2s"
+timer_tick = "200ms"
+tuning = {{ lease = "2s", safety_net = "2s", retry_base = "1s" }}
+
+[[tenants]]
+id = "clinic"
+name = "Test Clinic"
+default_language = "tr"
+staff_tokens = ["{TOKEN}"]
+sla = {{ first_contact = "1h", reassign_after = "2h" }}
+
+[tenants.messaging]
+order = {order}
+opt_out = {{ stop = {{ tr = ["IPTAL", "DUR"] }} }}
+
+[tenants.whatsapp]
+phone_number_id = "{PHONE_NUMBER_ID}"
+access_token = "env:CF_TEST_WA_TOKEN"
+app_secret = "env:CF_TEST_WA_APP_SECRET"
+verify_token = "env:CF_TEST_WA_VERIFY_TOKEN"
+api_url = "{providers}/v23.0"
+
+[tenants.whatsapp.templates.greeting]
+name = "greeting_v1"
+params = ["first_name", "consultant"]
+
+[tenants.sms]
+account_sid = "{ACCOUNT_SID}"
+auth_token = "env:CF_TEST_TWILIO_TOKEN"
+from = "+15005550006"
+api_url = "{providers}"
+
+[[tenants.managers]]
+id = "manager"
+name = "Selin Kaya"
+phone = "+90 532 000 00 01"
+
+[[tenants.branches]]
+id = "main"
+name = "Main"
+time_zone = "Europe/Istanbul"
+phone_region = "TR"
+opening_hours = ["daily 00:00-24:00"]
+
+[[tenants.consultants]]
+id = "ayse"
+name = "Ayşe Demir"
+branch = "main"
+languages = ["tr", "en"]
+shifts = ["daily 00:00-24:00"]
+
+[[tenants.forms]]
+id = "web"
+"#,
+        data = data_dir.display()
+    )
+}
+
+const ENV: &[(&str, &str)] = &[
+    ("CF_TEST_WA_TOKEN", "wa-access-token"),
+    ("CF_TEST_WA_APP_SECRET", APP_SECRET),
+    ("CF_TEST_WA_VERIFY_TOKEN", VERIFY_TOKEN),
+    ("CF_TEST_TWILIO_TOKEN", AUTH_TOKEN),
+];
+
+/// Posts a WhatsApp notification signed with the app secret, as Meta does.
+async fn whatsapp_webhook(server: &Server, value: Value, secret: &str) -> u16 {
+    let body = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "102290129340398", "changes": [{ "value": value, "field": "messages" }] }]
+    })
+    .to_string();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    client()
+        .post(server.url("/webhooks/whatsapp/clinic"))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn text_from(phone: &str, id: &str, text: &str) -> Value {
+    json!({
+        "messaging_product": "whatsapp",
+        "metadata": { "display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID },
+        "contacts": [{ "profile": { "name": "Zeynep" }, "wa_id": phone }],
+        "messages": [{
+            "from": phone, "id": id, "timestamp": jiff::Timestamp::now().as_second().to_string(),
+            "type": "text", "text": { "body": text }
+        }]
+    })
+}
+
+fn status_of(id: &str, status: &str, errors: Value) -> Value {
+    json!({
+        "messaging_product": "whatsapp",
+        "metadata": { "display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID },
+        "statuses": [{
+            "id": id, "status": status, "recipient_id": "905321234567",
+            "timestamp": jiff::Timestamp::now().as_second().to_string(), "errors": errors
+        }]
+    })
+}
+
+/// Twilio's signature: base64 HMAC-SHA1 over the URL and the sorted parameters.
+fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {
+    let mut sorted = params.to_vec();
+    sorted.sort();
+    let mut data = url.to_owned();
+    for (k, v) in sorted {
+        data.push_str(k);
+        data.push_str(v);
+    }
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(AUTH_TOKEN.as_bytes()).unwrap();
+    mac.update(data.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+async fn twilio_webhook(server: &Server, params: &[(&str, &str)]) -> u16 {
+    let url = server.url("/webhooks/twilio/clinic");
+    client()
+        .post(&url)
+        .header("x-twilio-signature", twilio_signature(&url, params))
+        .form(params)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn message_of(
+    server: &Server,
+    lead_id: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Option<Value> {
+    lead(server, lead_id).await["messages"]
+        .as_array()?
+        .iter()
+        .find(|m| pred(m))
+        .cloned()
+}
+
+#[tokio::test]
+async fn whatsapp_window_failures_panel_and_opt_out() {
+    let (providers, base) = Providers::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with_env(
+        dir.path(),
+        &config(&dir.path().join("data"), &base, r#"["whatsapp"]"#),
+        ENV,
+    );
+    let wait = Duration::from_secs(20);
+
+    // Meta's verification handshake.
+    let verify = |token: &str| {
+        server.url(&format!(
+            "/webhooks/whatsapp/clinic?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444"
+        ))
+    };
+    let r = client().get(verify(VERIFY_TOKEN)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "1158201444");
+    assert_eq!(
+        client().get(verify("wrong")).send().await.unwrap().status(),
+        403
+    );
+
+    // A form lead: the window is closed, so the greeting is the template.
+    let (status, body) = post_form(
+        &server,
+        "web",
+        &[("name", "Zeynep Ak"), ("phone", "0532 111 22 33")],
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let lead_id = body["id"].as_str().unwrap().to_owned();
+    let greeting = eventually(&server, "the greeting sent", wait, || async {
+        message_of(&server, &lead_id, |m| {
+            m["kind"] == "greeting" && m["status"] == "sent"
+        })
+        .await
+    })
+    .await;
+    assert_eq!(greeting["template"], "greeting_v1");
+    let sent = providers.whatsapp();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["type"], "template");
+    assert_eq!(sent[0]["to"], "905321112233");
+    assert_eq!(sent[0]["template"]["name"], "greeting_v1");
+    assert_eq!(
+        sent[0]["template"]["components"][0]["parameters"],
+        json!([{ "type": "text", "text": "Zeynep" }, { "type": "text", "text": "Ayşe" }])
+    );
+    let wamid = greeting["provider_id"].as_str().unwrap().to_owned();
+
+    // A bad signature is refused and nothing is stored.
+    assert_eq!(
+        whatsapp_webhook(
+            &server,
+            status_of(&wamid, "failed", json!([])),
+            "not-the-secret"
+        )
+        .await,
+        401
+    );
+    let r = client()
+        .post(server.url("/webhooks/whatsapp/clinic"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // WhatsApp reports the greeting undeliverable: it shows in the panel.
+    let failure = json!([{ "code": 131026, "title": "Message undeliverable", "message": "Message undeliverable" }]);
+    assert_eq!(
+        whatsapp_webhook(&server, status_of(&wamid, "failed", failure), APP_SECRET).await,
+        200
+    );
+    let failed = eventually(&server, "the failure in the panel", wait, || async {
+        let (_, page) = staff_get(&server, TOKEN, "/v1/messages?status=failed&handled=false").await;
+        page["items"].as_array().and_then(|i| i.first().cloned())
+    })
+    .await;
+    assert_eq!(failed["id"], greeting["id"]);
+    assert_eq!(failed["error_code"], "131026");
+    assert_eq!(failed["error_reason"], "Message undeliverable");
+    assert_eq!(failed["channel"], "whatsapp");
+
+    // Staff correct the number and resend: a new attempt, linked.
+    let (status, body) = client()
+        .put(server.url(&format!("/v1/leads/{lead_id}/phone")))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "phone": "+90 532 444 55 66", "by": "ayse" }))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), r))
+        .unwrap();
+    assert_eq!(status, 200, "{:?}", body.text().await);
+    let failed_id = failed["id"].as_str().unwrap();
+    let (status, resent) = staff_post(
+        &server,
+        TOKEN,
+        &format!("/v1/leads/{lead_id}/messages/{failed_id}/resend"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 202, "{resent}");
+    assert_eq!(resent["previous"], failed["id"]);
+    assert_eq!(resent["to"], "+905324445566");
+    eventually(&server, "the resend sent", wait, || async {
+        (providers.whatsapp().len() == 2).then_some(())
+    })
+    .await;
+    assert_eq!(providers.whatsapp()[1]["to"], "905324445566");
+    assert_eq!(providers.whatsapp()[1]["type"], "template");
+    let (_, open) = staff_get(&server, TOKEN, "/v1/messages?status=failed&handled=false").await;
+    assert_eq!(open["items"], json!([]));
+    let (_, handled) = staff_get(&server, TOKEN, "/v1/messages?status=failed&handled=true").await;
+    assert_eq!(handled["items"][0]["handled_via"], "resent");
+    assert_eq!(handled["items"][0]["next"], resent["id"]);
+
+    // Outside the window a free-form reply has no channel.
+    let (status, body) = staff_post(
+        &server,
+        TOKEN,
+        &format!("/v1/leads/{lead_id}/messages"),
+        json!({ "text": "Yarın 10:00 uygun mu?" }),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+
+    // The patient writes: a touch, the window opens, and a reply goes free-form.
+    let inbound = text_from(
+        "905324445566",
+        "wamid.IN1",
+        "Merhaba, randevu almak istiyorum",
+    );
+    for _ in 0..3 {
+        // Delivered three times, handled once.
+        assert_eq!(
+            whatsapp_webhook(&server, inbound.clone(), APP_SECRET).await,
+            200
+        );
+    }
+    eventually(&server, "the inbound touch", wait, || async {
+        let l = lead(&server, &lead_id).await;
+        (l["touches"].as_array().map_or(0, Vec::len) >= 2).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        lead(&server, &lead_id).await["touches"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let (status, reply) = staff_post(
+        &server,
+        TOKEN,
+        &format!("/v1/leads/{lead_id}/messages"),
+        json!({ "text": "Yarın 10:00 uygun mu?" }),
+    )
+    .await;
+    assert_eq!(status, 202, "{reply}");
+    eventually(&server, "the reply sent", wait, || async {
+        (providers.whatsapp().len() == 3).then_some(())
+    })
+    .await;
+    let free_form = &providers.whatsapp()[2];
+    assert_eq!(free_form["type"], "text");
+    assert_eq!(free_form["text"]["body"], "Yarın 10:00 uygun mu?");
+
+    // Statuses out of order and repeated leave it read.
+    let reply_id = reply["id"].as_str().unwrap().to_owned();
+    let sent_reply = eventually(&server, "the reply recorded as sent", wait, || async {
+        message_of(&server, &lead_id, |m| {
+            m["id"] == reply_id.as_str() && m["status"] == "sent"
+        })
+        .await
+    })
+    .await;
+    let reply_wamid = sent_reply["provider_id"].as_str().unwrap();
+    for s in ["read", "delivered", "delivered", "read", "sent"] {
+        assert_eq!(
+            whatsapp_webhook(&server, status_of(reply_wamid, s, json!([])), APP_SECRET).await,
+            200
+        );
+    }
+    eventually(&server, "the reply read", wait, || async {
+        message_of(&server, &lead_id, |m| {
+            m["id"] == reply_id.as_str() && m["status"] == "read"
+        })
+        .await
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = message_of(&server, &lead_id, |m| m["id"] == reply_id.as_str())
+        .await
+        .unwrap();
+    assert_eq!(after["status"], "read");
+
+    // STOP blocks promotional messages, not operational ones.
+    assert_eq!(
+        whatsapp_webhook(
+            &server,
+            text_from("905324445566", "wamid.IN2", "IPTAL"),
+            APP_SECRET
+        )
+        .await,
+        200
+    );
+    let refused = eventually(&server, "the opt-out applied", wait, || async {
+        let (status, body) = staff_post(
+            &server,
+            TOKEN,
+            &format!("/v1/leads/{lead_id}/messages"),
+            json!({ "text": "Kampanya: %20 indirim", "purpose": "promotional" }),
+        )
+        .await;
+        (status == 409).then_some(body)
+    })
+    .await;
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("opted out"),
+        "{refused}"
+    );
+    let (status, _) = staff_post(
+        &server,
+        TOKEN,
+        &format!("/v1/leads/{lead_id}/messages"),
+        json!({ "text": "Randevunuz yarın 10:00" }),
+    )
+    .await;
+    assert_eq!(status, 202);
+    eventually(&server, "the operational message sent", wait, || async {
+        (providers.whatsapp().len() == 4).then_some(())
+    })
+    .await;
+
+    // A new number writes with a click-to-chat reference: a new lead,
+    // attributed, greeted free-form inside the window it opened.
+    let click = text_from(
+        "905327778899",
+        "wamid.IN3",
+        "Merhaba! Bilgi almak istiyorum (ref: IG-IMPLANT-11)",
+    );
+    assert_eq!(whatsapp_webhook(&server, click, APP_SECRET).await, 200);
+    let new_lead = eventually(&server, "the lead from WhatsApp", wait, || async {
+        let (_, page) = staff_get(&server, TOKEN, "/v1/leads").await;
+        page["items"]
+            .as_array()?
+            .iter()
+            .find(|l| l["source"] == "whatsapp")
+            .cloned()
+    })
+    .await;
+    assert_eq!(new_lead["attribution"]["utm_campaign"], "IG-IMPLANT-11");
+    eventually(&server, "the free-form greeting", wait, || async {
+        providers
+            .whatsapp()
+            .iter()
+            .any(|m| m["to"] == "905327778899" && m["type"] == "text")
+            .then_some(())
+    })
+    .await;
+    assert!(
+        !server.log_text().contains("905324445566"),
+        "a phone number in the log"
+    );
+}
+
+#[tokio::test]
+async fn sms_through_twilio_with_retries_status_callbacks_and_opt_out() {
+    let (providers, base) = Providers::start().await;
+    *providers.sms_busy.lock().unwrap() = 1;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with_env(
+        dir.path(),
+        &config(&dir.path().join("data"), &base, r#"["sms"]"#),
+        ENV,
+    );
+    let wait = Duration::from_secs(20);
+    let (status, body) = post_form(
+        &server,
+        "web",
+        &[("name", "Can Er"), ("phone", "0532 999 88 77")],
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let lead_id = body["id"].as_str().unwrap().to_owned();
+    // Twilio's first answer is 429: retried after the backoff, sent once.
+    let greeting = eventually(&server, "the greeting sent by SMS", wait, || async {
+        message_of(&server, &lead_id, |m| {
+            m["kind"] == "greeting" && m["status"] == "sent"
+        })
+        .await
+    })
+    .await;
+    assert_eq!(greeting["attempts"], 2);
+    let sent = providers.sms();
+    assert_eq!(sent.len(), 1);
+    let to = sent[0]
+        .iter()
+        .find(|(k, _)| k == "To")
+        .map(|(_, v)| v.as_str());
+    assert_eq!(to, Some("+905329998877"));
+    let sid = greeting["provider_id"].as_str().unwrap().to_owned();
+
+    // A forged callback is refused; a signed one moves the ledger.
+    let r = client()
+        .post(server.url("/webhooks/twilio/clinic"))
+        .header("x-twilio-signature", "bm90IGEgc2lnbmF0dXJl")
+        .form(&[("MessageSid", sid.as_str()), ("MessageStatus", "delivered")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let params = [
+        ("MessageSid", sid.as_str()),
+        ("MessageStatus", "delivered"),
+        ("AccountSid", ACCOUNT_SID),
+    ];
+    assert_eq!(twilio_webhook(&server, &params).await, 200);
+    eventually(&server, "delivered", wait, || async {
+        message_of(&server, &lead_id, |m| {
+            m["kind"] == "greeting" && m["status"] == "delivered"
+        })
+        .await
+    })
+    .await;
+
+    // DUR (a Turkish stop word) by SMS: promotional SMS are refused.
+    let stop = [
+        ("MessageSid", "SM00000000000000000000000000000099"),
+        ("From", "+905329998877"),
+        ("To", "+15005550006"),
+        ("Body", "Dur"),
+        ("AccountSid", ACCOUNT_SID),
+    ];
+    assert_eq!(twilio_webhook(&server, &stop).await, 200);
+    eventually(&server, "the opt-out applied", wait, || async {
+        let (status, _) = staff_post(
+            &server,
+            TOKEN,
+            &format!("/v1/leads/{lead_id}/messages"),
+            json!({ "text": "Kampanya", "purpose": "promotional" }),
+        )
+        .await;
+        (status == 409).then_some(())
+    })
+    .await;
+}
