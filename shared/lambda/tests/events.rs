@@ -7,7 +7,7 @@ mod common;
 
 use aws_lambda_events::sqs::SqsEvent;
 use axum::body::to_bytes;
-use clinicflow_app::http::{api_router, intake_router};
+use clinicflow_app::http::{api_router, intake_router, webhooks_router};
 use clinicflow_lambda::handlers;
 use common::{Aws, repo};
 use serde_json::{Value, json};
@@ -76,4 +76,54 @@ async fn each_sample_event_goes_through_its_handler() {
     let schedule: Value = serde_json::from_str(&event("sweep-schedule.json")).unwrap();
     let report = handlers::scheduled(&app, schedule).await.unwrap();
     assert_eq!(report.failed, 0);
+}
+
+/// The demo clinic with a WhatsApp number, as `webhooks-whatsapp-message.json`
+/// was signed for (app secret `sample-app-secret`).
+const DEMO_WHATSAPP: &str = r#"
+[tenants.whatsapp]
+phone_number_id = "106540352242922"
+access_token = "env:DEMO_WHATSAPP_TOKEN"
+app_secret = "env:DEMO_WHATSAPP_APP_SECRET"
+verify_token = "env:DEMO_WHATSAPP_VERIFY_TOKEN"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_sample_becomes_a_lead_through_the_leads_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("clinicflow.toml");
+    let demo = std::fs::read_to_string(repo().join("config/demo.toml")).unwrap();
+    std::fs::write(&config, format!("{demo}\n{DEMO_WHATSAPP}")).unwrap();
+    let env = |name: &str| match name {
+        "DEMO_WHATSAPP_TOKEN" => Some("token".to_owned()),
+        "DEMO_WHATSAPP_APP_SECRET" => Some("sample-app-secret".to_owned()),
+        "DEMO_WHATSAPP_VERIFY_TOKEN" => Some("verify".to_owned()),
+        _ => None,
+    };
+    let aws = Aws::start_with("webhooks", &config, &env).await;
+    let app = aws.app.clone();
+
+    let (status, body) = call(webhooks_router(app.clone()), "webhooks-whatsapp-message.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["received"], 1);
+    // A forged copy (the body changed, the signature not) is refused.
+    let forged = event("webhooks-whatsapp-message.json").replace("implant", "implent");
+    let request = lambda_http::request::from_str(&forged).unwrap();
+    let response = webhooks_router(app.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+
+    aws.drain_all(2).await;
+    let tenant = app.directory.tenants().next().unwrap().clone();
+    let leads = app
+        .list_leads(&tenant, &Default::default(), 10, None)
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(leads.len(), 1, "one lead, though every message came twice");
+    assert_eq!(leads[0].source, "whatsapp");
+    assert_eq!(leads[0].attribution.utm_campaign.as_deref(), Some("IG-IMPLANT-11"));
+    let detail = app.lead_detail(&tenant, leads[0].id.as_str()).await.unwrap();
+    let greeting = &detail.messages[0];
+    assert_eq!(greeting.channel.as_str(), "sms", "the demo's order is SMS, then e-mail");
+    assert_eq!(greeting.status.as_str(), "sent");
 }

@@ -103,9 +103,6 @@ impl App {
         event_id: &str,
     ) -> Result<(), AppError> {
         let inbox = keys::inbox(&tenant.id, event_id);
-        if self.store.get(&inbox).await?.is_some() {
-            return Ok(());
-        }
         let region = tenant.default_branch().phone_region;
         let Ok(phone) = PhoneNumber::parse(&m.from, region) else {
             warn!(tenant = %tenant.id, provider = %m.provider, "inbound message from a number that does not parse; dropped");
@@ -120,6 +117,10 @@ impl App {
         };
         let patient_key = keys::patient(&tenant.id, &contact);
         for _ in 0..MAX_ROUNDS {
+            // Handled already (a redelivery, or a concurrent copy that won).
+            if self.store.get(&inbox).await?.is_some() {
+                return Ok(());
+            }
             let now = self.clock.now();
             let patient = records::get::<Patient>(self.store.as_ref(), &patient_key).await?;
             let version = patient.as_ref().map(|p| p.version);

@@ -43,17 +43,26 @@ pub struct Aws {
 impl Aws {
     /// The demo clinic's functions over a fresh deployment in a fresh emulator.
     pub async fn start(name: &str) -> Aws {
+        Aws::start_with(name, &repo().join("config/demo.toml"), &|_| None).await
+    }
+
+    /// The functions of the tenants in `config`, with `env` as their environment.
+    pub async fn start_with(
+        name: &str,
+        config: &std::path::Path,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> Aws {
         let emulator = Emulator::start();
         let deployment = emulator.deploy(name).await;
         let sdk = emulator.sdk_config();
         let usage = Usage::default();
         let clock = Arc::new(ManualClock::new(monday(10, 0)));
         let app = wiring::app(
-            &repo().join("config/demo.toml"),
+            config,
             &sdk,
             &deployment.resources,
             Some(&usage),
-            &|_| None,
+            env,
             clock.clone(),
         )
         .await
