@@ -148,6 +148,18 @@ fn put<T: Serialize>(
     gsi1: Option<IndexKey>,
     gsi2: Option<IndexKey>,
 ) -> Result<Write, AppError> {
+    put_expiring(key, value, previous, gsi1, gsi2, None)
+}
+
+/// [`put`], for an item the store may drop after `expires_at` (Unix seconds).
+fn put_expiring<T: Serialize>(
+    key: Key,
+    value: &T,
+    previous: Option<u64>,
+    gsi1: Option<IndexKey>,
+    gsi2: Option<IndexKey>,
+    expires_at: Option<i64>,
+) -> Result<Write, AppError> {
     let (version, condition) = match previous {
         Some(v) => (v + 1, Condition::VersionIs(v)),
         None => (1, Condition::Absent),
@@ -158,7 +170,7 @@ fn put<T: Serialize>(
             version,
             gsi1,
             gsi2,
-            expires_at: None,
+            expires_at,
             body: encode(value)?,
         },
         condition,
@@ -263,17 +275,8 @@ pub struct Handled {
 /// longer than providers retry a webhook.
 pub fn inbox(tenant: &TenantId, event_id: &str, handled: &Handled) -> Result<Write, AppError> {
     let expires = handled.at.as_second().saturating_add(30 * 24 * 3600);
-    Ok(Write::Put {
-        item: Item {
-            key: keys::inbox(tenant, event_id),
-            version: 1,
-            gsi1: None,
-            gsi2: None,
-            expires_at: Some(expires),
-            body: encode(handled)?,
-        },
-        condition: Condition::Absent,
-    })
+    let key = keys::inbox(tenant, event_id);
+    put_expiring(key, handled, None, None, None, Some(expires))
 }
 
 /// Messages a sender sent in one second (`previous`: the count's version read).
@@ -283,21 +286,14 @@ pub fn send_count(
     previous: Option<u64>,
     second: i64,
 ) -> Result<Write, AppError> {
-    let (version, condition) = match previous {
-        Some(v) => (v + 1, Condition::VersionIs(v)),
-        None => (1, Condition::Absent),
-    };
-    Ok(Write::Put {
-        item: Item {
-            key,
-            version,
-            gsi1: None,
-            gsi2: None,
-            expires_at: Some(second.saturating_add(120)),
-            body: encode(&count)?,
-        },
-        condition,
-    })
+    put_expiring(
+        key,
+        &count,
+        previous,
+        None,
+        None,
+        Some(second.saturating_add(120)),
+    )
 }
 
 pub fn task(tenant: &TenantId, task: &Task, previous: Option<u64>) -> Result<Write, AppError> {

@@ -116,10 +116,14 @@ impl World {
     /// `consumers` apps over one store and one provider, as concurrent
     /// Lambda instances would be.
     fn new(provider: Scripted, consumers: usize) -> World {
+        World::with_config(CONFIG, provider, consumers)
+    }
+
+    fn with_config(config: &str, provider: Scripted, consumers: usize) -> World {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(dir.path()).unwrap();
         let store: Arc<dyn ItemStore> = Arc::new(db.store());
-        let config: Config<serde::de::IgnoredAny> = parse(CONFIG).unwrap();
+        let config: Config<serde::de::IgnoredAny> = parse(config).unwrap();
         let directory = Arc::new(config.directory);
         let provider = Arc::new(provider);
         let apps = (0..consumers)
@@ -148,7 +152,11 @@ impl World {
         loop {
             let mut batch = Vec::new();
             for q in QueueName::ALL {
-                let got = self.queue.receive(q, 100, Duration::from_secs(60)).await.unwrap();
+                let got = self
+                    .queue
+                    .receive(q, 100, Duration::from_secs(60))
+                    .await
+                    .unwrap();
                 let ids: Vec<i64> = got.iter().map(|d| d.id).collect();
                 self.queue.delete(q, &ids).await.unwrap();
                 batch.extend(got.into_iter().map(|d| d.body));
@@ -159,7 +167,9 @@ impl World {
             let mut tasks = Vec::new();
             for (i, body) in batch.into_iter().enumerate() {
                 let app = self.apps[i % self.apps.len()].clone();
-                tasks.push(tokio::spawn(async move { app.handle_work(&body).await.unwrap() }));
+                tasks.push(tokio::spawn(async move {
+                    app.handle_work(&body).await.unwrap()
+                }));
             }
             for t in tasks {
                 t.await.unwrap();
@@ -241,7 +251,12 @@ async fn each_sender_keeps_its_rate_across_concurrent_consumers() {
         per_wall_second.values().all(|&n| n <= per_second),
         "{per_wall_second:?}"
     );
-    assert!(w.messages().await.iter().all(|m| m.status == MessageStatus::Sent));
+    assert!(
+        w.messages()
+            .await
+            .iter()
+            .all(|m| m.status == MessageStatus::Sent)
+    );
 }
 
 #[tokio::test]
@@ -289,11 +304,160 @@ async fn an_inbound_message_redelivered_is_handled_once_and_opens_the_window() {
         .items;
     assert_eq!(leads.len(), 1);
     assert_eq!(leads[0].source, "whatsapp");
-    assert_eq!(leads[0].attribution.utm_campaign.as_deref(), Some("GADS-42"));
-    let detail = app.lead_detail(&tenant, leads[0].id.as_str()).await.unwrap();
+    assert_eq!(
+        leads[0].attribution.utm_campaign.as_deref(),
+        Some("GADS-42")
+    );
+    let detail = app
+        .lead_detail(&tenant, leads[0].id.as_str())
+        .await
+        .unwrap();
     assert_eq!(detail.touches.len(), 1);
-    let greeting = detail.messages.iter().find(|m| m.kind.as_str() == "greeting").unwrap();
+    let greeting = detail
+        .messages
+        .iter()
+        .find(|m| m.kind.as_str() == "greeting")
+        .unwrap();
     assert_eq!(greeting.channel, Channel::Whatsapp);
     assert!(greeting.template.is_none(), "inside the window: free-form");
     assert_eq!(greeting.status, MessageStatus::Sent);
+}
+
+fn quiet_provider() -> Scripted {
+    Scripted {
+        fail_whatsapp: false,
+        per_second: None,
+        calls: Mutex::default(),
+    }
+}
+
+fn whatsapp_from(phone: &str, id: &str, text: &str) -> String {
+    Work::Inbound {
+        tenant: TenantId::new("clinic").unwrap(),
+        inbound: Inbound::Message(InboundMessage {
+            provider: "whatsapp".into(),
+            provider_id: id.into(),
+            channel: Channel::Whatsapp,
+            from: phone.into(),
+            name: None,
+            text: text.into(),
+            at: Timestamp::now(),
+            referral: None,
+        }),
+    }
+    .to_body()
+}
+
+#[tokio::test]
+async fn a_branch_order_wins_for_its_patients_and_the_owner_hears_of_replies() {
+    // The tenant prefers WhatsApp; this branch texts its patients by SMS.
+    let config = CONFIG
+        .replace(
+            "opening_hours = [\"daily 00:00-24:00\"]",
+            "opening_hours = [\"daily 00:00-24:00\"]\nchannels = [\"sms\"]",
+        )
+        .replace(
+            "shifts = [\"daily 00:00-24:00\"]",
+            "shifts = [\"daily 00:00-24:00\"]\nphone = \"+90 532 000 00 09\"",
+        );
+    let w = World::with_config(&config, quiet_provider(), 1);
+    w.submit("0532 111 22 33").await;
+    w.drain().await;
+    let greeting = w.messages().await.pop().unwrap();
+    assert_eq!(greeting.channel, Channel::Sms);
+    assert!(greeting.fallbacks.is_empty());
+
+    // The patient writes on WhatsApp: the owner, Elif, is told by SMS.
+    w.apps[0]
+        .handle_work(&whatsapp_from(
+            "+905321112233",
+            "wamid.R1",
+            "Yarın gelebilir miyim?",
+        ))
+        .await
+        .unwrap();
+    w.drain().await;
+    let notice = w
+        .messages()
+        .await
+        .into_iter()
+        .find(|m| m.kind.as_str() == "inbound_notice")
+        .expect("a notice to the owner");
+    assert_eq!(notice.to, "+905320000009");
+    assert_eq!(notice.status, MessageStatus::Sent);
+    assert!(notice.body.contains("WhatsApp"), "{}", notice.body);
+}
+
+#[tokio::test]
+async fn stop_and_start_words_change_the_subscription_with_a_record() {
+    let w = World::new(quiet_provider(), 1);
+    w.submit("0532 111 22 33").await;
+    w.drain().await;
+    let app = &w.apps[0];
+    let tenant = app.directory.tenants().next().unwrap().clone();
+    let lead = app
+        .list_leads(&tenant, &Default::default(), 10, None)
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    app.handle_work(&whatsapp_from("+905321112233", "wamid.S1", "Stop"))
+        .await
+        .unwrap();
+    let refused = app
+        .send_reply(
+            &tenant,
+            lead.id.as_str(),
+            "Kampanya",
+            clinicflow_core::message::Purpose::Promotional,
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(clinicflow_app::AppError::Conflict(_))),
+        "{refused:?}"
+    );
+    // Operational messages still go (inside the window the STOP opened).
+    let operational = app
+        .send_reply(
+            &tenant,
+            lead.id.as_str(),
+            "Randevunuz yarın 10:00",
+            clinicflow_core::message::Purpose::Operational,
+        )
+        .await
+        .unwrap();
+    assert_eq!(operational.channel, Channel::Whatsapp);
+    app.handle_work(&whatsapp_from("+905321112233", "wamid.S2", "START"))
+        .await
+        .unwrap();
+    let promotional = app
+        .send_reply(
+            &tenant,
+            lead.id.as_str(),
+            "Kampanya",
+            clinicflow_core::message::Purpose::Promotional,
+        )
+        .await
+        .unwrap();
+    assert_eq!(promotional.channel, Channel::Whatsapp);
+    // Neither word is a touch on the lead; both are consent records, with
+    // time, source and channel, beside the patient.
+    let detail = app.lead_detail(&tenant, lead.id.as_str()).await.unwrap();
+    assert_eq!(detail.touches.len(), 1);
+    let partition = clinicflow_app::keys::patient_pk(&tenant.id, &lead.contact_key);
+    let records: Vec<serde_json::Value> = app
+        .store
+        .query(&clinicflow_ports::Query::partition(partition))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|i| i.key.sk.starts_with("CONSENT#"))
+        .map(|i| serde_json::from_str(&i.body).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records[0]["marketing"], false);
+    assert_eq!(records[0]["channel"], "whatsapp");
+    assert_eq!(records[0]["source"], "whatsapp");
+    assert_eq!(records[1]["marketing"], true);
 }

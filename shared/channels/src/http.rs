@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use clinicflow_ports::SendError;
 use rustls::RootCertStore;
 
 /// How long a provider call may take in all; a send that times out is retried.
@@ -36,8 +37,34 @@ pub fn builder() -> Result<reqwest::ClientBuilder, String> {
     Ok(reqwest::Client::builder().tls_backend_preconfigured(tls))
 }
 
+/// Sends a provider call and reads its whole answer: the HTTP status and
+/// the body. No answer at all (refused, timed out) is a retryable error.
+pub async fn exchange(
+    provider: &str,
+    request: reqwest::RequestBuilder,
+) -> Result<(u16, Vec<u8>), SendError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| transport_error(provider, &e))?;
+    let status = response.status().as_u16();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| transport_error(provider, &e))?;
+    Ok((status, body.to_vec()))
+}
+
+/// A success answer without what a success carries (the message's id).
+pub fn bad_response(provider: &str) -> SendError {
+    SendError::Retryable {
+        code: "bad_response".into(),
+        reason: format!("{provider} answered without a message id"),
+    }
+}
+
 /// A transport failure (no answer at all) as a retryable send error.
-pub fn transport_error(provider: &str, e: &reqwest::Error) -> clinicflow_ports::SendError {
+fn transport_error(provider: &str, e: &reqwest::Error) -> SendError {
     let what = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -45,7 +72,7 @@ pub fn transport_error(provider: &str, e: &reqwest::Error) -> clinicflow_ports::
     } else {
         "request failed"
     };
-    clinicflow_ports::SendError::Retryable {
+    SendError::Retryable {
         code: if e.is_timeout() { "timeout" } else { "network" }.into(),
         reason: format!("{provider}: {what}"),
     }

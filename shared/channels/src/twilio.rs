@@ -10,7 +10,7 @@ use clinicflow_ports::{Messenger, Receipt, SendError, SendRate};
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use crate::http::transport_error;
+use crate::http::{bad_response, exchange};
 
 pub const PROVIDER: &str = "twilio";
 
@@ -95,25 +95,15 @@ pub fn classify(http_status: u16, code: Option<i64>, reason: String) -> SendErro
 #[async_trait]
 impl Messenger for TwilioSms {
     async fn send(&self, message: &Message) -> Result<Receipt, SendError> {
-        let response = self
+        let request = self
             .http
             .post(&self.endpoint)
             .basic_auth(&self.account_sid, Some(&self.auth_token))
-            .form(&self.form(message))
-            .send()
-            .await
-            .map_err(|e| transport_error(PROVIDER, &e))?;
-        let status = response.status().as_u16();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(PROVIDER, &e))?;
+            .form(&self.form(message));
+        let (status, body) = exchange(PROVIDER, request).await?;
         if (200..300).contains(&status) {
             let created: Created =
-                serde_json::from_slice(&body).map_err(|_| SendError::Retryable {
-                    code: "bad_response".into(),
-                    reason: "Twilio answered without a message sid".into(),
-                })?;
+                serde_json::from_slice(&body).map_err(|_| bad_response("Twilio"))?;
             return Ok(Receipt {
                 provider: PROVIDER.into(),
                 provider_id: created.sid,

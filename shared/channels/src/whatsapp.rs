@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::http::transport_error;
+use crate::http::{bad_response, exchange};
 
 pub const PROVIDER: &str = "whatsapp";
 
@@ -132,36 +132,18 @@ pub fn classify(http_status: u16, code: i64, reason: String) -> SendError {
 #[async_trait]
 impl Messenger for WhatsappSender {
     async fn send(&self, message: &Message) -> Result<Receipt, SendError> {
-        let response = self
+        let request = self
             .http
             .post(&self.endpoint)
             .bearer_auth(&self.access_token)
-            .json(&request_body(message))
-            .send()
-            .await
-            .map_err(|e| transport_error(PROVIDER, &e))?;
-        let status = response.status().as_u16();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(PROVIDER, &e))?;
+            .json(&request_body(message));
+        let (status, body) = exchange(PROVIDER, request).await?;
         if (200..300).contains(&status) {
-            let sent: Sent = serde_json::from_slice(&body).map_err(|_| SendError::Retryable {
-                code: "bad_response".into(),
-                reason: "WhatsApp answered without a message id".into(),
-            })?;
-            let id = sent
-                .messages
-                .into_iter()
-                .next()
-                .map(|m| m.id)
-                .ok_or_else(|| SendError::Retryable {
-                    code: "bad_response".into(),
-                    reason: "WhatsApp answered without a message id".into(),
-                })?;
+            let sent: Sent = serde_json::from_slice(&body).map_err(|_| bad_response("WhatsApp"))?;
+            let id = sent.messages.into_iter().next().map(|m| m.id);
             return Ok(Receipt {
                 provider: PROVIDER.into(),
-                provider_id: id,
+                provider_id: id.ok_or_else(|| bad_response("WhatsApp"))?,
             });
         }
         match serde_json::from_slice::<ErrorBody>(&body) {

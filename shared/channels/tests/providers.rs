@@ -7,6 +7,8 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+mod common;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -15,12 +17,11 @@ use base64::Engine;
 use clinicflow_channels::http;
 use clinicflow_channels::twilio::TwilioSms;
 use clinicflow_channels::whatsapp::WhatsappSender;
-use clinicflow_core::ids::{Language, LeadId, MessageId, TenantId};
-use clinicflow_core::message::{Audience, Channel, Message, MessageStatus, Purpose};
+use clinicflow_core::message::Channel;
 use clinicflow_core::messaging::TemplateCall;
 use clinicflow_core::providers::SmsSender;
-use clinicflow_core::template::TemplateKind;
 use clinicflow_ports::{Messenger, SendError};
+use common::message;
 use serde_json::{Value, json};
 
 /// One request as the provider's server saw it.
@@ -83,36 +84,6 @@ impl Provider {
             .last()
             .cloned()
             .expect("a request")
-    }
-}
-
-fn message(channel: Channel, to: &str, template: Option<TemplateCall>) -> Message {
-    let now = jiff::Timestamp::now();
-    Message {
-        id: MessageId::new("greeting.01JTEST").unwrap(),
-        tenant: TenantId::new("demo").unwrap(),
-        lead: LeadId::new("01JTEST").unwrap(),
-        kind: TemplateKind::Greeting,
-        audience: Audience::Patient,
-        channel,
-        to: to.to_owned(),
-        purpose: Purpose::Operational,
-        language: Language::parse("tr").unwrap(),
-        body: "Merhaba Ayşe, Elif sizi arayacak.".to_owned(),
-        status: MessageStatus::Sending,
-        attempts: 1,
-        created_at: now,
-        updated_at: now,
-        lease_until: None,
-        sent_at: None,
-        provider: None,
-        provider_id: None,
-        error: None,
-        template,
-        subject: None,
-        fallbacks: Vec::new(),
-        previous: None,
-        handled: None,
     }
 }
 

@@ -4,42 +4,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use clinicflow_aws::emulator::Emulator;
 use clinicflow_channels::ses::SesEmail;
-use clinicflow_core::ids::{Language, LeadId, MessageId, TenantId};
-use clinicflow_core::message::{Audience, Channel, Message, MessageStatus, Purpose};
+use clinicflow_core::message::Channel;
 use clinicflow_core::providers::EmailSender;
-use clinicflow_core::template::TemplateKind;
 use clinicflow_ports::{Messenger, SendError};
+use common::message;
 
-fn email(to: &str) -> Message {
-    let now = jiff::Timestamp::now();
-    Message {
-        id: MessageId::new("greeting.01JSES").unwrap(),
-        tenant: TenantId::new("demo").unwrap(),
-        lead: LeadId::new("01JSES").unwrap(),
-        kind: TemplateKind::Greeting,
-        audience: Audience::Patient,
-        channel: Channel::Email,
-        to: to.to_owned(),
-        purpose: Purpose::Operational,
-        language: Language::parse("en").unwrap(),
-        body: "Hello Anna, Elif will call you back shortly.".to_owned(),
-        status: MessageStatus::Sending,
-        attempts: 1,
-        created_at: now,
-        updated_at: now,
-        lease_until: None,
-        sent_at: None,
-        provider: None,
-        provider_id: None,
-        error: None,
-        template: None,
-        subject: Some("Demo Dental Clinic".to_owned()),
-        fallbacks: Vec::new(),
-        previous: None,
-        handled: None,
-    }
+fn email(to: &str) -> clinicflow_core::message::Message {
+    let mut m = message(Channel::Email, to, None);
+    m.body = "Hello Anna, Elif will call you back shortly.".to_owned();
+    m
 }
 
 fn sender(from: &str) -> EmailSender {

@@ -108,6 +108,10 @@ pub struct BranchConfig {
     /// The manager warned about this branch's leads; the tenant's first manager by default.
     #[serde(default)]
     pub manager: Option<String>,
+    /// This branch's own channel order for messages to its patients
+    /// (`["whatsapp", "sms"]`), instead of the tenant's.
+    #[serde(default)]
+    pub channels: Option<Vec<crate::message::Channel>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -604,6 +608,11 @@ fn build_branch(
         }
         None => None,
     };
+    if let Some(channels) = &c.channels {
+        for (path, problem) in providers::check_order(format!("{path}.channels"), channels) {
+            errors.add(path, problem);
+        }
+    }
     Some(Branch {
         id: id?,
         name: c.name.trim().to_owned(),
@@ -611,6 +620,7 @@ fn build_branch(
         phone_region: phone_region?,
         opening_hours: opening_hours?,
         manager: manager?,
+        channels: c.channels.clone(),
     })
 }
 

@@ -195,6 +195,10 @@ pub struct Message {
     /// window) instead of the free-form `body`; decided when queued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<TemplateCall>,
+    /// The kind's approved WhatsApp template, filled in: what a resend or a
+    /// fallback on WhatsApp uses should the window be closed by then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whatsapp_template: Option<TemplateCall>,
     /// The e-mail subject.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,

@@ -29,21 +29,38 @@ pub struct Route {
     pub channel: Channel,
     /// E.164 phone number or e-mail address.
     pub to: String,
-    /// On WhatsApp: the approved template to use outside the window.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub template: Option<TemplateCall>,
 }
 
 impl Route {
     /// How this route can carry a message now: free-form (`Some(None)`),
-    /// as its template (`Some(Some(call))`), or not at all (`None`:
-    /// WhatsApp outside the window without an approved template).
-    pub fn format(&self, window_open: bool) -> Option<Option<TemplateCall>> {
+    /// as the kind's `approved` template (`Some(Some(call))`), or not at
+    /// all (`None`: WhatsApp outside the window without an approved template).
+    pub fn format(
+        &self,
+        window_open: bool,
+        approved: Option<&TemplateCall>,
+    ) -> Option<Option<TemplateCall>> {
         match self.channel {
-            Channel::Whatsapp if !window_open => self.template.clone().map(Some),
+            Channel::Whatsapp if !window_open => approved.cloned().map(Some),
             _ => Some(None),
         }
     }
+}
+
+/// The first of `routes` that can carry a message now, how (free-form or
+/// the template), and the routes after it, kept as fallbacks.
+pub fn pick(
+    mut routes: Vec<Route>,
+    window_open: bool,
+    approved: Option<&TemplateCall>,
+) -> Option<(Route, Option<TemplateCall>, Vec<Route>)> {
+    let first = routes
+        .iter()
+        .position(|r| r.format(window_open, approved).is_some())?;
+    let fallbacks = routes.split_off(first + 1);
+    let route = routes.pop()?;
+    let format = route.format(window_open, approved).flatten();
+    Some((route, format, fallbacks))
 }
 
 /// The order in which a tenant tries its channels, per message kind.
@@ -85,21 +102,25 @@ impl Routing {
     /// The routes to `reach` for `kind`, in the tenant's order, skipping
     /// channels the recipient has no address on.
     pub fn routes(&self, kind: TemplateKind, reach: &Reach) -> Vec<Route> {
-        self.order(kind)
-            .iter()
-            .filter_map(|&channel| {
-                let to = match channel {
-                    Channel::Sms | Channel::Whatsapp => reach.phone.as_ref()?.as_str(),
-                    Channel::Email => reach.email.as_ref()?.as_str(),
-                };
-                Some(Route {
-                    channel,
-                    to: to.to_owned(),
-                    template: None,
-                })
-            })
-            .collect()
+        routes_in(self.order(kind), reach)
     }
+}
+
+/// The routes to `reach` in `order`, skipping channels it has no address on.
+pub fn routes_in(order: &[Channel], reach: &Reach) -> Vec<Route> {
+    order
+        .iter()
+        .filter_map(|&channel| {
+            let to = match channel {
+                Channel::Sms | Channel::Whatsapp => reach.phone.as_ref()?.as_str(),
+                Channel::Email => reach.email.as_ref()?.as_str(),
+            };
+            Some(Route {
+                channel,
+                to: to.to_owned(),
+            })
+        })
+        .collect()
 }
 
 /// A WhatsApp template approved in the tenant's WhatsApp Business Account,

@@ -234,10 +234,10 @@ pub fn build(
     let mut problems = Vec::new();
     let default_order = Routing::default().order(TemplateKind::Greeting).to_vec();
     let order = messaging.order.clone().unwrap_or(default_order);
-    check_order(&mut problems, format!("{prefix}.messaging.order"), &order);
+    problems.extend(check_order(format!("{prefix}.messaging.order"), &order));
     for (kind, channels) in &messaging.order_by_kind {
         let path = format!("{prefix}.messaging.order_by_kind.{}", kind.as_str());
-        check_order(&mut problems, path, channels);
+        problems.extend(check_order(path, channels));
     }
     let routing = Routing::new(order, messaging.order_by_kind.clone());
     let opt_out = format!("{prefix}.messaging.opt_out");
@@ -291,7 +291,9 @@ pub fn build(
 
 type Problems = Vec<(String, String)>;
 
-fn check_order(problems: &mut Problems, path: String, channels: &[Channel]) {
+/// What is wrong with an order of channels: none, or one listed twice.
+pub fn check_order(path: String, channels: &[Channel]) -> Problems {
+    let mut problems = Vec::new();
     if channels.is_empty() {
         problems.push((path.clone(), "name at least one channel".into()));
     }
@@ -300,6 +302,7 @@ fn check_order(problems: &mut Problems, path: String, channels: &[Channel]) {
             problems.push((path.clone(), format!("`{}` is listed twice", c.as_str())));
         }
     }
+    problems
 }
 
 fn by_language<T: Clone>(

@@ -60,6 +60,8 @@ pub struct Branch {
     pub opening_hours: WeeklySchedule,
     /// Warned when a lead of this branch waits too long.
     pub manager: ManagerId,
+    /// This branch's channel order for messages to its patients, if it has its own.
+    pub channels: Option<Vec<crate::message::Channel>>,
 }
 
 #[derive(Debug)]

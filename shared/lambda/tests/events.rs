@@ -103,7 +103,11 @@ async fn the_webhook_sample_becomes_a_lead_through_the_leads_queue() {
     let aws = Aws::start_with("webhooks", &config, &env).await;
     let app = aws.app.clone();
 
-    let (status, body) = call(webhooks_router(app.clone()), "webhooks-whatsapp-message.json").await;
+    let (status, body) = call(
+        webhooks_router(app.clone()),
+        "webhooks-whatsapp-message.json",
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["received"], 1);
     // A forged copy (the body changed, the signature not) is refused.
@@ -121,9 +125,19 @@ async fn the_webhook_sample_becomes_a_lead_through_the_leads_queue() {
         .items;
     assert_eq!(leads.len(), 1, "one lead, though every message came twice");
     assert_eq!(leads[0].source, "whatsapp");
-    assert_eq!(leads[0].attribution.utm_campaign.as_deref(), Some("IG-IMPLANT-11"));
-    let detail = app.lead_detail(&tenant, leads[0].id.as_str()).await.unwrap();
+    assert_eq!(
+        leads[0].attribution.utm_campaign.as_deref(),
+        Some("IG-IMPLANT-11")
+    );
+    let detail = app
+        .lead_detail(&tenant, leads[0].id.as_str())
+        .await
+        .unwrap();
     let greeting = &detail.messages[0];
-    assert_eq!(greeting.channel.as_str(), "sms", "the demo's order is SMS, then e-mail");
+    assert_eq!(
+        greeting.channel.as_str(),
+        "sms",
+        "the demo's order is SMS, then e-mail"
+    );
     assert_eq!(greeting.status.as_str(), "sent");
 }

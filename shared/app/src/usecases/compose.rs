@@ -195,22 +195,24 @@ fn compose(tenant: &Tenant, d: Draft<'_>, now: Timestamp) -> Result<Option<Messa
         .templates
         .render(d.kind, d.language, &tenant.default_language, &d.vars)
         .map_err(AppError::Internal)?;
-    let template = tenant.messaging.whatsapp_templates.get(&d.kind);
-    let mut routes: Vec<Route> = tenant.messaging.routing.routes(d.kind, d.reach);
-    for route in &mut routes {
-        if route.channel == Channel::Whatsapp {
-            route.template = template.map(|t| t.call(&rendered.language, &d.vars));
-        }
-    }
+    let approved = tenant
+        .messaging
+        .whatsapp_templates
+        .get(&d.kind)
+        .map(|t| t.call(&rendered.language, &d.vars));
+    // A branch with its own order uses it for its patients.
+    let branch_order = match d.audience {
+        Audience::Patient => branch_of(tenant, d.lead).channels.as_deref(),
+        _ => None,
+    };
+    let routes = match branch_order {
+        Some(order) => messaging::routes_in(order, d.reach),
+        None => tenant.messaging.routing.routes(d.kind, d.reach),
+    };
     let open = messaging::window_open(d.window_from, now);
-    let Some(first) = routes.iter().position(|r| r.format(open).is_some()) else {
+    let Some((route, format, fallbacks)) = messaging::pick(routes, open, approved.as_ref()) else {
         return Ok(None);
     };
-    let fallbacks = routes.split_off(first + 1);
-    let Some(route) = routes.pop() else {
-        return Ok(None);
-    };
-    let format = route.format(open).flatten();
     Ok(Some(Message {
         id: d.id,
         tenant: d.lead.tenant.clone(),
@@ -232,6 +234,7 @@ fn compose(tenant: &Tenant, d: Draft<'_>, now: Timestamp) -> Result<Option<Messa
         provider_id: None,
         error: None,
         template: format,
+        whatsapp_template: approved,
         subject: Some(tenant.name.clone()),
         fallbacks,
         previous: None,
@@ -250,29 +253,16 @@ pub fn follow_up(
     now: Timestamp,
 ) -> Result<Option<Message>, AppError> {
     let open = messaging::window_open(window_from, now);
-    let mut routes = match via {
-        HandledVia::Fallback => failed.fallbacks.clone(),
-        _ => {
-            let mut again = Route {
-                channel: failed.channel,
-                to: failed.to.clone(),
-                template: failed.template.clone(),
-            };
-            if again.template.is_none() && again.channel == Channel::Whatsapp {
-                // It went free-form before; a closed window needs the template
-                // its fallbacks kept, if any.
-                again.template = failed.fallbacks.iter().find_map(|r| r.template.clone());
-            }
-            let mut routes = vec![again];
-            routes.extend(failed.fallbacks.iter().cloned());
-            routes
-        }
-    };
-    let Some(first) = routes.iter().position(|r| r.format(open).is_some()) else {
-        return Ok(None);
-    };
-    let fallbacks = routes.split_off(first + 1);
-    let Some(route) = routes.pop() else {
+    let mut routes = Vec::new();
+    if via != HandledVia::Fallback {
+        routes.push(Route {
+            channel: failed.channel,
+            to: failed.to.clone(),
+        });
+    }
+    routes.extend(failed.fallbacks.iter().cloned());
+    let approved = failed.whatsapp_template.as_ref();
+    let Some((route, format, fallbacks)) = messaging::pick(routes, open, approved) else {
         return Ok(None);
     };
     let id = message::follow_up_id(&failed.id, via)
@@ -280,7 +270,7 @@ pub fn follow_up(
     Ok(Some(Message {
         id,
         channel: route.channel,
-        template: route.format(open).flatten(),
+        template: format,
         to: route.to,
         fallbacks,
         previous: Some(failed.id.clone()),

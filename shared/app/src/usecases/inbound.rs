@@ -10,16 +10,17 @@
 use clinicflow_core::contact::{PhoneNumber, Reach};
 use clinicflow_core::ids::{LeadId, MessageId};
 use clinicflow_core::inbound::{self, Inbound, InboundMessage, StatusUpdate};
-use clinicflow_core::lead::{Attribution, Consents, Lead, LeadEvent, Recorded, Touch};
+use clinicflow_core::lead::{Attribution, Consents, Lead, Touch};
 use clinicflow_core::message::{Channel, Message, MessageStatus};
 use clinicflow_core::messaging::Subscription;
 use clinicflow_core::submission::Submission;
 use clinicflow_core::tenant::Tenant;
-use clinicflow_ports::{Condition, Index, Query, Write};
+use clinicflow_ports::{Index, Query, Write};
 use jiff::{SignedDuration, Timestamp};
 use tracing::{info, warn};
 
 use super::compose;
+use super::intake::touch_writes;
 use super::{MAX_ROUNDS, busy, landed};
 use crate::error::AppError;
 use crate::records::{self, Claim, ConsentRecord, Handled, OptOut, Patient, Versioned};
@@ -173,7 +174,7 @@ impl App {
             };
             let claim_key = keys::open_claim(&tenant.id, &contact);
             if let Some(claim) = records::get::<Claim>(self.store.as_ref(), &claim_key).await? {
-                let lead_id = claim.value.lead;
+                let lead_id = claim.value.lead.clone();
                 let Some(lead) =
                     records::get::<Lead>(self.store.as_ref(), &keys::lead(&tenant.id, &lead_id))
                         .await?
@@ -181,24 +182,9 @@ impl App {
                     continue;
                 };
                 record.last_lead = Some(lead_id.clone());
-                let mut writes = vec![
-                    records::check(claim_key, Condition::VersionIs(claim.version)),
-                    records::touch(&tenant.id, &lead_id, &touch)?,
-                    records::event(
-                        &tenant.id,
-                        &lead_id,
-                        &Recorded {
-                            id: touch.id.clone(),
-                            at: touch.at,
-                            event: LeadEvent::Touched {
-                                touch: touch.id.clone(),
-                                source: touch.source.clone(),
-                            },
-                        },
-                    )?,
-                    records::patient(&tenant.id, &record, version)?,
-                    marker(Some(lead_id.clone()))?,
-                ];
+                let mut writes = touch_writes(&tenant.id, claim_key, &claim, &touch)?;
+                writes.push(records::patient(&tenant.id, &record, version)?);
+                writes.push(marker(Some(lead_id.clone()))?);
                 writes.extend(self.owner_notice(tenant, &lead.value, m.channel, now)?);
                 if landed(self.store.write(writes).await)? {
                     info!(tenant = %tenant.id, lead = %lead_id, channel = m.channel.as_str(), "inbound message recorded on the open lead");

@@ -4,13 +4,13 @@ use clinicflow_core::ids::{FormId, LeadId, TenantId};
 use clinicflow_core::lead::{Lead, LeadEvent, Recorded, Stage, Touch};
 use clinicflow_core::submission::{Screened, Submission, screen};
 use clinicflow_core::timer::{Timer, TimerKind};
-use clinicflow_ports::{Condition, Write};
+use clinicflow_ports::{Condition, Key, Write};
 use jiff::Timestamp;
 use tracing::info;
 
 use super::{MAX_ROUNDS, busy, landed};
 use crate::error::AppError;
-use crate::records::{self, Claim, ConsentRecord};
+use crate::records::{self, Claim, ConsentRecord, Versioned};
 use crate::work::Work;
 use crate::{App, keys};
 
@@ -110,24 +110,8 @@ impl App {
             let Some(claim) = records::get::<Claim>(self.store.as_ref(), &claim_key).await? else {
                 continue;
             };
-            let lead = claim.value.lead;
-            let mut writes = vec![
-                // The lead is still open exactly while its claim is unchanged.
-                records::check(claim_key, Condition::VersionIs(claim.version)),
-                records::touch(tenant, &lead, touch)?,
-                records::event(
-                    tenant,
-                    &lead,
-                    &Recorded {
-                        id: touch.id.clone(),
-                        at: touch.at,
-                        event: LeadEvent::Touched {
-                            touch: touch.id.clone(),
-                            source: touch.source.clone(),
-                        },
-                    },
-                )?,
-            ];
+            let lead = claim.value.lead.clone();
+            let mut writes = touch_writes(tenant, claim_key, &claim, touch)?;
             writes.extend(consent_record(tenant, submission, touch)?);
             writes.extend(extra);
             return Ok(landed(self.store.write(writes).await)?.then_some(lead));
@@ -221,6 +205,34 @@ impl App {
         writes.extend(extra);
         Ok(landed(self.store.write(writes).await)?.then_some(id))
     }
+}
+
+/// The writes that record `touch` on the open lead `claim` names: the
+/// claim unchanged (the lead is still open exactly while it is), the touch
+/// and its history event.
+pub(super) fn touch_writes(
+    tenant: &TenantId,
+    claim_key: Key,
+    claim: &Versioned<Claim>,
+    touch: &Touch,
+) -> Result<Vec<Write>, AppError> {
+    let lead = &claim.value.lead;
+    Ok(vec![
+        records::check(claim_key, Condition::VersionIs(claim.version)),
+        records::touch(tenant, lead, touch)?,
+        records::event(
+            tenant,
+            lead,
+            &Recorded {
+                id: touch.id.clone(),
+                at: touch.at,
+                event: LeadEvent::Touched {
+                    touch: touch.id.clone(),
+                    source: touch.source.clone(),
+                },
+            },
+        )?,
+    ])
 }
 
 /// A consent record when the submission gave any consent.

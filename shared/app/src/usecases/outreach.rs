@@ -3,7 +3,7 @@
 //! attempt linked to the failed one), or mark a failure handled another way.
 
 use clinicflow_core::contact::{PhoneNumber, Reach};
-use clinicflow_core::ids::{ConsultantId, LeadId, MessageId};
+use clinicflow_core::ids::{LeadId, MessageId};
 use clinicflow_core::lead::{Lead, LeadEvent};
 use clinicflow_core::message::{
     Audience, Channel, Handled, HandledVia, Message, MessageStatus, Purpose,
@@ -13,7 +13,7 @@ use clinicflow_ports::Condition;
 use tracing::info;
 
 use super::compose::{self, branch_of};
-use super::staff::bounded;
+use super::staff::{bounded, consultant_named};
 use super::{MAX_ROUNDS, busy, landed};
 use crate::error::AppError;
 use crate::records::{self, Claim, Patient, Versioned};
@@ -79,17 +79,7 @@ impl App {
         by: Option<&str>,
     ) -> Result<Lead, AppError> {
         let lead_id = LeadId::new(lead_id).map_err(|_| AppError::NotFound("lead"))?;
-        let by = match by.map(str::trim).filter(|s| !s.is_empty()) {
-            Some(by) => Some(
-                ConsultantId::new(by)
-                    .ok()
-                    .filter(|id| tenant.consultant(id).is_some())
-                    .ok_or_else(|| {
-                        AppError::invalid("by", format!("no consultant `{by}` in this clinic"))
-                    })?,
-            ),
-            None => None,
-        };
+        let by = consultant_named(tenant, by)?;
         for _ in 0..MAX_ROUNDS {
             let Versioned {
                 value: lead,

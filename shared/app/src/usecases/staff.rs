@@ -43,17 +43,7 @@ impl App {
         input: ContactInput,
     ) -> Result<Lead, AppError> {
         let lead_id = LeadId::new(lead_id).map_err(|_| AppError::NotFound("lead"))?;
-        let by = match input.by.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(by) => Some(
-                ConsultantId::new(by)
-                    .ok()
-                    .filter(|id| tenant.consultant(id).is_some())
-                    .ok_or_else(|| {
-                        AppError::invalid("by", format!("no consultant `{by}` in this clinic"))
-                    })?,
-            ),
-            None => None,
-        };
+        let by = consultant_named(tenant, input.by.as_deref())?;
         let note = bounded("note", input.note, MAX_NOTE)?;
         for _ in 0..MAX_ROUNDS {
             let Versioned {
@@ -290,6 +280,22 @@ fn stop_sla<'a>(tenant: &'a Tenant, lead: &'a LeadId) -> impl Iterator<Item = Wr
 }
 
 /// Trims an optional text; empty is absent; too long is an error on `field`.
+/// The consultant a staff request names in `by`, if any; an unknown one is
+/// a 422 on `by`.
+pub(super) fn consultant_named(
+    tenant: &Tenant,
+    by: Option<&str>,
+) -> Result<Option<ConsultantId>, AppError> {
+    let Some(by) = by.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    ConsultantId::new(by)
+        .ok()
+        .filter(|id| tenant.consultant(id).is_some())
+        .map(Some)
+        .ok_or_else(|| AppError::invalid("by", format!("no consultant `{by}` in this clinic")))
+}
+
 pub(super) fn bounded(
     field: &str,
     value: Option<String>,
