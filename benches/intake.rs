@@ -7,7 +7,10 @@
 //!   same durability), driven in alternating rounds;
 //! - the time from a form's POST to its greeting recorded as sent: at a
 //!   steady pace, and for the leads of each load round (the backlog at
-//!   saturation).
+//!   saturation);
+//! - how fast a signed WhatsApp webhook (a patient's message) is
+//!   acknowledged, paced, against `GET /healthz` paced alike (the floor of
+//!   an answer from this server), in alternating halves of one phase.
 //!
 //! The process plays two roles. By default it is the load generator: it
 //! starts both servers as child processes, drives them and prints a
@@ -140,6 +143,7 @@ async fn run(settings: &Settings) -> Result<String, String> {
     let paced = paced_phase(&intake, settings.paced_rate, &phones).await?;
     let case = format!("paced, {}/s", settings.paced_rate);
     greetings.insert(0, greetings_of(&intake, &paced, case, PACED_TIMEOUT).await?);
+    let webhooks = webhook_phase(&intake, settings.paced_rate, &phones).await?;
 
     Ok(render(&Report {
         settings,
@@ -147,6 +151,7 @@ async fn run(settings: &Settings) -> Result<String, String> {
         rounds: &rounds,
         paced: &paced,
         greetings: &greetings,
+        webhooks: &webhooks,
         peak_rss: [
             ("intake server", intake.peak_rss_kib()),
             ("baseline server", baseline.peak_rss_kib()),
@@ -258,6 +263,7 @@ fn start_intake(dir: &Path) -> Result<ServerProcess, String> {
         .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
     let mut command = Command::new(env!("CARGO_BIN_EXE_clinicflow"));
     command
+        .env("BENCH_WHATSAPP_APP_SECRET", APP_SECRET)
         .env("CLINICFLOW_CONFIG", &config)
         .env("CLINICFLOW_LOG", "info")
         .env_remove("RUST_LOG")
@@ -316,9 +322,117 @@ shifts = ["daily 00:00-24:00"]
 
 [[tenants.forms]]
 id = "{FORM}"
+
+# WhatsApp only receives here (its webhooks are measured); greetings go by
+# SMS, which has no provider: the sandbox.
+[tenants.messaging]
+order = ["sms"]
+
+[tenants.whatsapp]
+phone_number_id = "{PHONE_NUMBER_ID}"
+access_token = "env:BENCH_WHATSAPP_APP_SECRET"
+app_secret = "env:BENCH_WHATSAPP_APP_SECRET"
+verify_token = "env:BENCH_WHATSAPP_APP_SECRET"
 "#,
         data = data_dir.display()
     )
+}
+
+// ---------------------------------------------------------------------------
+// Webhook acknowledgement
+// ---------------------------------------------------------------------------
+
+const APP_SECRET: &str = "bench-app-secret";
+const PHONE_NUMBER_ID: &str = "106540352242922";
+
+/// Request latencies of one kind of call in the webhook phase.
+#[derive(Default)]
+struct Latencies {
+    sorted: Vec<Duration>,
+    errors: usize,
+}
+
+/// The webhook phase: `rate` calls a second for `PACED_SECONDS`, half of
+/// them signed WhatsApp notifications (a new patient's message each, so
+/// each makes a lead behind the queue), half `GET /healthz`, interleaved.
+async fn webhook_phase(
+    server: &ServerProcess,
+    rate: u32,
+    phones: &Arc<Phones>,
+) -> Result<[Latencies; 2], String> {
+    eprintln!("webhooks: {rate} calls/s for {PACED_SECONDS} s");
+    let client = client()?;
+    let webhook_url = server.url("/webhooks/whatsapp/bench");
+    let health_url = server.url("/healthz");
+    let period = (Duration::from_secs(1) / rate).max(Duration::from_micros(1));
+    let mut ticker = tokio::time::interval(period);
+    let mut tasks = Vec::new();
+    for i in 0..rate.saturating_mul(PACED_SECONDS) {
+        ticker.tick().await;
+        let client = client.clone();
+        let request = if i % 2 == 0 {
+            let (body, signature) = signed_notification(&phones.next(), i);
+            client
+                .post(&webhook_url)
+                .header(CONTENT_TYPE, "application/json")
+                .header("x-hub-signature-256", signature)
+                .body(body)
+        } else {
+            client.get(&health_url)
+        };
+        tasks.push(tokio::spawn(async move {
+            let began = Instant::now();
+            let ok = request.send().await.is_ok_and(|r| r.status().is_success());
+            (i % 2, began.elapsed(), ok)
+        }));
+    }
+    let mut out = [Latencies::default(), Latencies::default()];
+    for task in tasks {
+        let (kind, latency, ok) = task
+            .await
+            .map_err(|e| format!("a webhook call failed: {e}"))?;
+        let slot = &mut out[kind as usize];
+        if ok {
+            slot.sorted.push(latency);
+        } else {
+            slot.errors += 1;
+        }
+    }
+    for slot in &mut out {
+        slot.sorted.sort_unstable();
+    }
+    if out[0].sorted.is_empty() {
+        return Err("no webhook was acknowledged".into());
+    }
+    Ok(out)
+}
+
+/// A WhatsApp notification of a text from `phone`, and its signature.
+fn signed_notification(phone: &str, n: u32) -> (String, String) {
+    use hmac::{KeyInit, Mac};
+    let body = serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "102290129340398", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID },
+            "contacts": [{ "profile": { "name": "Bench" }, "wa_id": phone.trim_start_matches('+') }],
+            "messages": [{
+                "from": phone.trim_start_matches('+'),
+                "id": format!("wamid.BENCH{n}"),
+                "timestamp": Timestamp::now().as_second().to_string(),
+                "type": "text",
+                "text": { "body": "Merhaba, bilgi almak istiyorum" }
+            }]
+        }}]}]
+    })
+    .to_string();
+    let signature = hmac::Hmac::<sha2::Sha256>::new_from_slice(APP_SECRET.as_bytes())
+        .map(|mut mac| {
+            mac.update(body.as_bytes());
+            format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+        })
+        .unwrap_or_default();
+    (body, signature)
 }
 
 // ---------------------------------------------------------------------------
@@ -947,6 +1061,8 @@ struct Report<'a> {
     paced: &'a Round,
     /// The paced phase first, then one per intake round.
     greetings: &'a [GreetingLatency],
+    /// Signed WhatsApp webhooks, then `GET /healthz`.
+    webhooks: &'a [Latencies; 2],
     peak_rss: [(&'static str, Option<u64>); 2],
 }
 
@@ -983,6 +1099,7 @@ fn render(report: &Report) -> String {
     render_setup(&mut out, report.settings, report.data_dir);
     let ratio = render_load(&mut out, report);
     render_greetings(&mut out, report);
+    render_webhooks(&mut out, report);
     render_other(&mut out, report);
     render_targets(&mut out, report, ratio);
     out
@@ -1098,6 +1215,35 @@ fn render_greetings(out: &mut String, report: &Report) {
     );
 }
 
+fn render_webhooks(out: &mut String, report: &Report) {
+    let rate = report.settings.paced_rate;
+    let _ = writeln!(out, "## Webhook acknowledgement\n");
+    let _ = writeln!(
+        out,
+        "{rate} calls/s for {PACED_SECONDS} s, alternating: a signed WhatsApp notification (a new patient's message; verified, queued, answered) and `GET /healthz` (the floor).\n"
+    );
+    let _ = writeln!(
+        out,
+        "| call | answered | p50 ms | p99 ms | max ms | errors |"
+    );
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (name, l) in ["webhook (POST, signed)", "baseline: GET /healthz"]
+        .iter()
+        .zip(report.webhooks.iter())
+    {
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {} | {} | {} | {} |",
+            l.sorted.len(),
+            ms(percentile(&l.sorted, 50.0)),
+            ms(percentile(&l.sorted, 99.0)),
+            ms(l.sorted.last().copied()),
+            l.errors
+        );
+    }
+    let _ = writeln!(out);
+}
+
 fn render_other(out: &mut String, report: &Report) {
     let leads: usize = report
         .rounds
@@ -1141,6 +1287,13 @@ fn render_targets(out: &mut String, report: &Report, ratio: Option<f64>) {
         "- Paced greeting p99 < 1000 ms: **{}** ({} ms)",
         verdict(greeting_met),
         ms(paced_p99)
+    );
+    let webhook_p99 = percentile(&report.webhooks[0].sorted, 99.0);
+    let _ = writeln!(
+        out,
+        "- Webhook acknowledged, p99 < 300 ms: **{}** ({} ms)",
+        verdict(webhook_p99.is_some_and(|p| p < Duration::from_millis(300))),
+        ms(webhook_p99)
     );
 }
 
