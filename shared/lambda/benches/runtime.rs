@@ -23,8 +23,8 @@
 //! (`examples/hello.rs`: same runtime crate, same profile). The events
 //! are real: a form post per new phone number for `intake`, a staff call
 //! for `api`, the messages the intake and assignment put on the queues
-//! for `assign` and `send` (one message per event), and the schedule's
-//! event for `sweep`.
+//! for `assign` and `send` (one message per event), the schedule's event
+//! for `sweep`, and the signed WhatsApp notification for `webhooks`.
 //!
 //! Prints a Markdown report on stdout; progress goes to stderr. Exits 0
 //! whenever the measurement ran, targets met or not; 1 when it could not
@@ -271,7 +271,10 @@ impl Function {
             .env("LEADS_QUEUE_URL", &resources.leads_queue_url)
             .env("OUTBOX_QUEUE_URL", &resources.outbox_queue_url)
             .env("EVENT_BUS_NAME", &resources.event_bus)
-            .env("CLINICFLOW_CONFIG", repo().join("config/demo.toml"))
+            .env("CLINICFLOW_CONFIG", config())
+            .env("DEMO_WHATSAPP_TOKEN", "bench-token")
+            .env("DEMO_WHATSAPP_APP_SECRET", "sample-app-secret")
+            .env("DEMO_WHATSAPP_VERIFY_TOKEN", "bench-verify")
             .env("CLINICFLOW_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -372,6 +375,19 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 
 // ---------------------------------------------------------------------------
 // The events.
+
+/// The demo clinic with the WhatsApp number the webhook sample was signed
+/// for (`events/webhooks-demo-whatsapp.toml`), written where the
+/// functions read it.
+fn config() -> PathBuf {
+    let path = repo().join("target/lambda-bench/clinicflow.toml");
+    let demo = std::fs::read_to_string(repo().join("config/demo.toml")).unwrap();
+    let whatsapp =
+        std::fs::read_to_string(repo().join("events/webhooks-demo-whatsapp.toml")).unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, format!("{demo}\n{whatsapp}")).unwrap();
+    path
+}
 
 fn sample(file: &str) -> Value {
     let path = repo().join("events").join(file);
@@ -578,6 +594,8 @@ async fn measure() -> Result<String, String> {
         Function::new("assign", build.join("assign")),
         Function::new("send", build.join("send")),
         Function::new("sweep", build.join("sweep")),
+        // Last: its events go to the leads queue, which assign reads above.
+        Function::new("webhooks", build.join("webhooks")),
     ];
     for function in &functions {
         if !function.binary.exists() {
@@ -603,6 +621,7 @@ async fn measure() -> Result<String, String> {
             "api" => repeated("api-list-leads.json", events),
             "assign" => queued(&sqs, &resources.leads_queue_url, events).await,
             "send" => queued(&sqs, &resources.outbox_queue_url, events).await,
+            "webhooks" => repeated("webhooks-whatsapp-message.json", events),
             _ => repeated("sweep-schedule.json", events),
         };
         eprintln!("{}: {} events", function.name, work.len());

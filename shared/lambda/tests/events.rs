@@ -78,22 +78,13 @@ async fn each_sample_event_goes_through_its_handler() {
     assert_eq!(report.failed, 0);
 }
 
-/// The demo clinic with a WhatsApp number, as `webhooks-whatsapp-message.json`
-/// was signed for (app secret `sample-app-secret`).
-const DEMO_WHATSAPP: &str = r#"
-[tenants.whatsapp]
-phone_number_id = "106540352242922"
-access_token = "env:DEMO_WHATSAPP_TOKEN"
-app_secret = "env:DEMO_WHATSAPP_APP_SECRET"
-verify_token = "env:DEMO_WHATSAPP_VERIFY_TOKEN"
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_webhook_sample_becomes_a_lead_through_the_leads_queue() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("clinicflow.toml");
     let demo = std::fs::read_to_string(repo().join("config/demo.toml")).unwrap();
-    std::fs::write(&config, format!("{demo}\n{DEMO_WHATSAPP}")).unwrap();
+    let whatsapp = event("webhooks-demo-whatsapp.toml");
+    std::fs::write(&config, format!("{demo}\n{whatsapp}")).unwrap();
     let env = |name: &str| match name {
         "DEMO_WHATSAPP_TOKEN" => Some("token".to_owned()),
         "DEMO_WHATSAPP_APP_SECRET" => Some("sample-app-secret".to_owned()),

@@ -74,9 +74,13 @@ impl App {
                 }
                 continue;
             }
-            if let Some(rate) = self.messenger.rate(&message) {
-                pacing::wait_turn(self, &message.tenant, &rate).await?;
-            }
+            let now = match self.messenger.rate(&message) {
+                Some(rate) => {
+                    pacing::wait_turn(self, &message.tenant, &rate).await?;
+                    self.clock.now()
+                }
+                None => now,
+            };
             let mut claimed = message;
             claimed.status = MessageStatus::Sending;
             claimed.lease_until = now.saturating_add(self.tuning.lease).ok();

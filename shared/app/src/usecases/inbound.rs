@@ -28,8 +28,9 @@ use crate::{App, keys};
 
 /// How long a status may wait for the message it reports on to be
 /// recorded (the provider can call back before the sender wrote its
-/// receipt); after that it is about a message we do not know.
-const STATUS_PATIENCE: SignedDuration = SignedDuration::from_mins(10);
+/// receipt, or before the index caught up): a couple of the queue's
+/// redeliveries. After that it is about a message that is not ours.
+const STATUS_PATIENCE: SignedDuration = SignedDuration::from_mins(2);
 
 impl App {
     /// Handles one provider event for `tenant`. `Err` leaves it in the
