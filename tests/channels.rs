@@ -369,6 +369,16 @@ async fn whatsapp_window_failures_panel_and_opt_out() {
     assert_eq!(status, 202, "{resent}");
     assert_eq!(resent["previous"], failed["id"]);
     assert_eq!(resent["to"], "+905324445566");
+    // Asked again (a double click): the same attempt, nothing new queued.
+    let (status, again) = staff_post(
+        &server,
+        TOKEN,
+        &format!("/v1/leads/{lead_id}/messages/{failed_id}/resend"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(again["id"], resent["id"]);
     eventually(&server, "the resend sent", wait, || async {
         (providers.whatsapp().len() == 2).then_some(())
     })

@@ -163,16 +163,16 @@ impl App {
                 version,
             },
         ) = self.failed_message(tenant, lead_id, message_id).await?;
-        if let Some(next) = failed.handled.as_ref().and_then(|h| h.next.clone())
-            && failed
-                .handled
-                .as_ref()
-                .is_some_and(|h| h.via == HandledVia::Resent)
+        if let Some(Handled {
+            via: HandledVia::Resent,
+            next: Some(next),
+            ..
+        }) = &failed.handled
         {
             // Asked twice: the first resend stands.
             return records::get::<Message>(
                 self.store.as_ref(),
-                &keys::message(&tenant.id, &lead.id, &next),
+                &keys::message(&tenant.id, &lead.id, next),
             )
             .await?
             .map(|m| m.value)
