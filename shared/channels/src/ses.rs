@@ -68,12 +68,7 @@ pub fn classify(code: &str, reason: String, http_status: Option<u16>) -> SendErr
         code,
         "TooManyRequestsException" | "LimitExceededException" | "ThrottlingException"
     ) || http_status.is_some_and(|s| s >= 500);
-    let code = code.to_owned();
-    if retryable {
-        SendError::Retryable { code, reason }
-    } else {
-        SendError::Permanent { code, reason }
-    }
+    SendError::sorted(retryable, code.to_owned(), reason)
 }
 
 #[async_trait]

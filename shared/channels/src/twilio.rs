@@ -79,17 +79,7 @@ pub fn classify(http_status: u16, code: Option<i64>, reason: String) -> SendErro
     let code_str = code.map_or_else(|| format!("http_{http_status}"), |c| c.to_string());
     // https://www.twilio.com/docs/api/errors
     let retryable = http_status == 429 || http_status >= 500 || code == Some(20429);
-    if retryable {
-        SendError::Retryable {
-            code: code_str,
-            reason,
-        }
-    } else {
-        SendError::Permanent {
-            code: code_str,
-            reason,
-        }
-    }
+    SendError::sorted(retryable, code_str, reason)
 }
 
 #[async_trait]

@@ -116,17 +116,7 @@ pub fn classify(http_status: u16, code: i64, reason: String) -> SendError {
         code,
         4 | 80007 | 130429 | 131000 | 131016 | 131048 | 131056 | 133004
     ) || (http_status >= 500 && !matches!(code, 131026 | 131047));
-    if retryable {
-        SendError::Retryable {
-            code: code_str,
-            reason,
-        }
-    } else {
-        SendError::Permanent {
-            code: code_str,
-            reason,
-        }
-    }
+    SendError::sorted(retryable, code_str, reason)
 }
 
 #[async_trait]

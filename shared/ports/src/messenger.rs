@@ -20,6 +20,17 @@ pub enum SendError {
     Permanent { code: String, reason: String },
 }
 
+impl SendError {
+    /// A provider's error, retryable or not as the provider's codes say.
+    pub fn sorted(retryable: bool, code: String, reason: String) -> SendError {
+        if retryable {
+            SendError::Retryable { code, reason }
+        } else {
+            SendError::Permanent { code, reason }
+        }
+    }
+}
+
 /// How fast one sender (a WhatsApp number, an SMS sender, an e-mail
 /// identity) may send, across every consumer that sends for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
