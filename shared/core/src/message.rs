@@ -214,6 +214,22 @@ pub struct Message {
 }
 
 impl Message {
+    /// This message as a new attempt queued at `now`: its delivery state
+    /// (status, attempts, lease, receipt, error, handling) starts over.
+    pub fn requeued(mut self, now: Timestamp) -> Message {
+        self.status = MessageStatus::Queued;
+        self.attempts = 0;
+        self.created_at = now;
+        self.updated_at = now;
+        self.lease_until = None;
+        self.sent_at = None;
+        self.provider = None;
+        self.provider_id = None;
+        self.error = None;
+        self.handled = None;
+        self
+    }
+
     /// The recipient as logs may show it: masked.
     pub fn masked_recipient(&self) -> String {
         match self.channel {

@@ -267,25 +267,16 @@ pub fn follow_up(
     };
     let id = message::follow_up_id(&failed.id, via)
         .map_err(|e| AppError::Conflict(format!("cannot follow up: {e}")))?;
-    Ok(Some(Message {
+    let next = Message {
         id,
         channel: route.channel,
         template: format,
         to: route.to,
         fallbacks,
         previous: Some(failed.id.clone()),
-        status: MessageStatus::Queued,
-        attempts: 0,
-        created_at: now,
-        updated_at: now,
-        lease_until: None,
-        sent_at: None,
-        provider: None,
-        provider_id: None,
-        error: None,
-        handled: None,
         ..failed.clone()
-    }))
+    };
+    Ok(Some(next.requeued(now)))
 }
 
 /// The timer that delivers `message` if its queue message never arrives.

@@ -9,7 +9,10 @@
 //! because a second copy is worse than a visible failure.
 
 use clinicflow_core::ids::{LeadId, MessageId, TenantId};
-use clinicflow_core::message::{Failure, Handled, HandledVia, Message, MessageStatus, Purpose};
+use clinicflow_core::lead::Lead;
+use clinicflow_core::message::{
+    Audience, Failure, Handled, HandledVia, Message, MessageStatus, Purpose,
+};
 use clinicflow_core::timer::{Timer, TimerKind};
 use clinicflow_ports::{Condition, Receipt, SendError, Write};
 use jiff::{SignedDuration, Timestamp};
@@ -74,13 +77,12 @@ impl App {
                 }
                 continue;
             }
-            let now = match self.messenger.rate(&message) {
-                Some(rate) => {
-                    pacing::wait_turn(self, &message.tenant, &rate).await?;
-                    self.clock.now()
-                }
-                None => now,
-            };
+            let rate = self.messenger.rate(&message);
+            let mut turn = None;
+            if let Some(rate) = &rate {
+                turn = Some(pacing::wait_turn(self, &message.tenant, rate).await?);
+            }
+            let now = self.clock.now();
             let mut claimed = message;
             claimed.status = MessageStatus::Sending;
             claimed.lease_until = now.saturating_add(self.tuning.lease).ok();
@@ -92,6 +94,13 @@ impl App {
                     .await,
             )? {
                 continue;
+            }
+            // The turn counts for the second it was taken in: if claiming
+            // took the call into the next one, take a turn there too.
+            if let (Some(rate), Some(second)) = (&rate, turn)
+                && self.clock.now().as_second() != second
+            {
+                pacing::wait_turn(self, &claimed.tenant, rate).await?;
             }
             let result = self.messenger.send(&claimed).await;
             return self.record_outcome(claimed, version + 1, result).await;
@@ -219,10 +228,10 @@ impl App {
 
     /// The patient record of `message`'s lead, for messages to patients.
     async fn patient_of(&self, message: &Message) -> Result<Option<Patient>, AppError> {
-        if message.audience != clinicflow_core::message::Audience::Patient {
+        if message.audience != Audience::Patient {
             return Ok(None);
         }
-        let lead = records::get::<clinicflow_core::lead::Lead>(
+        let lead = records::get::<Lead>(
             self.store.as_ref(),
             &keys::lead(&message.tenant, &message.lead),
         )

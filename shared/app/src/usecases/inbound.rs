@@ -8,7 +8,7 @@
 //! three times changes what one delivery changed.
 
 use clinicflow_core::contact::{PhoneNumber, Reach};
-use clinicflow_core::ids::{LeadId, MessageId};
+use clinicflow_core::ids::{LeadId, MessageId, TenantId};
 use clinicflow_core::inbound::{self, Inbound, InboundMessage, StatusUpdate};
 use clinicflow_core::lead::{Attribution, Consents, Lead, Touch};
 use clinicflow_core::message::{Channel, Message, MessageStatus};
@@ -37,7 +37,7 @@ impl App {
     /// queue to be tried again.
     pub async fn handle_inbound(
         &self,
-        tenant_id: &clinicflow_core::ids::TenantId,
+        tenant_id: &TenantId,
         event: &Inbound,
     ) -> Result<(), AppError> {
         let Some(tenant) = self.directory.tenant(tenant_id) else {

@@ -16,12 +16,12 @@ use crate::{App, keys, records};
 const MAX_TURNS: usize = 64;
 
 /// Waits until `rate.sender` may send one more message this second, and
-/// counts it.
+/// counts it; the second it counted in (Unix seconds).
 pub(super) async fn wait_turn(
     app: &App,
     tenant: &TenantId,
     rate: &SendRate,
-) -> Result<(), AppError> {
+) -> Result<i64, AppError> {
     for _ in 0..MAX_TURNS {
         let now = app.clock.now();
         let second = now.as_second();
@@ -31,7 +31,7 @@ pub(super) async fn wait_turn(
         if sent < rate.per_second {
             let write = records::send_count(key, sent + 1, current.map(|c| c.version), second)?;
             if landed(app.store.write(vec![write]).await)? {
-                return Ok(());
+                return Ok(second);
             }
             // Another sender took a turn meanwhile: look again.
             continue;
