@@ -15,13 +15,17 @@ use jiff::tz::TimeZone;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::answer::{Answer, AnswerWords};
 use crate::contact::{Email, PhoneNumber, Reach, Region};
-use crate::ids::{BranchId, ConsultantId, FormId, Language, ManagerId, TenantId};
-use crate::providers::{self, EmailConfig, MessagingConfig, SmsConfig, WhatsappConfig};
+use crate::ids::{BranchId, ConsultantId, FormId, Language, ManagerId, PractitionerId, ServiceId, TenantId};
+use crate::journey::{self, RuleConfig, SendHours, SurveyScale};
+use crate::providers::{self, EmailConfig, MessagingConfig, SecretRef, SmsConfig, WhatsappConfig};
 use crate::schedule::WeeklySchedule;
 use crate::sla::SlaPolicy;
 use crate::template::{TemplateKind, Templates};
-use crate::tenant::{Branch, Consultant, Form, Manager, Tenant};
+use crate::tenant::{
+    AppointmentPolicy, Branch, Callback, Consultant, Form, Manager, Practitioner, Service, Tenant,
+};
 
 /// The shortest staff token accepted in clear: guessing it must be hopeless.
 const MIN_TOKEN_LEN: usize = 16;
@@ -46,6 +50,20 @@ pub struct TenantConfig {
     pub consultants: Vec<ConsultantConfig>,
     #[serde(default)]
     pub forms: Vec<FormConfig>,
+    /// Doctors and other practitioners appointments are with.
+    #[serde(default)]
+    pub practitioners: Vec<PractitionerConfig>,
+    #[serde(default)]
+    pub services: Vec<ServiceConfig>,
+    /// How appointments are followed: send hours, caps, survey, links.
+    #[serde(default)]
+    pub appointments: AppointmentsConfig,
+    /// Changes to the default journeys, by journey id.
+    #[serde(default)]
+    pub journeys: BTreeMap<String, RuleConfig>,
+    /// Cal.com bookings feed, signed with this secret.
+    #[serde(default)]
+    pub calcom: Option<CalcomConfig>,
     /// Kind (`greeting`, `sla_alert`) → language → template source.
     #[serde(default)]
     pub templates: BTreeMap<TemplateKind, BTreeMap<String, String>>,
@@ -112,6 +130,83 @@ pub struct BranchConfig {
     /// (`["whatsapp", "sms"]`), instead of the tenant's.
     #[serde(default)]
     pub channels: Option<Vec<crate::message::Channel>>,
+    /// Told to patients in reminders.
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub map_link: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PractitionerConfig {
+    pub id: String,
+    pub name: String,
+    pub branch: String,
+    #[serde(default)]
+    pub languages: Vec<String>,
+    /// Their Cal.com account's e-mail or username.
+    #[serde(default)]
+    pub calcom: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub id: String,
+    pub name: String,
+    /// Language → the name in it.
+    #[serde(default)]
+    pub names: BTreeMap<String, String>,
+    /// Scheduler codes (FHIR `serviceType`) besides the id.
+    #[serde(default)]
+    pub codes: Vec<String>,
+    /// Cal.com event-type slugs or ids that book it.
+    #[serde(default)]
+    pub calcom: Vec<String>,
+    /// Language → aftercare instructions.
+    #[serde(default)]
+    pub aftercare: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppointmentsConfig {
+    /// Local hours in which unsolicited messages reach patients (`09:00-21:00`).
+    #[serde(default)]
+    pub send_hours: Option<String>,
+    /// The most automated messages one patient gets in a day (3).
+    #[serde(default)]
+    pub max_per_day: Option<u32>,
+    /// `csat` (1–5) or `nps` (0–10).
+    #[serde(default)]
+    pub survey: Option<SurveyScale>,
+    /// The highest score that opens a task for the branch manager.
+    #[serde(default)]
+    pub low_score: Option<u8>,
+    #[serde(default)]
+    pub booking_link: Option<String>,
+    /// The public base URL patients' confirm links point at.
+    #[serde(default)]
+    pub link_base: Option<String>,
+    /// Answer (`confirm`, `reschedule`, `cancel`) → language → words.
+    #[serde(default)]
+    pub answers: BTreeMap<Answer, BTreeMap<String, Vec<String>>>,
+    /// The clinic's scheduler, told of patients' answers.
+    #[serde(default)]
+    pub callback_url: Option<String>,
+    /// The secret that signs those calls (a credential reference).
+    #[serde(default)]
+    pub callback_secret: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalcomConfig {
+    /// The webhook's secret (a credential reference).
+    pub signing_secret: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -400,9 +495,49 @@ fn build_tenant(
         .filter_map(|(i, f)| build_form(&format!("{path}.forms[{i}]"), f, &branch_ids, errors))
         .collect();
 
-    let templates = match Templates::new(&c.templates) {
-        Ok(t) => Some(t),
-        Err(problems) => {
+    let practitioners: Vec<Practitioner> = c
+        .practitioners
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            build_practitioner(&format!("{path}.practitioners[{i}]"), p, &branch_ids, errors)
+        })
+        .collect();
+    unique(
+        errors,
+        &format!("{path}.practitioners"),
+        practitioners.iter().map(|p| p.id.as_str()),
+    );
+    let services: Vec<Service> = c
+        .services
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| build_service(&format!("{path}.services[{i}]"), s, errors))
+        .collect();
+    unique(
+        errors,
+        &format!("{path}.services"),
+        services.iter().map(|s| s.id.as_str()),
+    );
+
+    // The languages the tenant serves: every patient text must exist in each.
+    let mut serves: Vec<Language> = default_language.iter().cloned().collect();
+    for l in consultants
+        .iter()
+        .flat_map(|k| &k.languages)
+        .chain(practitioners.iter().flat_map(|p| &p.languages))
+        .chain(forms.iter().filter_map(|f| f.language.as_ref()))
+    {
+        if !serves.contains(l) {
+            serves.push(l.clone());
+        }
+    }
+    let fallback = Language::parse("en").ok();
+    let staff_language = default_language.as_ref().or(fallback.as_ref());
+    let templates = match staff_language.map(|staff| Templates::new(&c.templates, &serves, staff)) {
+        Some(Ok(t)) => Some(t),
+        None => None,
+        Some(Err(problems)) => {
             for (at, problem) in problems {
                 errors.add(format!("{path}.templates.{at}"), problem);
             }
@@ -426,6 +561,10 @@ fn build_tenant(
         }
     };
 
+    let appointments = messaging.as_ref().and_then(|m| {
+        build_appointments(path, c, &m.keywords, errors)
+    });
+
     if errors.0.len() > before {
         return None;
     }
@@ -439,8 +578,11 @@ fn build_tenant(
             consultants,
             managers,
             forms,
+            practitioners,
+            services,
             templates: templates?,
             messaging: messaging?,
+            appointments: appointments?,
         },
         digests,
     ))
@@ -613,6 +755,7 @@ fn build_branch(
             errors.add(path, problem);
         }
     }
+    let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
     Some(Branch {
         id: id?,
         name: c.name.trim().to_owned(),
@@ -621,6 +764,169 @@ fn build_branch(
         opening_hours: opening_hours?,
         manager: manager?,
         channels: c.channels.clone(),
+        address: text(&c.address),
+        phone: text(&c.phone),
+        map_link: text(&c.map_link),
+    })
+}
+
+fn build_practitioner(
+    path: &str,
+    c: &PractitionerConfig,
+    branch_ids: &[&str],
+    errors: &mut Errors,
+) -> Option<Practitioner> {
+    let id = errors.check(format!("{path}.id"), PractitionerId::new(&c.id));
+    let branch = if branch_ids.contains(&c.branch.as_str()) {
+        BranchId::new(&c.branch).ok()
+    } else {
+        errors.add(
+            format!("{path}.branch"),
+            format!("no branch `{}` in this tenant", c.branch),
+        );
+        None
+    };
+    let languages: Vec<Language> = c
+        .languages
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| errors.check(format!("{path}.languages[{i}]"), Language::parse(l)))
+        .collect();
+    if c.name.trim().is_empty() {
+        errors.add(format!("{path}.name"), "must not be empty");
+    }
+    Some(Practitioner {
+        id: id?,
+        name: c.name.trim().to_owned(),
+        branch: branch?,
+        languages,
+        calcom: c.calcom.as_deref().map(str::trim).map(str::to_owned),
+    })
+}
+
+fn build_service(path: &str, c: &ServiceConfig, errors: &mut Errors) -> Option<Service> {
+    let id = errors.check(format!("{path}.id"), ServiceId::new(&c.id));
+    if c.name.trim().is_empty() {
+        errors.add(format!("{path}.name"), "must not be empty");
+    }
+    let by_language = |field: &str, texts: &BTreeMap<String, String>, errors: &mut Errors| {
+        texts
+            .iter()
+            .filter_map(|(l, t)| {
+                let lang = errors.check(format!("{path}.{field}.{l}"), Language::parse(l))?;
+                Some((lang, t.trim().to_owned()))
+            })
+            .collect::<BTreeMap<_, _>>()
+    };
+    let names = by_language("names", &c.names, errors);
+    let aftercare = by_language("aftercare", &c.aftercare, errors);
+    Some(Service {
+        id: id?,
+        name: c.name.trim().to_owned(),
+        names,
+        codes: c.codes.clone(),
+        calcom: c.calcom.clone(),
+        aftercare,
+    })
+}
+
+/// `[tenants.appointments]`, `[tenants.journeys]` and `[tenants.calcom]`.
+fn build_appointments(
+    path: &str,
+    c: &TenantConfig,
+    keywords: &crate::messaging::Keywords,
+    errors: &mut Errors,
+) -> Option<AppointmentPolicy> {
+    let a = &c.appointments;
+    let at = format!("{path}.appointments");
+    let send_hours = match &a.send_hours {
+        Some(h) => errors.check(format!("{at}.send_hours"), SendHours::parse(h))?,
+        None => SendHours::default(),
+    };
+    let survey = a.survey.unwrap_or_default();
+    let (min, max) = survey.range();
+    let low_score = a.low_score.unwrap_or_else(|| survey.default_low());
+    if !(min..=max).contains(&low_score) {
+        errors.add(
+            format!("{at}.low_score"),
+            format!("must be on the survey's scale, {min} to {max}"),
+        );
+    }
+    let max_per_day = a.max_per_day.unwrap_or(3);
+    if max_per_day == 0 {
+        errors.add(format!("{at}.max_per_day"), "must be at least 1");
+    }
+    let url = |field: &str, v: &Option<String>, errors: &mut Errors| {
+        let v = v.as_deref()?.trim().trim_end_matches('/');
+        if v.starts_with("https://") || v.starts_with("http://") {
+            Some(v.to_owned())
+        } else {
+            errors.add(format!("{at}.{field}"), "must be an http(s) URL");
+            None
+        }
+    };
+    let booking_link = url("booking_link", &a.booking_link, errors);
+    let link_base = url("link_base", &a.link_base, errors);
+    let callback_url = url("callback_url", &a.callback_url, errors);
+    let callback = match (callback_url, &a.callback_secret) {
+        (Some(url), Some(secret)) => errors
+            .check(format!("{at}.callback_secret"), SecretRef::parse(secret))
+            .map(|secret| Callback { url, secret }),
+        (None, None) => None,
+        (Some(_), None) => {
+            errors.add(
+                format!("{at}.callback_secret"),
+                "is required with callback_url: the calls are signed",
+            );
+            None
+        }
+        (None, Some(_)) => {
+            if a.callback_url.is_none() {
+                errors.add(format!("{at}.callback_url"), "is required with callback_secret");
+            }
+            None
+        }
+    };
+    let mut own = BTreeMap::new();
+    for (answer, by_language) in &a.answers {
+        let mut words = BTreeMap::new();
+        for (l, ws) in by_language {
+            if let Some(lang) = errors.check(format!("{at}.answers.{}.{l}", answer.as_str()), Language::parse(l)) {
+                words.insert(lang, ws.clone());
+            }
+        }
+        own.insert(*answer, words);
+    }
+    let answers = AnswerWords::new(&own);
+    for conflict in answers.conflicts(keywords) {
+        errors.add(
+            format!("{at}.answers"),
+            format!("{conflict}: a reply must never mean two things"),
+        );
+    }
+    let rules = match journey::rules(&format!("{path}.journeys"), &c.journeys, low_score) {
+        Ok(r) => Some(r),
+        Err(problems) => {
+            for (p, problem) in problems {
+                errors.add(p, problem);
+            }
+            None
+        }
+    };
+    let calcom_secret = c.calcom.as_ref().and_then(|cal| {
+        errors.check(format!("{path}.calcom.signing_secret"), SecretRef::parse(&cal.signing_secret))
+    });
+    Some(AppointmentPolicy {
+        rules: rules?,
+        send_hours,
+        max_per_day,
+        survey,
+        low_score,
+        booking_link,
+        link_base,
+        answers,
+        callback,
+        calcom_secret,
     })
 }
 

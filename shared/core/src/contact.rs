@@ -87,6 +87,13 @@ impl PhoneNumber {
         &self.0
     }
 
+    /// The country the number belongs to (`TR` for +90…), when its plan
+    /// names one.
+    pub fn region(&self) -> Option<Region> {
+        let parsed = phonenumber::parse(None, &self.0).ok()?;
+        parsed.country().id().map(Region)
+    }
+
     /// `+90*******67`: enough to tell numbers apart in a log, not to call one.
     pub fn masked(&self) -> String {
         mask_middle(&self.0, 3, 2)

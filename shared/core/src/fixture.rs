@@ -73,6 +73,31 @@ languages = ["tr"]
 shifts = ["mon-fri 09:00-17:00"]
 active = false
 
+[[tenants.practitioners]]
+id = "dr-aydin"
+name = "Dr. Can Aydın"
+branch = "kadikoy"
+languages = ["tr", "en"]
+calcom = "aydin@clinic.example"
+
+[[tenants.practitioners]]
+id = "dr-weber"
+name = "Dr. Anna Weber"
+branch = "berlin"
+languages = ["de", "en"]
+
+[[tenants.services]]
+id = "implant"
+name = "İmplant"
+names = { en = "Implant", de = "Implantat" }
+calcom = ["implant-consult"]
+aftercare = { tr = "İlk 24 saat sıcak içecek içmeyin.", en = "No hot drinks for the first 24 hours." }
+
+[[tenants.services]]
+id = "cleaning"
+name = "Diş temizliği"
+codes = ["D1110"]
+
 [[tenants.forms]]
 id = "web"
 honeypot = "website"
@@ -91,8 +116,17 @@ struct Doc {
 }
 
 pub fn directory() -> Directory {
-    let doc: Doc = toml::from_str(CONFIG).unwrap();
+    directory_from(CONFIG)
+}
+
+fn directory_from(config: &str) -> Directory {
+    let doc: Doc = toml::from_str(config).unwrap();
     Directory::from_config("tenants", &doc.tenants).unwrap()
+}
+
+/// The first tenant of another configuration document.
+pub fn tenant_from(config: &str) -> Arc<Tenant> {
+    directory_from(config).tenants().next().unwrap().clone()
 }
 
 pub fn tenant() -> Arc<Tenant> {

@@ -85,6 +85,81 @@ id_type!(
     TaskId,
     check_token
 );
+id_type!(
+    /// An appointment: a generated, time-ordered identifier.
+    AppointmentId,
+    check_token
+);
+id_type!(
+    /// A practitioner (a doctor, hygienist, …: the seeds' "provider") who sees patients at a branch.
+    PractitionerId,
+    check_slug
+);
+id_type!(
+    /// A service a clinic offers (a consultation, an implant, a cleaning).
+    ServiceId,
+    check_slug
+);
+id_type!(
+    /// A rule of the automation engine (`appointment_confirmation`).
+    RuleId,
+    check_slug
+);
+
+/// The record something belongs to: a lead, or an appointment. Messages,
+/// timers and tasks live in (or point at) their record's partition. Stored
+/// as `"lead": "…"` or `"appointment": "…"` inside the owning item.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordRef {
+    Lead(LeadId),
+    Appointment(AppointmentId),
+}
+
+impl RecordRef {
+    /// The record's id.
+    pub fn id(&self) -> &str {
+        match self {
+            RecordRef::Lead(id) => id.as_str(),
+            RecordRef::Appointment(id) => id.as_str(),
+        }
+    }
+
+    pub fn lead(&self) -> Option<&LeadId> {
+        match self {
+            RecordRef::Lead(id) => Some(id),
+            RecordRef::Appointment(_) => None,
+        }
+    }
+
+    pub fn appointment(&self) -> Option<&AppointmentId> {
+        match self {
+            RecordRef::Appointment(id) => Some(id),
+            RecordRef::Lead(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for RecordRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordRef::Lead(id) => write!(f, "lead {id}"),
+            RecordRef::Appointment(id) => write!(f, "appointment {id}"),
+        }
+    }
+}
+
+impl From<LeadId> for RecordRef {
+    fn from(id: LeadId) -> Self {
+        RecordRef::Lead(id)
+    }
+}
+
+impl From<AppointmentId> for RecordRef {
+    fn from(id: AppointmentId) -> Self {
+        RecordRef::Appointment(id)
+    }
+}
 
 impl MessageId {
     /// The id of a message derived from its intent: `{what}.{lead}` or
@@ -92,12 +167,24 @@ impl MessageId {
     pub fn derived(what: &'static str, lead: &LeadId, n: Option<u32>) -> Self {
         MessageId(derive(what, lead, n))
     }
+
+    /// The id of what a rule of the automation engine sends for `record`
+    /// at one occurrence: `{rule}.{record}.{occurrence}`, the same however
+    /// often the rule fires for it.
+    pub fn fired(rule: &RuleId, record: &RecordRef, occurrence: &str) -> Result<Self, String> {
+        MessageId::new(format!("{rule}.{}.{occurrence}", record.id()))
+    }
 }
 
 impl TaskId {
     /// The id of a task derived from its cause, like [`MessageId::derived`].
     pub fn derived(what: &'static str, lead: &LeadId, n: Option<u32>) -> Self {
         TaskId(derive(what, lead, n))
+    }
+
+    /// The id of a task a rule opens, like [`MessageId::fired`].
+    pub fn fired(rule: &RuleId, record: &RecordRef, occurrence: &str) -> Result<Self, String> {
+        TaskId::new(format!("{rule}.{}.{occurrence}", record.id()))
     }
 }
 

@@ -13,13 +13,25 @@
 //!   templates, opt-out words; the providers a tenant sends through.
 //! - [`inbound`]: patients' messages and delivery statuses, in our terms.
 //! - [`timer`], [`task`]: pending work and managers' tasks.
+//! - [`appointment`]: appointments, FHIR's statuses, versions and history.
+//! - [`journey`]: the automation engine: rules, and an appointment's plan.
+//! - [`answer`]: patients' one-tap and one-word answers, signed links.
+//! - [`fhir`], [`calcom`]: what clinics' schedulers send, in our terms.
+//! - [`locale`]: a patient's time zone; dates in their language.
 
+pub mod answer;
+pub mod appointment;
 pub mod assignment;
+pub mod calcom;
 pub mod config;
 pub mod contact;
+mod country_zones;
+pub mod fhir;
 pub mod ids;
 pub mod inbound;
+pub mod journey;
 pub mod lead;
+pub mod locale;
 pub mod message;
 pub mod messaging;
 pub mod providers;

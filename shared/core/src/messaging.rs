@@ -242,7 +242,7 @@ impl Keywords {
 
 /// Upper case without surrounding spaces and punctuation, with Turkish
 /// dotted and dotless i folded (`iptal`, `İPTAL` and `IPTAL` are one word).
-fn normalise(text: &str) -> String {
+pub(crate) fn normalise(text: &str) -> String {
     text.trim()
         .trim_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace())
         .chars()

@@ -97,6 +97,11 @@ impl WeeklySchedule {
         self.intervals_from(tz, at).next().map(|i| i.start.max(at))
     }
 
+    /// Whether any span starts on local date `day` (a working day).
+    pub fn opens_on(&self, tz: &TimeZone, day: Date) -> bool {
+        !self.day_intervals(tz, day).is_empty()
+    }
+
     /// The start of the next span that begins strictly after `at`.
     pub fn next_start_after(&self, tz: &TimeZone, at: Timestamp) -> Option<Timestamp> {
         self.intervals_from(tz, at)

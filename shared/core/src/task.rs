@@ -3,7 +3,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{LeadId, ManagerId, TaskId};
+use crate::ids::{LeadId, ManagerId, RecordRef, TaskId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -12,12 +12,29 @@ pub enum TaskKind {
     SlaBreach,
     /// No active consultant could take a lead.
     NoConsultant,
+    /// A patient asked for another appointment time: call them.
+    RescheduleRequest,
+    /// A patient scored a visit low.
+    LowScore,
+}
+
+impl TaskKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::SlaBreach => "sla_breach",
+            TaskKind::NoConsultant => "no_consultant",
+            TaskKind::RescheduleRequest => "reschedule_request",
+            TaskKind::LowScore => "low_score",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {
     pub id: TaskId,
-    pub lead: LeadId,
+    /// The lead or appointment the task is about.
+    #[serde(flatten)]
+    pub about: RecordRef,
     pub kind: TaskKind,
     pub assignee: ManagerId,
     pub title: String,

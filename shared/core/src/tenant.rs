@@ -2,11 +2,15 @@
 //! managers, web forms, SLA and message templates. Built from a validated
 //! configuration document (see [`crate::config`]).
 
+use std::collections::BTreeMap;
+
 use jiff::tz::TimeZone;
 
+use crate::answer::AnswerWords;
 use crate::contact::{Reach, Region};
-use crate::ids::{BranchId, ConsultantId, FormId, Language, ManagerId, TenantId};
-use crate::providers::MessagingPolicy;
+use crate::ids::{BranchId, ConsultantId, FormId, Language, ManagerId, PractitionerId, ServiceId, TenantId};
+use crate::journey::{Rule, SendHours, SurveyScale};
+use crate::providers::{MessagingPolicy, SecretRef};
 use crate::schedule::WeeklySchedule;
 use crate::sla::SlaPolicy;
 use crate::template::Templates;
@@ -21,9 +25,13 @@ pub struct Tenant {
     pub consultants: Vec<Consultant>,
     pub managers: Vec<Manager>,
     pub forms: Vec<Form>,
+    pub practitioners: Vec<Practitioner>,
+    pub services: Vec<Service>,
     pub templates: Templates,
     /// Channel order, WhatsApp templates, opt-out words and providers.
     pub messaging: MessagingPolicy,
+    /// How appointments are followed: journeys, send hours, answers.
+    pub appointments: AppointmentPolicy,
 }
 
 impl Tenant {
@@ -41,6 +49,36 @@ impl Tenant {
 
     pub fn form(&self, id: &FormId) -> Option<&Form> {
         self.forms.iter().find(|f| &f.id == id)
+    }
+
+    /// A practitioner by id.
+    pub fn practitioner(&self, id: &str) -> Option<&Practitioner> {
+        self.practitioners.iter().find(|p| p.id.as_str() == id)
+    }
+
+    /// The practitioner whose Cal.com account (e-mail or username) this is.
+    pub fn practitioner_by_calcom(&self, who: &str) -> Option<&Practitioner> {
+        self.practitioners
+            .iter()
+            .find(|p| p.calcom.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(who)))
+    }
+
+    pub fn service(&self, id: &ServiceId) -> Option<&Service> {
+        self.services.iter().find(|s| &s.id == id)
+    }
+
+    /// The service a scheduler's code names: its id, or one of its codes.
+    pub fn service_by_code(&self, code: &str) -> Option<&Service> {
+        self.services
+            .iter()
+            .find(|s| s.id.as_str() == code || s.codes.iter().any(|c| c == code))
+    }
+
+    /// The service a Cal.com event type (slug or id) is for.
+    pub fn service_by_calcom(&self, event_type: &str) -> Option<&Service> {
+        self.services
+            .iter()
+            .find(|s| s.calcom.iter().any(|c| c == event_type))
     }
 
     /// The branch a lead lands in when neither the form nor the patient chose one.
@@ -62,6 +100,89 @@ pub struct Branch {
     pub manager: ManagerId,
     /// This branch's channel order for messages to its patients, if it has its own.
     pub channels: Option<Vec<crate::message::Channel>>,
+    /// Told to patients in reminders.
+    pub address: Option<String>,
+    pub phone: Option<String>,
+    pub map_link: Option<String>,
+}
+
+/// A practitioner (doctor, hygienist, …): whom an appointment is with.
+#[derive(Debug)]
+pub struct Practitioner {
+    pub id: PractitionerId,
+    pub name: String,
+    pub branch: BranchId,
+    pub languages: Vec<Language>,
+    /// Their Cal.com account's e-mail (or username), to read Cal.com bookings.
+    pub calcom: Option<String>,
+}
+
+/// A service the clinic offers.
+#[derive(Debug)]
+pub struct Service {
+    pub id: ServiceId,
+    pub name: String,
+    /// The name in other languages.
+    pub names: BTreeMap<Language, String>,
+    /// Codes a scheduler may name it by (FHIR `serviceType` codes), besides its id.
+    pub codes: Vec<String>,
+    /// Cal.com event types (slugs or ids) that book it.
+    pub calcom: Vec<String>,
+    /// Aftercare instructions per language.
+    pub aftercare: BTreeMap<Language, String>,
+}
+
+impl Service {
+    /// The name in `language`, else the default one.
+    pub fn name_in(&self, language: &Language) -> &str {
+        self.names.get(language).unwrap_or(&self.name)
+    }
+
+    /// The aftercare text in `language`, else in `fallback`, else none.
+    pub fn aftercare_in(&self, language: &Language, fallback: &Language) -> &str {
+        self.aftercare
+            .get(language)
+            .or_else(|| self.aftercare.get(fallback))
+            .map_or("", String::as_str)
+    }
+}
+
+/// How a tenant follows its appointments.
+#[derive(Debug)]
+pub struct AppointmentPolicy {
+    /// The journeys: the default rules with the tenant's changes.
+    pub rules: Vec<Rule>,
+    /// When unsolicited messages may reach a patient, in their time zone.
+    pub send_hours: SendHours,
+    /// The most automated messages a patient gets in one of their days.
+    pub max_per_day: u32,
+    pub survey: SurveyScale,
+    /// The highest survey score that opens a task for the branch manager.
+    pub low_score: u8,
+    /// Where patients book again (no-show recovery, cancellations).
+    pub booking_link: Option<String>,
+    /// The public base URL of this deployment: patients' confirm links point
+    /// at `{link_base}/a/{tenant}/{token}`. Without it, messages carry no link.
+    pub link_base: Option<String>,
+    /// The reply grammar.
+    pub answers: AnswerWords,
+    /// The clinic's own scheduler, told of each patient answer.
+    pub callback: Option<Callback>,
+    /// The secret Cal.com signs this tenant's webhooks with.
+    pub calcom_secret: Option<SecretRef>,
+}
+
+/// A signed HTTP POST to the clinic's scheduler.
+#[derive(Debug)]
+pub struct Callback {
+    pub url: String,
+    pub secret: SecretRef,
+}
+
+impl AppointmentPolicy {
+    pub fn rule(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id.as_str() == id)
+    }
 }
 
 #[derive(Debug)]

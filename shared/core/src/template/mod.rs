@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::Language;
 
+mod builtin;
+
 /// What a template is for; each kind has its own variables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -22,37 +24,149 @@ pub enum TemplateKind {
     InboundNotice,
     /// A consultant's own words to the patient (the template only frames them).
     Reply,
+    /// To the patient, asking them to confirm (48 hours before, by default).
+    AppointmentConfirmation,
+    /// To the patient who has not confirmed yet (24 hours before).
+    AppointmentNudge,
+    /// The practical reminder: address and map (2 hours before).
+    AppointmentReminder,
+    /// After a no-show: the first, gentle message.
+    #[serde(rename = "no_show_recovery_1")]
+    NoShowRecovery1,
+    /// After a no-show: the invitation to book again.
+    #[serde(rename = "no_show_recovery_2")]
+    NoShowRecovery2,
+    /// After a no-show: the last one.
+    #[serde(rename = "no_show_recovery_3")]
+    NoShowRecovery3,
+    /// After the visit: instructions for the service.
+    Aftercare,
+    /// After the visit: the satisfaction question.
+    Survey,
+    /// The answer to a patient's confirmation.
+    AnswerConfirmed,
+    /// The answer to a patient's cancellation.
+    AnswerCancelled,
+    /// The answer to a patient who wants another time.
+    AnswerReschedule,
+    /// The answer to a tap or link about an appointment that has changed since.
+    AnswerChanged,
+    /// The thanks for a survey score.
+    SurveyThanks,
+    /// To the owner or branch manager: a patient cancelled, asked to
+    /// reschedule, or wrote about an appointment.
+    AppointmentNotice,
+    /// To the clinic's own scheduler: a patient's answer, as JSON.
+    SchedulerCallback,
 }
 
+/// Who reads a kind, which decides the languages it needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reader {
+    /// Patients: a text in every language the tenant serves.
+    Patient,
+    /// Staff: a text in the tenant's default language.
+    Staff,
+    /// Another system: one text for all.
+    System,
+}
+
+/// The variables of every template about an appointment, to the patient.
+const APPOINTMENT_VARIABLES: &[&str] = &[
+    "first_name",
+    "name",
+    "clinic",
+    "branch",
+    "address",
+    "branch_phone",
+    "map_link",
+    "practitioner",
+    "service",
+    "date",
+    "time",
+    "booking_link",
+    "link",
+    "aftercare",
+    "scale_min",
+    "scale_max",
+    "cancelled",
+];
+
 impl TemplateKind {
-    pub const ALL: [TemplateKind; 4] = [
+    pub const ALL: [TemplateKind; 19] = [
         TemplateKind::Greeting,
         TemplateKind::SlaAlert,
         TemplateKind::InboundNotice,
         TemplateKind::Reply,
+        TemplateKind::AppointmentConfirmation,
+        TemplateKind::AppointmentNudge,
+        TemplateKind::AppointmentReminder,
+        TemplateKind::NoShowRecovery1,
+        TemplateKind::NoShowRecovery2,
+        TemplateKind::NoShowRecovery3,
+        TemplateKind::Aftercare,
+        TemplateKind::Survey,
+        TemplateKind::AnswerConfirmed,
+        TemplateKind::AnswerCancelled,
+        TemplateKind::AnswerReschedule,
+        TemplateKind::AnswerChanged,
+        TemplateKind::SurveyThanks,
+        TemplateKind::AppointmentNotice,
+        TemplateKind::SchedulerCallback,
     ];
 
     pub fn as_str(self) -> &'static str {
+        use TemplateKind::*;
         match self {
-            TemplateKind::Greeting => "greeting",
-            TemplateKind::SlaAlert => "sla_alert",
-            TemplateKind::InboundNotice => "inbound_notice",
-            TemplateKind::Reply => "reply",
+            Greeting => "greeting",
+            SlaAlert => "sla_alert",
+            InboundNotice => "inbound_notice",
+            Reply => "reply",
+            AppointmentConfirmation => "appointment_confirmation",
+            AppointmentNudge => "appointment_nudge",
+            AppointmentReminder => "appointment_reminder",
+            NoShowRecovery1 => "no_show_recovery_1",
+            NoShowRecovery2 => "no_show_recovery_2",
+            NoShowRecovery3 => "no_show_recovery_3",
+            Aftercare => "aftercare",
+            Survey => "survey",
+            AnswerConfirmed => "answer_confirmed",
+            AnswerCancelled => "answer_cancelled",
+            AnswerReschedule => "answer_reschedule",
+            AnswerChanged => "answer_changed",
+            SurveyThanks => "survey_thanks",
+            AppointmentNotice => "appointment_notice",
+            SchedulerCallback => "scheduler_callback",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TemplateKind> {
+        TemplateKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    pub fn reader(self) -> Reader {
+        use TemplateKind::*;
+        match self {
+            SlaAlert | InboundNotice | AppointmentNotice => Reader::Staff,
+            SchedulerCallback => Reader::System,
+            _ => Reader::Patient,
         }
     }
 
     /// The variables a template of this kind may use.
     pub fn variables(self) -> &'static [&'static str] {
+        use TemplateKind::*;
         match self {
-            TemplateKind::Greeting => &[
+            Greeting => &[
                 "first_name",
                 "name",
                 "clinic",
                 "branch",
                 "consultant",
                 "service",
+                "call_time",
             ],
-            TemplateKind::SlaAlert => &[
+            SlaAlert => &[
                 "manager",
                 "consultant",
                 "branch",
@@ -60,87 +174,28 @@ impl TemplateKind {
                 "service",
                 "waited_minutes",
             ],
-            TemplateKind::InboundNotice => &["consultant", "patient", "channel", "lead_id"],
-            TemplateKind::Reply => &["text"],
+            InboundNotice => &["consultant", "patient", "channel", "lead_id"],
+            Reply => &["text"],
+            AppointmentNotice => &[
+                "recipient",
+                "patient",
+                "what",
+                "date",
+                "time",
+                "branch",
+                "appointment_id",
+            ],
+            SchedulerCallback => &["payload"],
+            AppointmentConfirmation | AppointmentNudge | AppointmentReminder | NoShowRecovery1
+            | NoShowRecovery2 | NoShowRecovery3 | Aftercare | Survey | AnswerConfirmed
+            | AnswerCancelled | AnswerReschedule | AnswerChanged | SurveyThanks => {
+                APPOINTMENT_VARIABLES
+            }
         }
     }
 
     fn builtin(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            TemplateKind::Greeting => &[
-                (
-                    "tr",
-                    "Merhaba{% if first_name %} {{ first_name }}{% endif %}, {{ clinic }} olarak talebinizi aldık. {{ consultant }} kısa süre içinde sizi arayacak.",
-                ),
-                (
-                    "en",
-                    "Hello{% if first_name %} {{ first_name }}{% endif %}, thank you for contacting {{ clinic }}. {{ consultant }} will call you back shortly.",
-                ),
-                (
-                    "ru",
-                    "Здравствуйте{% if first_name %}, {{ first_name }}{% endif %}! {{ clinic }} получила вашу заявку. {{ consultant }} скоро вам перезвонит.",
-                ),
-                (
-                    "de",
-                    "Hallo{% if first_name %} {{ first_name }}{% endif %}, vielen Dank für Ihre Anfrage bei {{ clinic }}. {{ consultant }} ruft Sie in Kürze zurück.",
-                ),
-                (
-                    "ar",
-                    "مرحباً{% if first_name %} {{ first_name }}{% endif %}، شكراً لتواصلك مع {{ clinic }}. سيتصل بك {{ consultant }} قريباً.",
-                ),
-            ],
-            TemplateKind::SlaAlert => &[
-                (
-                    "tr",
-                    "{{ manager }}, {{ branch }} şubesindeki {{ lead_id }} numaralı talebe {{ waited_minutes }} dakikadır dönülmedi (sorumlu: {{ consultant }}).",
-                ),
-                (
-                    "en",
-                    "{{ manager }}, lead {{ lead_id }} at {{ branch }} has had no contact for {{ waited_minutes }} minutes (owner: {{ consultant }}).",
-                ),
-                (
-                    "ru",
-                    "{{ manager }}, по заявке {{ lead_id }} ({{ branch }}) нет контакта уже {{ waited_minutes }} мин. (ответственный: {{ consultant }}).",
-                ),
-                (
-                    "de",
-                    "{{ manager }}, bei der Anfrage {{ lead_id }} ({{ branch }}) gab es seit {{ waited_minutes }} Minuten keinen Kontakt (zuständig: {{ consultant }}).",
-                ),
-                (
-                    "ar",
-                    "{{ manager }}، لم يتم التواصل مع الطلب {{ lead_id }} في {{ branch }} منذ {{ waited_minutes }} دقيقة (المسؤول: {{ consultant }}).",
-                ),
-            ],
-            TemplateKind::InboundNotice => &[
-                (
-                    "tr",
-                    "{{ consultant }}, {{ patient }} {{ channel }} üzerinden yazdı (talep {{ lead_id }}).",
-                ),
-                (
-                    "en",
-                    "{{ consultant }}, {{ patient }} wrote on {{ channel }} (lead {{ lead_id }}).",
-                ),
-                (
-                    "ru",
-                    "{{ consultant }}, {{ patient }} написал(а) в {{ channel }} (заявка {{ lead_id }}).",
-                ),
-                (
-                    "de",
-                    "{{ consultant }}, {{ patient }} hat über {{ channel }} geschrieben (Anfrage {{ lead_id }}).",
-                ),
-                (
-                    "ar",
-                    "{{ consultant }}، كتب {{ patient }} عبر {{ channel }} (الطلب {{ lead_id }}).",
-                ),
-            ],
-            TemplateKind::Reply => &[
-                ("tr", "{{ text }}"),
-                ("en", "{{ text }}"),
-                ("ru", "{{ text }}"),
-                ("de", "{{ text }}"),
-                ("ar", "{{ text }}"),
-            ],
-        }
+        builtin::texts(self)
     }
 }
 
@@ -153,9 +208,14 @@ pub struct Templates {
 
 impl Templates {
     /// Compiles the built-ins and `overrides` (kind → language → source) and
-    /// trial-renders each one. Errors name the kind and language at fault.
+    /// trial-renders each one. Every kind patients read needs a text in each
+    /// of `serves` (the languages the tenant serves), and every kind staff
+    /// read one in `staff` (its default language). Errors name the kind and
+    /// language at fault.
     pub fn new(
         overrides: &BTreeMap<TemplateKind, BTreeMap<String, String>>,
+        serves: &[Language],
+        staff: &Language,
     ) -> Result<Self, Vec<(String, String)>> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -200,6 +260,23 @@ impl Templates {
                     continue;
                 }
                 languages.entry(kind).or_default().push(lang);
+            }
+            let needed: &[Language] = match kind.reader() {
+                Reader::Patient => serves,
+                Reader::Staff => std::slice::from_ref(staff),
+                Reader::System => &[],
+            };
+            let have = languages.get(&kind).map(Vec::as_slice).unwrap_or_default();
+            for lang in needed {
+                if !have.contains(lang) && !errors.iter().any(|(at, _)| at == &format!("{}.{lang}", kind.as_str())) {
+                    errors.push((
+                        format!("{}.{lang}", kind.as_str()),
+                        format!(
+                            "the clinic serves {lang} but the {} message has no text in it; write one here",
+                            kind.as_str()
+                        ),
+                    ));
+                }
             }
         }
         if errors.is_empty() {
@@ -264,12 +341,51 @@ mod tests {
             ("branch", "Kadıköy".to_owned()),
             ("consultant", "Elif".to_owned()),
             ("service", String::new()),
+            ("call_time", String::new()),
         ])
+    }
+
+    fn build(
+        over: &BTreeMap<TemplateKind, BTreeMap<String, String>>,
+    ) -> Result<Templates, Vec<(String, String)>> {
+        let tr = Language::parse("tr").unwrap();
+        Templates::new(over, &[tr.clone(), Language::parse("en").unwrap()], &tr)
+    }
+
+    #[test]
+    fn every_language_served_has_every_patient_text() {
+        let tr = Language::parse("tr").unwrap();
+        let fr = Language::parse("fr").unwrap();
+        let errors = Templates::new(&BTreeMap::new(), &[tr.clone(), fr.clone()], &tr).unwrap_err();
+        assert!(errors.iter().any(|(at, _)| at == "appointment_reminder.fr"), "{errors:?}");
+        assert!(errors.iter().any(|(at, _)| at == "greeting.fr"), "{errors:?}");
+        // Staff texts need the default language only.
+        assert!(!errors.iter().any(|(at, _)| at.starts_with("sla_alert")), "{errors:?}");
+        let mut over = BTreeMap::new();
+        for kind in TemplateKind::ALL {
+            if kind.reader() == Reader::Patient {
+                over.insert(kind, BTreeMap::from([("fr".to_owned(), "Bonjour".to_owned())]));
+            }
+        }
+        Templates::new(&over, &[tr.clone(), fr], &tr).unwrap();
+        // A staff language without its texts is caught too.
+        let errors = Templates::new(&BTreeMap::new(), &[], &Language::parse("ja").unwrap()).unwrap_err();
+        assert!(errors.iter().any(|(at, _)| at == "sla_alert.ja"), "{errors:?}");
+    }
+
+    #[test]
+    fn the_greeting_says_when_the_clinic_will_call() {
+        let t = build(&BTreeMap::new()).unwrap();
+        let mut v = vars();
+        v.insert("call_time", "tomorrow at 09:00".into());
+        let en = Language::parse("en").unwrap();
+        let r = t.render(TemplateKind::Greeting, &en, &en, &v).unwrap();
+        assert!(r.text.ends_with("Elif will call you back tomorrow at 09:00."), "{}", r.text);
     }
 
     #[test]
     fn renders_in_the_leads_language_or_falls_back() {
-        let t = Templates::new(&BTreeMap::new()).unwrap();
+        let t = build(&BTreeMap::new()).unwrap();
         let tr = Language::parse("tr").unwrap();
         let ru = Language::parse("ru").unwrap();
         let ja = Language::parse("ja").unwrap();
@@ -289,7 +405,7 @@ mod tests {
 
     #[test]
     fn a_greeting_without_a_name_still_reads_well() {
-        let t = Templates::new(&BTreeMap::new()).unwrap();
+        let t = build(&BTreeMap::new()).unwrap();
         let mut v = vars();
         v.insert("first_name", String::new());
         let en = Language::parse("en").unwrap();
@@ -304,7 +420,7 @@ mod tests {
             TemplateKind::Greeting,
             BTreeMap::from([("en".to_owned(), "Hi {{ first_name }}!".to_owned())]),
         );
-        let t = Templates::new(&over).unwrap();
+        let t = build(&over).unwrap();
         let en = Language::parse("en").unwrap();
         let r = t.render(TemplateKind::Greeting, &en, &en, &vars()).unwrap();
         assert_eq!(r.text, "Hi Ayşe!");
@@ -313,7 +429,7 @@ mod tests {
             TemplateKind::Greeting,
             BTreeMap::from([("en".to_owned(), "Hi {{ frist_name }}!".to_owned())]),
         );
-        let errors = Templates::new(&over).unwrap_err();
+        let errors = build(&over).unwrap_err();
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].0, "greeting.en");
         assert!(errors[0].1.contains("first_name"), "{}", errors[0].1);
@@ -322,6 +438,6 @@ mod tests {
             TemplateKind::Greeting,
             BTreeMap::from([("en".to_owned(), "Hi {% if %}".to_owned())]),
         );
-        assert!(Templates::new(&over).unwrap_err()[0].1.contains("compile"));
+        assert!(build(&over).unwrap_err()[0].1.contains("compile"));
     }
 }
