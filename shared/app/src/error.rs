@@ -15,6 +15,9 @@ pub enum AppError {
     /// The request contradicts the current state (a stage move not allowed).
     #[error("{0}")]
     Conflict(String),
+    /// The caller's precondition (`If-Match`) no longer holds.
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
     /// Someone else is working on it right now; try again shortly.
     #[error("busy: {0}")]
     Busy(String),

@@ -2,10 +2,15 @@
 //! for the access patterns). Every key of tenant data starts with `T#{tenant}`.
 //! Time in keys is zero-padded Unix milliseconds, so it sorts as text.
 
+use clinicflow_core::appointment::Identifier;
 use clinicflow_core::contact::ContactKey;
-use clinicflow_core::ids::{ConsultantId, LeadId, MessageId, TaskId, TenantId};
+use clinicflow_core::ids::{
+    AppointmentId, BranchId, ConsultantId, LeadId, MessageId, RecordRef, RuleId, TaskId, TenantId,
+};
 use clinicflow_ports::{IndexKey, Key};
 use jiff::Timestamp;
+use jiff::civil::Date;
+use sha2::{Digest, Sha256};
 
 /// Partitions of the due-timer index; the sweep reads each.
 pub const DUE_SHARDS: u32 = 4;
@@ -36,12 +41,81 @@ pub fn event(tenant: &TenantId, lead: &LeadId, at: Timestamp, id: &str) -> Key {
     Key::new(lead_pk(tenant, lead), format!("EVENT#{}#{id}", millis(at)))
 }
 
-pub fn message(tenant: &TenantId, lead: &LeadId, message: &MessageId) -> Key {
-    Key::new(lead_pk(tenant, lead), format!("MSG#{message}"))
+/// Everything about one appointment lives in its partition: the
+/// appointment, its history, messages, step timers, firings and survey.
+pub fn appointment_pk(tenant: &TenantId, appointment: &AppointmentId) -> String {
+    format!("T#{tenant}#A#{appointment}")
 }
 
-pub fn timer(tenant: &TenantId, lead: &LeadId, name: &str) -> Key {
-    Key::new(lead_pk(tenant, lead), format!("TIMER#{name}"))
+/// The partition of a lead or an appointment.
+pub fn record_pk(tenant: &TenantId, about: &RecordRef) -> String {
+    match about {
+        RecordRef::Lead(lead) => lead_pk(tenant, lead),
+        RecordRef::Appointment(a) => appointment_pk(tenant, a),
+    }
+}
+
+pub fn message(tenant: &TenantId, about: &RecordRef, message: &MessageId) -> Key {
+    Key::new(record_pk(tenant, about), format!("MSG#{message}"))
+}
+
+pub fn timer(tenant: &TenantId, about: &RecordRef, name: &str) -> Key {
+    Key::new(record_pk(tenant, about), format!("TIMER#{name}"))
+}
+
+/// Sort key of an appointment's own item within its partition.
+pub const APPOINTMENT_SK: &str = "APPT";
+
+pub fn appointment(tenant: &TenantId, id: &AppointmentId) -> Key {
+    Key::new(appointment_pk(tenant, id), APPOINTMENT_SK)
+}
+
+/// One version of an appointment's history.
+pub fn revision(tenant: &TenantId, id: &AppointmentId, version: u64) -> Key {
+    Key::new(appointment_pk(tenant, id), format!("REV#{version:012}"))
+}
+
+/// That a rule fired (or was skipped) for a record at one occurrence.
+pub fn firing(tenant: &TenantId, about: &RecordRef, rule: &RuleId, occurrence: &str) -> Key {
+    Key::new(
+        record_pk(tenant, about),
+        format!("FIRED#{rule}#{occurrence}"),
+    )
+}
+
+/// A patient's score of one visit.
+pub fn survey(tenant: &TenantId, id: &AppointmentId) -> Key {
+    Key::new(appointment_pk(tenant, id), "SURVEY")
+}
+
+/// Prefixes of the item kinds in an appointment partition.
+pub const REVISION_PREFIX: &str = "REV#";
+pub const FIRING_PREFIX: &str = "FIRED#";
+pub const SURVEY_SK: &str = "SURVEY";
+
+/// The appointment a scheduler's identifier names. Identifiers are the
+/// source's text (any characters), so the key holds their SHA-256.
+pub fn source_identifier(tenant: &TenantId, identifier: &Identifier) -> Key {
+    let digest = Sha256::digest(format!("{}|{}", identifier.system, identifier.value));
+    Key::new(
+        format!("T#{tenant}#SRC#{}", hex::encode(&digest[..16])),
+        "ID",
+    )
+}
+
+/// The question a patient was asked last (what a bare `1` answers).
+pub fn question(tenant: &TenantId, contact: &ContactKey) -> Key {
+    Key::new(patient_pk(tenant, contact), "QUESTION")
+}
+
+/// How many automated messages a patient got on one of their local days.
+pub fn daily_count(tenant: &TenantId, contact: &ContactKey, day: Date) -> Key {
+    Key::new(patient_pk(tenant, contact), format!("DAY#{day}"))
+}
+
+/// The tenant's key for signing patients' links.
+pub fn link_key(tenant: &TenantId) -> Key {
+    Key::new(format!("T#{tenant}#LINKKEY"), "KEY")
 }
 
 /// Prefixes of the item kinds in a lead partition.
@@ -147,10 +221,39 @@ pub fn tasks_index_pk(tenant: &TenantId) -> String {
     format!("T#{tenant}#TASKS")
 }
 
-pub fn due_index(tenant: &TenantId, lead: &LeadId, name: &str, due: Timestamp) -> IndexKey {
+/// A branch's appointments on one local day, by start: what the staff
+/// list and a blast's filter read (morning and afternoon are start ranges).
+pub fn branch_day_index(
+    tenant: &TenantId,
+    branch: &BranchId,
+    day: Date,
+    start: Timestamp,
+    id: &AppointmentId,
+) -> IndexKey {
     IndexKey::new(
-        due_index_pk(shard_of(lead)),
-        format!("{}#{tenant}#{lead}#{name}", millis(due)),
+        branch_day_index_pk(tenant, branch, day),
+        format!("{}#{id}", millis(start)),
+    )
+}
+
+pub fn branch_day_index_pk(tenant: &TenantId, branch: &BranchId, day: Date) -> String {
+    format!("T#{tenant}#DAY#{branch}#{day}")
+}
+
+/// Survey scores, newest first.
+pub fn surveys_index(tenant: &TenantId, at: Timestamp, id: &AppointmentId) -> IndexKey {
+    IndexKey::new(surveys_index_pk(tenant), format!("{}#{id}", millis(at)))
+}
+
+pub fn surveys_index_pk(tenant: &TenantId) -> String {
+    format!("T#{tenant}#SURVEYS")
+}
+
+pub fn due_index(tenant: &TenantId, about: &RecordRef, name: &str, due: Timestamp) -> IndexKey {
+    let id = about.id();
+    IndexKey::new(
+        due_index_pk(shard_of(id)),
+        format!("{}#{tenant}#{id}#{name}", millis(due)),
     )
 }
 
@@ -163,8 +266,8 @@ pub fn due_until(now: Timestamp) -> String {
     format!("{}#~", millis(now))
 }
 
-fn shard_of(lead: &LeadId) -> u32 {
-    lead.as_str()
+fn shard_of(record: &str) -> u32 {
+    record
         .bytes()
         .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
         % DUE_SHARDS
@@ -188,18 +291,40 @@ pub fn owner_index_pk(tenant: &TenantId, consultant: &ConsultantId) -> String {
     format!("T#{tenant}#OWNER#{consultant}")
 }
 
-pub fn lead_tasks_index(
+/// A record's tasks: a lead's (`LTASKS`) or an appointment's (`ATASKS`).
+pub fn record_tasks_index(
     tenant: &TenantId,
-    lead: &LeadId,
+    about: &RecordRef,
     created: Timestamp,
     task: &TaskId,
 ) -> IndexKey {
     IndexKey::new(
-        lead_tasks_index_pk(tenant, lead),
+        record_tasks_index_pk(tenant, about),
         format!("{}#{task}", millis(created)),
     )
 }
 
-pub fn lead_tasks_index_pk(tenant: &TenantId, lead: &LeadId) -> String {
-    format!("T#{tenant}#LTASKS#{lead}")
+pub fn record_tasks_index_pk(tenant: &TenantId, about: &RecordRef) -> String {
+    match about {
+        RecordRef::Lead(lead) => format!("T#{tenant}#LTASKS#{lead}"),
+        RecordRef::Appointment(a) => format!("T#{tenant}#ATASKS#{a}"),
+    }
+}
+
+/// A patient's appointments, by start: their visits, and whether they
+/// booked again.
+pub fn patient_appointments_index(
+    tenant: &TenantId,
+    contact: &ContactKey,
+    start: Timestamp,
+    id: &AppointmentId,
+) -> IndexKey {
+    IndexKey::new(
+        patient_appointments_index_pk(tenant, contact),
+        format!("{}#{id}", millis(start)),
+    )
+}
+
+pub fn patient_appointments_index_pk(tenant: &TenantId, contact: &ContactKey) -> String {
+    format!("T#{tenant}#PAPPTS#{}", contact.as_str())
 }

@@ -9,10 +9,12 @@
 //! - [`keys`], [`records`]: the single-table design and typed records.
 //! - [`work`]: messages between functions.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use clinicflow_channels::Credentials;
 use clinicflow_core::config::Directory;
+use clinicflow_core::ids::TenantId;
 use clinicflow_ports::{Clock, Ids, ItemStore, Messenger};
 use jiff::SignedDuration;
 use serde::Deserialize;
@@ -37,6 +39,52 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn Ids>,
     pub tuning: Tuning,
+    /// The tenants' keys for signing patients' links, read once per process.
+    pub link_keys: LinkKeys,
+}
+
+impl App {
+    pub fn new(
+        directory: Arc<Directory>,
+        store: Arc<dyn ItemStore>,
+        messenger: Arc<dyn Messenger>,
+        credentials: Arc<Credentials>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn Ids>,
+        tuning: Tuning,
+    ) -> App {
+        App {
+            directory,
+            store,
+            messenger,
+            credentials,
+            clock,
+            ids,
+            tuning,
+            link_keys: LinkKeys::default(),
+        }
+    }
+}
+
+/// Keys a process reads once and keeps: each tenant's link key.
+#[derive(Debug, Default)]
+pub struct LinkKeys(Mutex<HashMap<TenantId, Vec<u8>>>);
+
+impl LinkKeys {
+    pub fn get(&self, tenant: &TenantId) -> Option<Vec<u8>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(tenant)
+            .cloned()
+    }
+
+    pub fn put(&self, tenant: &TenantId, key: Vec<u8>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(tenant.clone(), key);
+    }
 }
 
 /// Timings of the machinery (not of the clinic's rules, which are per tenant).

@@ -2,15 +2,21 @@
 //! key, index keys and version) and comes back. Index keys are set here and
 //! only here, so that an entity is always findable the same way.
 
+use clinicflow_core::appointment::{Appointment, Identifier, Revision};
 use clinicflow_core::assignment::Load;
 use clinicflow_core::contact::{ContactKey, Reach};
-use clinicflow_core::ids::{ConsultantId, FormId, LeadId, TenantId};
+use clinicflow_core::ids::{
+    AppointmentId, BranchId, ConsultantId, FormId, LeadId, MessageId, PractitionerId, RecordRef,
+    RuleId, ServiceId, TenantId,
+};
+use clinicflow_core::journey::{Buttons, SkipReason, SurveyScale};
 use clinicflow_core::lead::{Lead, Recorded, Touch};
 use clinicflow_core::message::{Channel, Message};
 use clinicflow_core::task::Task;
 use clinicflow_core::timer::Timer;
 use clinicflow_ports::{Condition, IndexKey, Item, ItemStore, Key, Write};
 use jiff::Timestamp;
+use jiff::civil::Date;
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
@@ -51,6 +57,12 @@ pub struct Patient {
     /// Channels the patient opted out of promotional messages on, and how.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub opted_out: BTreeMap<Channel, OptOut>,
+    /// The patient's last message on any channel (a reply stops no-show recovery).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_inbound_at: Option<Timestamp>,
+    /// When the patient last booked an appointment (a booking stops recovery).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_booked_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -86,7 +98,31 @@ impl Patient {
             opted_out: before
                 .map(|p| p.value.opted_out.clone())
                 .unwrap_or_default(),
+            last_inbound_at: before.and_then(|p| p.value.last_inbound_at),
+            last_booked_at: before.and_then(|p| p.value.last_booked_at),
             created_at: before.map_or(now, |p| p.value.created_at),
+            updated_at: now,
+        }
+    }
+
+    /// A patient first known by `contact` and `reach`.
+    pub fn new(
+        contact_key: ContactKey,
+        name: Option<String>,
+        reach: Reach,
+        now: Timestamp,
+    ) -> Patient {
+        Patient {
+            contact_key,
+            name,
+            reach,
+            last_lead: None,
+            last_consultant: None,
+            whatsapp_inbound_at: None,
+            opted_out: BTreeMap::new(),
+            last_inbound_at: None,
+            last_booked_at: None,
+            created_at: now,
             updated_at: now,
         }
     }
@@ -95,6 +131,58 @@ impl Patient {
     pub fn opted_out_of(&self, channel: Channel) -> bool {
         self.opted_out.contains_key(&channel)
     }
+}
+
+/// The appointment a scheduler's identifier names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceLink {
+    pub appointment: AppointmentId,
+}
+
+/// That a rule fired for a record at one occurrence, or why it did not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Firing {
+    pub rule: RuleId,
+    pub occurrence: String,
+    pub at: Timestamp,
+    /// The messages it sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<MessageId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<SkipReason>,
+}
+
+/// The question a patient was asked last: what a bare `1` or `5` answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Question {
+    pub appointment: AppointmentId,
+    /// The appointment's version the question was about.
+    pub version: u64,
+    /// `answer` (confirm / reschedule / cancel) or `score`.
+    pub asks: Buttons,
+    pub message: MessageId,
+    pub expires_at: Timestamp,
+}
+
+/// A patient's score of a visit, kept with what it was about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SurveyAnswer {
+    pub appointment: AppointmentId,
+    pub score: u8,
+    pub scale: SurveyScale,
+    pub branch: BranchId,
+    pub practitioner: PractitionerId,
+    pub service: ServiceId,
+    /// The channel it came on (`whatsapp`, `sms`, `link`).
+    pub via: String,
+    pub answered_at: Timestamp,
+}
+
+/// The key that signs a tenant's patient links, made once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkKey {
+    /// 32 random bytes, hex.
+    pub key: String,
 }
 
 /// Consent given (or withdrawn), kept with its time and source: a form
@@ -251,7 +339,7 @@ pub fn message(message: &Message, previous: Option<u64>) -> Result<Write, AppErr
         _ => None,
     };
     put(
-        keys::message(&message.tenant, &message.lead, &message.id),
+        keys::message(&message.tenant, &message.about, &message.id),
         message,
         previous,
         Some(keys::messages_index(
@@ -302,13 +390,126 @@ pub fn task(tenant: &TenantId, task: &Task, previous: Option<u64>) -> Result<Wri
         task,
         previous,
         Some(keys::tasks_index(tenant, task.created_at, &task.id)),
-        Some(keys::lead_tasks_index(
+        Some(keys::record_tasks_index(
             tenant,
-            &task.lead,
+            &task.about,
             task.created_at,
             &task.id,
         )),
     )
+}
+
+/// An appointment at its version: findable by its branch's local day
+/// (`day`) and by its patient.
+pub fn appointment(a: &Appointment, day: Date) -> Result<Write, AppError> {
+    let b = &a.booking;
+    put(
+        keys::appointment(&a.tenant, &a.id),
+        a,
+        a.version.checked_sub(1).filter(|v| *v > 0),
+        Some(keys::branch_day_index(
+            &a.tenant, &b.branch, day, b.start, &a.id,
+        )),
+        Some(keys::patient_appointments_index(
+            &a.tenant,
+            &b.patient.contact_key,
+            b.start,
+            &a.id,
+        )),
+    )
+}
+
+pub fn revision(a: &Appointment, revision: &Revision) -> Result<Write, AppError> {
+    put(
+        keys::revision(&a.tenant, &a.id, revision.version),
+        revision,
+        None,
+        None,
+        None,
+    )
+}
+
+/// Claims a scheduler's identifier for an appointment (once).
+pub fn source_link(
+    tenant: &TenantId,
+    identifier: &Identifier,
+    appointment: &AppointmentId,
+) -> Result<Write, AppError> {
+    put(
+        keys::source_identifier(tenant, identifier),
+        &SourceLink {
+            appointment: appointment.clone(),
+        },
+        None,
+        None,
+        None,
+    )
+}
+
+/// Records a firing, once per (rule, record, occurrence).
+pub fn firing(tenant: &TenantId, about: &RecordRef, firing: &Firing) -> Result<Write, AppError> {
+    put(
+        keys::firing(tenant, about, &firing.rule, &firing.occurrence),
+        firing,
+        None,
+        None,
+        None,
+    )
+}
+
+/// The patient's open question, replacing any before it; it lapses when it expires.
+pub fn question(tenant: &TenantId, contact: &ContactKey, q: &Question) -> Result<Write, AppError> {
+    let expires = q.expires_at.as_second();
+    Ok(Write::Put {
+        item: Item {
+            key: keys::question(tenant, contact),
+            version: 1,
+            gsi1: None,
+            gsi2: None,
+            expires_at: Some(expires),
+            body: encode(q)?,
+        },
+        condition: Condition::Always,
+    })
+}
+
+/// A patient's count of automated messages on one local day (`previous`:
+/// the count's version read); kept three days.
+pub fn daily_count(
+    tenant: &TenantId,
+    contact: &ContactKey,
+    day: Date,
+    count: u32,
+    previous: Option<u64>,
+    now: Timestamp,
+) -> Result<Write, AppError> {
+    put_expiring(
+        keys::daily_count(tenant, contact, day),
+        &count,
+        previous,
+        None,
+        None,
+        Some(now.as_second().saturating_add(3 * 24 * 3600)),
+    )
+}
+
+/// A visit's score, once.
+pub fn survey(tenant: &TenantId, answer: &SurveyAnswer) -> Result<Write, AppError> {
+    put(
+        keys::survey(tenant, &answer.appointment),
+        answer,
+        None,
+        Some(keys::surveys_index(
+            tenant,
+            answer.answered_at,
+            &answer.appointment,
+        )),
+        None,
+    )
+}
+
+pub fn link_key(tenant: &TenantId, key: &LinkKey) -> Result<Write, AppError> {
+    put(keys::link_key(tenant), key, None, None, None)
 }
 
 /// A new claim of `contact` for a lead. Its version is unique (the time of
@@ -399,11 +600,11 @@ fn timer_item(timer: &Timer, version: u64, condition: Condition) -> Result<Write
     let name = timer.name();
     Ok(Write::Put {
         item: Item {
-            key: keys::timer(&timer.tenant, &timer.lead, &name),
+            key: keys::timer(&timer.tenant, &timer.about, &name),
             version,
             gsi1: Some(keys::due_index(
                 &timer.tenant,
-                &timer.lead,
+                &timer.about,
                 &name,
                 timer.due_at,
             )),

@@ -1,23 +1,41 @@
 //! The messages that cross function boundaries through the queues.
 
-use clinicflow_core::ids::{LeadId, MessageId, TenantId};
+use clinicflow_core::calcom::CalcomWrite;
+use clinicflow_core::ids::{AppointmentId, LeadId, MessageId, RecordRef, TenantId};
 use clinicflow_core::inbound::Inbound;
 use clinicflow_ports::{QueueName, Write};
 use serde::{Deserialize, Serialize};
 
+use crate::usecases::Reply;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "work", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "work", rename_all = "snake_case")]
 pub enum Work {
     /// Assign a new lead and greet the patient.
     Assign { tenant: TenantId, lead: LeadId },
-    /// Deliver one ledger message.
+    /// Deliver one ledger message (of a lead or an appointment).
     Deliver {
         tenant: TenantId,
-        lead: LeadId,
+        #[serde(flatten)]
+        about: RecordRef,
         message: MessageId,
     },
     /// Handle what a provider's webhook reported.
     Inbound { tenant: TenantId, inbound: Inbound },
+    /// Apply what a clinic's Cal.com reported.
+    Calcom {
+        tenant: TenantId,
+        write: CalcomWrite,
+    },
+    /// Apply a patient's answer given on a signed link's page; `key` names
+    /// the answer (it is applied once).
+    Answer {
+        tenant: TenantId,
+        appointment: AppointmentId,
+        version: u64,
+        reply: Reply,
+        key: String,
+    },
 }
 
 impl Work {
@@ -25,7 +43,11 @@ impl Work {
         match self {
             // Inbound events ride the leads queue: like new leads, they are
             // the patient reaching out, and they may create a lead.
-            Work::Assign { .. } | Work::Inbound { .. } => QueueName::Leads,
+            // Patients reaching out, like new leads, ride the leads queue.
+            Work::Assign { .. }
+            | Work::Inbound { .. }
+            | Work::Calcom { .. }
+            | Work::Answer { .. } => QueueName::Leads,
             Work::Deliver { .. } => QueueName::Outbox,
         }
     }

@@ -128,15 +128,15 @@ impl World {
         let provider = Arc::new(provider);
         let apps = (0..consumers)
             .map(|_| {
-                Arc::new(App {
-                    directory: directory.clone(),
-                    store: store.clone(),
-                    messenger: provider.clone(),
-                    credentials: Arc::new(Credentials::default()),
-                    clock: Arc::new(SystemClock) as Arc<dyn Clock>,
-                    ids: Arc::new(UlidIds::default()),
-                    tuning: Tuning::default(),
-                })
+                Arc::new(App::new(
+                    directory.clone(),
+                    store.clone(),
+                    provider.clone(),
+                    Arc::new(Credentials::default()),
+                    Arc::new(SystemClock) as Arc<dyn Clock>,
+                    Arc::new(UlidIds::default()),
+                    Tuning::default(),
+                ))
             })
             .collect();
         World {
@@ -278,6 +278,8 @@ async fn an_inbound_message_redelivered_is_handled_once_and_opens_the_window() {
         text: "Merhaba #GADS-42".into(),
         at: Timestamp::now(),
         referral: None,
+        payload: None,
+        context: None,
     });
     let work = Work::Inbound {
         tenant: TenantId::new("clinic").unwrap(),
@@ -343,6 +345,8 @@ fn whatsapp_from(phone: &str, id: &str, text: &str) -> String {
             text: text.into(),
             at: Timestamp::now(),
             referral: None,
+            payload: None,
+            context: None,
         }),
     }
     .to_body()

@@ -94,15 +94,15 @@ impl World {
         let queue = db.queue();
         let config: Config<serde::de::IgnoredAny> = parse(CONFIG).unwrap();
         let clock = Arc::new(ManualClock::new(at));
-        let app = Arc::new(App {
-            directory: Arc::new(config.directory),
-            store: store.clone(),
-            messenger: messenger(store.clone()),
-            credentials: Arc::new(Credentials::default()),
-            clock: clock.clone(),
-            ids: Arc::new(UlidIds::default()),
-            tuning: Tuning::default(),
-        });
+        let app = Arc::new(App::new(
+            Arc::new(config.directory),
+            store.clone(),
+            messenger(store.clone()),
+            Arc::new(Credentials::default()),
+            clock.clone(),
+            Arc::new(UlidIds::default()),
+            Tuning::default(),
+        ));
         World {
             app,
             clock,
@@ -538,7 +538,7 @@ async fn an_interrupted_send_is_not_repeated_on_a_channel_that_cannot_deduplicat
     // A sender claimed it and died before recording the outcome: the
     // ledger entry is `sending` under a lease that runs out at 10:01.
     let message = greeting_of(&w).await;
-    let key = clinicflow_app::keys::message(&message.tenant, &message.lead, &message.id);
+    let key = clinicflow_app::keys::message(&message.tenant, &message.about, &message.id);
     let item = w.store.get(&key).await.unwrap().unwrap();
     let mut claimed = message.clone();
     claimed.status = MessageStatus::Sending;
@@ -557,13 +557,13 @@ async fn an_interrupted_send_is_not_repeated_on_a_channel_that_cannot_deduplicat
     // While the lease runs, nobody else sends.
     let busy = w
         .app
-        .deliver_message(&message.tenant, &message.lead, &message.id)
+        .deliver_message(&message.tenant, &message.about, &message.id)
         .await;
     assert!(busy.is_err());
     // After it, the message fails visibly instead of risking a second copy.
     w.clock.set(monday(10, 5));
     w.app
-        .deliver_message(&message.tenant, &message.lead, &message.id)
+        .deliver_message(&message.tenant, &message.about, &message.id)
         .await
         .unwrap();
     let after = greeting_of(&w).await;

@@ -14,6 +14,10 @@ use clinicflow_ports::SecretSource;
 pub struct TenantCredentials {
     pub whatsapp: Option<WhatsappKeys>,
     pub sms: Option<SmsKeys>,
+    /// The secret Cal.com signs the tenant's webhooks with.
+    pub calcom_secret: Option<String>,
+    /// The secret our calls to the tenant's scheduler are signed with.
+    pub callback_secret: Option<String>,
 }
 
 #[derive(Clone)]
@@ -36,7 +40,15 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut map = f.debug_map();
         for (tenant, c) in &self.0 {
-            map.entry(&tenant.as_str(), &(c.whatsapp.is_some(), c.sms.is_some()));
+            map.entry(
+                &tenant.as_str(),
+                &(
+                    c.whatsapp.is_some(),
+                    c.sms.is_some(),
+                    c.calcom_secret.is_some(),
+                    c.callback_secret.is_some(),
+                ),
+            );
         }
         map.finish()
     }
@@ -93,6 +105,20 @@ impl Credentials {
                     .await
             {
                 creds.sms = Some(SmsKeys { auth_token });
+            }
+            let appointments = &tenant.appointments;
+            if let Some(secret) = &appointments.calcom_secret {
+                creds.calcom_secret = resolver
+                    .get(&format!("{path}.calcom.signing_secret"), secret)
+                    .await;
+            }
+            if let Some(callback) = &appointments.callback {
+                creds.callback_secret = resolver
+                    .get(
+                        &format!("{path}.appointments.callback_secret"),
+                        &callback.secret,
+                    )
+                    .await;
             }
             out.insert(tenant.id.clone(), creds);
         }

@@ -8,10 +8,13 @@
 //! - [`ses`]: Amazon SES v2 for e-mail.
 //! - [`sandbox`]: the default until real channels are configured: records
 //!   each message as delivered, once, and logs it without patient data.
-//! - [`signature`]: the providers' webhook signatures (Meta, Twilio).
+//! - [`callback`]: signed calls to a clinic's own scheduler.
+//! - [`signature`]: the providers' webhook signatures (Meta, Twilio,
+//!   Cal.com) and ours.
 //! - [`credentials`]: resolving `env:` and `secret:` references at start.
 //! - [`http`]: the HTTPS client the providers share.
 
+pub mod callback;
 pub mod credentials;
 pub mod http;
 pub mod router;

@@ -11,6 +11,7 @@ use clinicflow_core::message::{Channel, Message};
 use clinicflow_core::providers::EmailSender;
 use clinicflow_ports::{Messenger, Receipt, SendError, SendRate};
 
+use crate::callback::CallbackPoster;
 use crate::credentials::Credentials;
 use crate::twilio::TwilioSms;
 use crate::whatsapp::WhatsappSender;
@@ -64,6 +65,15 @@ impl Router {
             }
             if let Some(e) = &configured.email {
                 providers.insert((tenant.id.clone(), Channel::Email), email(e));
+            }
+            if let (Some(_), Some(secret)) = (
+                &tenant.appointments.callback,
+                keys.and_then(|k| k.callback_secret.as_ref()),
+            ) {
+                providers.insert(
+                    (tenant.id.clone(), Channel::Webhook),
+                    Arc::new(CallbackPoster::new(http.clone(), secret.clone())),
+                );
             }
         }
         Router { providers, sandbox }

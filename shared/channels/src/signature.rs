@@ -9,6 +9,13 @@
 //!   Twilio signs the URL sometimes with and sometimes without the
 //!   default port, so both forms are accepted, as its own validators do.
 //!
+//! - Cal.com: `X-Cal-Signature-256` is the hex HMAC-SHA256 of the raw body,
+//!   keyed with the webhook's secret.
+//! - Ours, on calls to a clinic's scheduler: `X-Clinicflow-Signature-256`
+//!   is `sha256=` and the hex HMAC-SHA256 of `{timestamp}.{body}`, the
+//!   timestamp (Unix seconds) sent as `X-Clinicflow-Timestamp`, so a
+//!   receiver can refuse replays.
+//!
 //! Comparisons are constant-time (`Mac::verify_slice`).
 
 use base64::Engine as _;
@@ -19,6 +26,9 @@ use sha2::Sha256;
 
 pub const META_HEADER: &str = "X-Hub-Signature-256";
 pub const TWILIO_HEADER: &str = "X-Twilio-Signature";
+pub const CALCOM_HEADER: &str = "X-Cal-Signature-256";
+pub const CALLBACK_HEADER: &str = "X-Clinicflow-Signature-256";
+pub const CALLBACK_TIMESTAMP: &str = "X-Clinicflow-Timestamp";
 
 /// Why a webhook's signature was refused (the answer is 401 either way).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -48,6 +58,31 @@ pub fn verify_meta(
     mac.update(body);
     mac.verify_slice(&expected)
         .map_err(|_| SignatureError::Mismatch(META_HEADER))
+}
+
+/// Checks Cal.com's `X-Cal-Signature-256` over the raw `body`.
+pub fn verify_calcom(
+    secret: &[u8],
+    body: &[u8],
+    header: Option<&str>,
+) -> Result<(), SignatureError> {
+    let header = header.ok_or(SignatureError::Missing(CALCOM_HEADER))?;
+    let expected = hex::decode(header.trim().trim_start_matches("sha256="))
+        .map_err(|_| SignatureError::Malformed(CALCOM_HEADER))?;
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+        .map_err(|_| SignatureError::Mismatch(CALCOM_HEADER))?;
+    mac.update(body);
+    mac.verify_slice(&expected)
+        .map_err(|_| SignatureError::Mismatch(CALCOM_HEADER))
+}
+
+/// Our `X-Clinicflow-Signature-256` of a callback `body` sent at `timestamp`.
+pub fn sign_callback(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// Checks Twilio's `X-Twilio-Signature` of a request to `url` whose

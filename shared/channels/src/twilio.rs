@@ -172,6 +172,9 @@ pub fn parse_webhook(
         text: get("Body").unwrap_or_default().to_owned(),
         at: received_at,
         referral: None,
+        // Twilio's WhatsApp quick replies send ButtonPayload; plain SMS has none.
+        payload: get("ButtonPayload").map(str::to_owned),
+        context: get("OriginalRepliedMessageSid").map(str::to_owned),
     })))
 }
 

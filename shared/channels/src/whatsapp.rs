@@ -41,39 +41,81 @@ impl WhatsappSender {
     }
 }
 
-/// The request body for `message`: a template when the ledger says so,
-/// otherwise text. WhatsApp takes the number without `+`.
+/// WhatsApp's limits on interactive reply buttons: three, titles of 20
+/// characters, a body of 1,024.
+const MAX_REPLY_BUTTONS: usize = 3;
+const MAX_BUTTON_TITLE: usize = 20;
+const MAX_INTERACTIVE_BODY: usize = 1024;
+
+/// The request body for `message`: a template when the ledger says so (its
+/// quick-reply buttons carrying our payloads), reply buttons when the
+/// message offers answers and fits them, otherwise text. WhatsApp takes
+/// the number without `+`.
 pub fn request_body(message: &Message) -> Value {
     let to = message.to.trim_start_matches('+');
+    let envelope = |kind: &str, content: Value| {
+        let mut body = json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to,
+            "type": kind,
+        });
+        body[kind] = content;
+        body
+    };
     match &message.template {
         Some(t) => {
             let mut template = json!({
                 "name": t.name,
                 "language": { "code": t.language },
             });
+            let mut components = Vec::new();
             if !t.params.is_empty() {
                 let parameters: Vec<Value> = t
                     .params
                     .iter()
                     .map(|p| json!({ "type": "text", "text": p }))
                     .collect();
-                template["components"] = json!([{ "type": "body", "parameters": parameters }]);
+                components.push(json!({ "type": "body", "parameters": parameters }));
             }
-            json!({
-                "messaging_product": "whatsapp",
-                "recipient_type": "individual",
-                "to": to,
-                "type": "template",
-                "template": template,
-            })
+            for (index, payload) in t.buttons.iter().enumerate() {
+                components.push(json!({
+                    "type": "button",
+                    "sub_type": "quick_reply",
+                    "index": index.to_string(),
+                    "parameters": [{ "type": "payload", "payload": payload }],
+                }));
+            }
+            if !components.is_empty() {
+                template["components"] = Value::Array(components);
+            }
+            envelope("template", template)
         }
-        None => json!({
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": to,
-            "type": "text",
-            "text": { "preview_url": false, "body": message.body },
-        }),
+        None if !message.buttons.is_empty()
+            && message.buttons.len() <= MAX_REPLY_BUTTONS
+            && message.body.chars().count() <= MAX_INTERACTIVE_BODY =>
+        {
+            let buttons: Vec<Value> = message
+                .buttons
+                .iter()
+                .map(|b| {
+                    let title: String = b.title.chars().take(MAX_BUTTON_TITLE).collect();
+                    json!({ "type": "reply", "reply": { "id": b.payload, "title": title } })
+                })
+                .collect();
+            envelope(
+                "interactive",
+                json!({
+                    "type": "button",
+                    "body": { "text": message.body },
+                    "action": { "buttons": buttons },
+                }),
+            )
+        }
+        None => envelope(
+            "text",
+            json!({ "preview_url": false, "body": message.body }),
+        ),
     }
 }
 
@@ -240,6 +282,15 @@ struct WebhookMessage {
     /// Click-to-WhatsApp ads: the ad that started the conversation.
     #[serde(default)]
     referral: Option<Referral>,
+    /// The message this one replies to (a tap on a button of ours, a quote).
+    #[serde(default)]
+    context: Option<Context>,
+}
+
+#[derive(Deserialize)]
+struct Context {
+    #[serde(default)]
+    id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -250,6 +301,9 @@ struct Body {
 #[derive(Deserialize)]
 struct ButtonReply {
     text: String,
+    /// Our payload (absent payloads come back as the label).
+    #[serde(default)]
+    payload: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -312,6 +366,8 @@ pub fn parse_webhook(body: &[u8], phone_number_id: &str) -> Result<Vec<Inbound>,
                 .and_then(|c| c.profile.as_ref()?.name.clone());
             let text = message_text(&m);
             let referral = m.referral.as_ref().and_then(|r| r.source_id.clone());
+            let payload = button_payload(&m);
+            let context = m.context.as_ref().and_then(|c| c.id.clone());
             events.push(Inbound::Message(InboundMessage {
                 provider: PROVIDER.into(),
                 provider_id: m.id.clone(),
@@ -321,6 +377,8 @@ pub fn parse_webhook(body: &[u8], phone_number_id: &str) -> Result<Vec<Inbound>,
                 text,
                 at: unix(&m.timestamp)?,
                 referral,
+                payload,
+                context,
             }));
         }
         for s in value.statuses {
@@ -363,6 +421,20 @@ fn message_text(m: &WebhookMessage) -> String {
         _ => None,
     }
     .unwrap_or_default()
+}
+
+/// The payload of a tapped button: a template's quick reply (`button.payload`)
+/// or an interactive reply button's id.
+fn button_payload(m: &WebhookMessage) -> Option<String> {
+    match m.kind.as_str() {
+        "button" => m.button.as_ref().and_then(|b| b.payload.clone()),
+        "interactive" => m.interactive.as_ref().and_then(|i| {
+            ["button_reply", "list_reply"]
+                .iter()
+                .find_map(|k| i.get(k)?.get("id")?.as_str().map(str::to_owned))
+        }),
+        _ => None,
+    }
 }
 
 fn status_of(s: &str) -> Option<MessageStatus> {

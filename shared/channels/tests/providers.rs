@@ -159,6 +159,7 @@ async fn whatsapp_template_outside_the_window_is_the_documented_request() {
         name: "greeting_v1".into(),
         language: "tr".into(),
         params: vec!["Ayşe".into(), "Elif".into()],
+        buttons: vec![],
     };
     sender
         .send(&message(Channel::Whatsapp, "+905321234567", Some(call)))

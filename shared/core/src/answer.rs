@@ -44,6 +44,28 @@ impl Answer {
     pub fn parse(s: &str) -> Option<Answer> {
         Answer::ALL.into_iter().find(|a| a.as_str() == s)
     }
+
+    /// A reply button's title (at most 20 characters, as WhatsApp allows).
+    pub fn title(self, language: &Language) -> &'static str {
+        use Answer::*;
+        match (language.as_str(), self) {
+            ("tr", Confirm) => "Onaylıyorum",
+            ("tr", Reschedule) => "Değiştir",
+            ("tr", Cancel) => "Gelemeyeceğim",
+            ("ru", Confirm) => "Подтверждаю",
+            ("ru", Reschedule) => "Перенести",
+            ("ru", Cancel) => "Не смогу прийти",
+            ("de", Confirm) => "Bestätigen",
+            ("de", Reschedule) => "Verschieben",
+            ("de", Cancel) => "Absagen",
+            ("ar", Confirm) => "تأكيد",
+            ("ar", Reschedule) => "تغيير الموعد",
+            ("ar", Cancel) => "لا أستطيع الحضور",
+            (_, Confirm) => "Confirm",
+            (_, Reschedule) => "Change time",
+            (_, Cancel) => "Cannot come",
+        }
+    }
 }
 
 /// What a button's payload says.
@@ -56,7 +78,10 @@ pub enum Payload {
         answer: Answer,
     },
     /// A survey score for the visit.
-    Score { appointment: AppointmentId, score: u8 },
+    Score {
+        appointment: AppointmentId,
+        score: u8,
+    },
 }
 
 impl Payload {
@@ -90,7 +115,19 @@ impl Payload {
 /// The built-in answer words: digits and letters that work in any
 /// language, and each built-in language's own.
 const CONFIRM: &[&str] = &[
-    "1", "C", "Y", "YES", "OK", "👍", "EVET", "E", "TAMAM", "ONAY", "ONAYLIYORUM", "ДА", "JA",
+    "1",
+    "C",
+    "Y",
+    "YES",
+    "OK",
+    "👍",
+    "EVET",
+    "E",
+    "TAMAM",
+    "ONAY",
+    "ONAYLIYORUM",
+    "ДА",
+    "JA",
     "نعم",
 ];
 const RESCHEDULE: &[&str] = &[
@@ -103,16 +140,7 @@ const RESCHEDULE: &[&str] = &[
     "VERSCHIEBEN",
     "تغيير",
 ];
-const CANCEL: &[&str] = &[
-    "3",
-    "N",
-    "NO",
-    "HAYIR",
-    "GELEMEYECEĞİM",
-    "НЕТ",
-    "NEIN",
-    "لا",
-];
+const CANCEL: &[&str] = &["3", "N", "NO", "HAYIR", "GELEMEYECEĞİM", "НЕТ", "NEIN", "لا"];
 
 /// The reply grammar: each answer's words, built-in and the tenant's.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,7 +164,11 @@ impl AnswerWords {
             (Answer::Cancel, CANCEL),
         ] {
             words.extend(builtin.iter().map(|w| (normalise(w), answer)));
-            for w in own.get(&answer).into_iter().flat_map(|by| by.values().flatten()) {
+            for w in own
+                .get(&answer)
+                .into_iter()
+                .flat_map(|by| by.values().flatten())
+            {
                 words.push((normalise(w), answer));
             }
         }
@@ -160,7 +192,10 @@ impl AnswerWords {
             if keywords.classify(word).is_some() {
                 out.push(format!("`{word}` is also an opt-out or opt-in word"));
             }
-            if self.words[..i].iter().any(|(w, a)| w == word && a != answer) {
+            if self.words[..i]
+                .iter()
+                .any(|(w, a)| w == word && a != answer)
+            {
                 out.push(format!("`{word}` means two different answers"));
             }
         }
@@ -290,7 +325,14 @@ mod tests {
                 score: 5
             })
         );
-        for other in ["Onaylıyorum", "apt:x:4:confirm", "apt:x:v4:maybe", "srv:x", "apt:a#b:v1:cancel", ""] {
+        for other in [
+            "Onaylıyorum",
+            "apt:x:4:confirm",
+            "apt:x:v4:maybe",
+            "srv:x",
+            "apt:a#b:v1:cancel",
+            "",
+        ] {
             assert_eq!(Payload::parse(other), None, "{other}");
         }
     }
@@ -313,13 +355,23 @@ mod tests {
         ] {
             assert_eq!(words.classify(text), Some(answer), "{text}");
         }
-        for text in ["cancel", "stop", "end", "4", "evet ama 10 dk gecikeceğim", ""] {
+        for text in [
+            "cancel",
+            "stop",
+            "end",
+            "4",
+            "evet ama 10 dk gecikeceğim",
+            "",
+        ] {
             assert_eq!(words.classify(text), None, "{text}");
         }
         // No built-in word is an opt-out word, nor means two answers.
         assert!(words.conflicts(&Keywords::default()).is_empty());
         let tr = Language::parse("tr").unwrap();
-        let iptal = Keywords::new(BTreeMap::from([(tr.clone(), vec!["IPTAL".into()])]), BTreeMap::new());
+        let iptal = Keywords::new(
+            BTreeMap::from([(tr.clone(), vec!["IPTAL".into()])]),
+            BTreeMap::new(),
+        );
         let own = AnswerWords::new(&BTreeMap::from([(
             Answer::Cancel,
             BTreeMap::from([(tr, vec!["iptal".to_owned(), "evet".to_owned()])]),
@@ -350,13 +402,22 @@ mod tests {
         };
         let token = link.sign(b"key-one");
         assert_eq!(Link::verify(&token, b"key-one", now), Ok(link.clone()));
-        assert_eq!(Link::verify(&token, b"key-two", now), Err(LinkError::BadSignature));
+        assert_eq!(
+            Link::verify(&token, b"key-two", now),
+            Err(LinkError::BadSignature)
+        );
         let forged = token.replacen(".3.", ".4.", 1);
-        assert_eq!(Link::verify(&forged, b"key-one", now), Err(LinkError::BadSignature));
+        assert_eq!(
+            Link::verify(&forged, b"key-one", now),
+            Err(LinkError::BadSignature)
+        );
         assert_eq!(
             Link::verify(&token, b"key-one", link.expires),
             Err(LinkError::Expired)
         );
-        assert_eq!(Link::verify("nonsense", b"key-one", now), Err(LinkError::Malformed));
+        assert_eq!(
+            Link::verify("nonsense", b"key-one", now),
+            Err(LinkError::Malformed)
+        );
     }
 }

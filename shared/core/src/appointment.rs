@@ -438,8 +438,15 @@ impl Appointment {
         );
         diff(
             "lead",
-            before.lead.as_ref().map(ToString::to_string).unwrap_or_default(),
-            next.lead.as_ref().map(ToString::to_string).unwrap_or_default(),
+            before
+                .lead
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            next.lead
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
         );
         if before.patient != next.patient {
             // Named, not copied: the history is no place for contact data.
@@ -533,7 +540,9 @@ mod tests {
 
     fn booking() -> Booking {
         let reach = Reach {
-            phone: Some(PhoneNumber::parse("0532 123 45 67", "TR".parse::<Region>().unwrap()).unwrap()),
+            phone: Some(
+                PhoneNumber::parse("0532 123 45 67", "TR".parse::<Region>().unwrap()).unwrap(),
+            ),
             email: None,
         };
         Booking {
@@ -585,7 +594,11 @@ mod tests {
         let mut accepted = a.booking.clone();
         accepted.confirmation = Confirmation::Accepted;
         let r = a
-            .revise(accepted, Actor::Patient { via: "sms".into() }, at("2026-11-30T11:00:00Z"))
+            .revise(
+                accepted,
+                Actor::Patient { via: "sms".into() },
+                at("2026-11-30T11:00:00Z"),
+            )
             .unwrap();
         assert_eq!(r.events, [AppointmentEvent::Confirmed]);
         let confirmed = r.appointment;
@@ -605,10 +618,22 @@ mod tests {
         assert!(!m.answers_current(2));
         assert!(m.answers_current(3));
         assert_eq!(m.slot_since, at("2026-11-30T12:00:00Z"));
-        let fields: Vec<&str> = r.revision.changes.iter().map(|c| c.field.as_str()).collect();
+        let fields: Vec<&str> = r
+            .revision
+            .changes
+            .iter()
+            .map(|c| c.field.as_str())
+            .collect();
         assert_eq!(fields, ["start", "end", "confirmation"]);
 
-        assert!(m.revise(m.booking.clone(), Actor::Staff { by: None }, at("2026-11-30T13:00:00Z")).is_none());
+        assert!(
+            m.revise(
+                m.booking.clone(),
+                Actor::Staff { by: None },
+                at("2026-11-30T13:00:00Z")
+            )
+            .is_none()
+        );
     }
 
     #[test]
@@ -617,13 +642,27 @@ mod tests {
         let mut b = a.booking.clone();
         b.status = AppointmentStatus::Cancelled;
         b.cancellation_reason = Some("patient".into());
-        let r = a.revise(b, Actor::Feed { source: "fhir".into() }, at("2026-11-30T12:00:00Z")).unwrap();
+        let r = a
+            .revise(
+                b,
+                Actor::Feed {
+                    source: "fhir".into(),
+                },
+                at("2026-11-30T12:00:00Z"),
+            )
+            .unwrap();
         assert_eq!(r.events, [AppointmentEvent::Cancelled]);
         let mut rebooked = r.appointment.booking.clone();
         rebooked.status = AppointmentStatus::Booked;
         let r2 = r
             .appointment
-            .revise(rebooked, Actor::Feed { source: "fhir".into() }, at("2026-11-30T13:00:00Z"))
+            .revise(
+                rebooked,
+                Actor::Feed {
+                    source: "fhir".into(),
+                },
+                at("2026-11-30T13:00:00Z"),
+            )
             .unwrap();
         assert_eq!(r2.events, [AppointmentEvent::Booked]);
         assert_eq!(r2.appointment.slot_since, at("2026-11-30T13:00:00Z"));

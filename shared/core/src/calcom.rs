@@ -151,7 +151,10 @@ pub fn parse(body: &[u8], tenant: &Tenant) -> Result<Option<CalcomWrite>, Vec<Pr
     let payload: Payload = serde_json::from_value(envelope.payload)
         .map_err(|e| vec![problem("payload", format!("cannot be read: {e}"))])?;
     let uid = payload.uid.clone().or_else(|| payload.booking_uid.clone());
-    let uid = || uid.clone().ok_or_else(|| vec![problem("payload.uid", "is missing")]);
+    let uid = || {
+        uid.clone()
+            .ok_or_else(|| vec![problem("payload.uid", "is missing")])
+    };
     let write = |change| -> Result<Option<CalcomWrite>, Vec<Problem>> {
         Ok(Some(CalcomWrite {
             identifier: identifier(&uid()?),
@@ -203,17 +206,18 @@ pub fn parse(body: &[u8], tenant: &Tenant) -> Result<Option<CalcomWrite>, Vec<Pr
 
 fn booking(p: &Payload, tenant: &Tenant) -> Result<Booking, Vec<Problem>> {
     let mut problems = Vec::new();
-    let time = |field: &str, value: &Option<String>, problems: &mut Vec<Problem>| {
-        match value.as_deref().map(str::parse::<Timestamp>) {
-            Some(Ok(t)) => Some(t),
-            Some(Err(_)) => {
-                problems.push(problem(field, "is not an ISO 8601 instant"));
-                None
-            }
-            None => {
-                problems.push(problem(field, "is missing"));
-                None
-            }
+    let time = |field: &str, value: &Option<String>, problems: &mut Vec<Problem>| match value
+        .as_deref()
+        .map(str::parse::<Timestamp>)
+    {
+        Some(Ok(t)) => Some(t),
+        Some(Err(_)) => {
+            problems.push(problem(field, "is not an ISO 8601 instant"));
+            None
+        }
+        None => {
+            problems.push(problem(field, "is missing"));
+            None
         }
     };
     let start = time("payload.startTime", &p.start_time, &mut problems);
@@ -228,7 +232,10 @@ fn booking(p: &Payload, tenant: &Tenant) -> Result<Booking, Vec<Problem>> {
         Some("PENDING") | Some("AWAITING_HOST") => AppointmentStatus::Pending,
         Some("CANCELLED") | Some("REJECTED") => AppointmentStatus::Cancelled,
         Some(other) => {
-            problems.push(problem("payload.status", format!("`{other}` is not a booking status")));
+            problems.push(problem(
+                "payload.status",
+                format!("`{other}` is not a booking status"),
+            ));
             AppointmentStatus::Booked
         }
     };
@@ -244,11 +251,14 @@ fn booking(p: &Payload, tenant: &Tenant) -> Result<Booking, Vec<Problem>> {
             "is not the Cal.com account of any practitioner of this clinic (set `calcom` on the practitioner)",
         ));
     }
-    let event_type = p
-        .event_type
-        .clone()
-        .or_else(|| p.event_type_id.as_ref().map(|v| v.to_string().trim_matches('"').to_owned()));
-    let service = event_type.as_deref().and_then(|t| tenant.service_by_calcom(t));
+    let event_type = p.event_type.clone().or_else(|| {
+        p.event_type_id
+            .as_ref()
+            .map(|v| v.to_string().trim_matches('"').to_owned())
+    });
+    let service = event_type
+        .as_deref()
+        .and_then(|t| tenant.service_by_calcom(t));
     if service.is_none() {
         problems.push(problem(
             "payload.type",
@@ -271,7 +281,10 @@ fn booking(p: &Payload, tenant: &Tenant) -> Result<Booking, Vec<Problem>> {
                 Some(raw) => match PhoneNumber::parse(raw, branch.phone_region) {
                     Ok(p) => Some(p),
                     Err(e) => {
-                        problems.push(problem("payload.attendees[0].phoneNumber", format!("the phone number {e}")));
+                        problems.push(problem(
+                            "payload.attendees[0].phoneNumber",
+                            format!("the phone number {e}"),
+                        ));
                         None
                     }
                 },
@@ -298,14 +311,19 @@ fn booking(p: &Payload, tenant: &Tenant) -> Result<Booking, Vec<Problem>> {
                     time_zone,
                 }),
                 None => {
-                    problems.push(problem("payload.attendees[0]", "has neither a phone number nor an e-mail address"));
+                    problems.push(problem(
+                        "payload.attendees[0]",
+                        "has neither a phone number nor an e-mail address",
+                    ));
                     None
                 }
             }
         }
     };
     match (patient, practitioner, service, start, end) {
-        (Some(patient), Some(practitioner), Some(service), Some(start), Some(end)) if problems.is_empty() => {
+        (Some(patient), Some(practitioner), Some(service), Some(start), Some(end))
+            if problems.is_empty() =>
+        {
             Ok(Booking {
                 patient,
                 lead: None,
@@ -350,7 +368,9 @@ mod tests {
     fn created_rescheduled_cancelled_and_no_show() {
         let w = read(&created()).unwrap().unwrap();
         assert_eq!(w.identifier.value, "bk-1");
-        let CalcomChange::Booking(b) = w.change else { panic!() };
+        let CalcomChange::Booking(b) = w.change else {
+            panic!()
+        };
         assert_eq!(b.practitioner.as_str(), "dr-aydin");
         assert_eq!(b.service.as_str(), "implant");
         assert_eq!(b.patient.time_zone.as_deref(), Some("Europe/Istanbul"));
@@ -381,7 +401,13 @@ mod tests {
                          "attendees": [{ "email": "ayse@example.com", "noShow": true }] } });
         let w = read(&n).unwrap().unwrap();
         assert_eq!(w.identifier.value, "bk-2");
-        assert!(matches!(w.change, CalcomChange::Status { status: AppointmentStatus::Noshow, .. }));
+        assert!(matches!(
+            w.change,
+            CalcomChange::Status {
+                status: AppointmentStatus::Noshow,
+                ..
+            }
+        ));
 
         assert_eq!(read(&json!({ "triggerEvent": "PING", "createdAt": "2026-12-03T08:00:00Z", "payload": {} })).unwrap(), None);
     }

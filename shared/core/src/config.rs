@@ -17,7 +17,9 @@ use sha2::{Digest, Sha256};
 
 use crate::answer::{Answer, AnswerWords};
 use crate::contact::{Email, PhoneNumber, Reach, Region};
-use crate::ids::{BranchId, ConsultantId, FormId, Language, ManagerId, PractitionerId, ServiceId, TenantId};
+use crate::ids::{
+    BranchId, ConsultantId, FormId, Language, ManagerId, PractitionerId, ServiceId, TenantId,
+};
 use crate::journey::{self, RuleConfig, SendHours, SurveyScale};
 use crate::providers::{self, EmailConfig, MessagingConfig, SecretRef, SmsConfig, WhatsappConfig};
 use crate::schedule::WeeklySchedule;
@@ -500,7 +502,12 @@ fn build_tenant(
         .iter()
         .enumerate()
         .filter_map(|(i, p)| {
-            build_practitioner(&format!("{path}.practitioners[{i}]"), p, &branch_ids, errors)
+            build_practitioner(
+                &format!("{path}.practitioners[{i}]"),
+                p,
+                &branch_ids,
+                errors,
+            )
         })
         .collect();
     unique(
@@ -561,9 +568,9 @@ fn build_tenant(
         }
     };
 
-    let appointments = messaging.as_ref().and_then(|m| {
-        build_appointments(path, c, &m.keywords, errors)
-    });
+    let appointments = messaging
+        .as_ref()
+        .and_then(|m| build_appointments(path, c, m, errors));
 
     if errors.0.len() > before {
         return None;
@@ -755,7 +762,12 @@ fn build_branch(
             errors.add(path, problem);
         }
     }
-    let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    let text = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
     Some(Branch {
         id: id?,
         name: c.name.trim().to_owned(),
@@ -834,9 +846,10 @@ fn build_service(path: &str, c: &ServiceConfig, errors: &mut Errors) -> Option<S
 fn build_appointments(
     path: &str,
     c: &TenantConfig,
-    keywords: &crate::messaging::Keywords,
+    messaging: &providers::MessagingPolicy,
     errors: &mut Errors,
 ) -> Option<AppointmentPolicy> {
+    let keywords = &messaging.keywords;
     let a = &c.appointments;
     let at = format!("{path}.appointments");
     let send_hours = match &a.send_hours {
@@ -882,7 +895,10 @@ fn build_appointments(
         }
         (None, Some(_)) => {
             if a.callback_url.is_none() {
-                errors.add(format!("{at}.callback_url"), "is required with callback_secret");
+                errors.add(
+                    format!("{at}.callback_url"),
+                    "is required with callback_secret",
+                );
             }
             None
         }
@@ -891,7 +907,10 @@ fn build_appointments(
     for (answer, by_language) in &a.answers {
         let mut words = BTreeMap::new();
         for (l, ws) in by_language {
-            if let Some(lang) = errors.check(format!("{at}.answers.{}.{l}", answer.as_str()), Language::parse(l)) {
+            if let Some(lang) = errors.check(
+                format!("{at}.answers.{}.{l}", answer.as_str()),
+                Language::parse(l),
+            ) {
                 words.insert(lang, ws.clone());
             }
         }
@@ -913,8 +932,41 @@ fn build_appointments(
             None
         }
     };
+    // A WhatsApp message before the visit must not outlive its use: its
+    // template's validity period is at most the step's minimum lead.
+    for rule in rules.iter().flatten() {
+        let journey::Trigger::BeforeStart { .. } = rule.trigger else {
+            continue;
+        };
+        for action in &rule.actions {
+            let journey::Action::Message { kind, .. } = action else {
+                continue;
+            };
+            let Some(template) = messaging.whatsapp_templates.get(kind) else {
+                continue;
+            };
+            let at = format!("{path}.whatsapp.templates.{}.ttl", kind.as_str());
+            match template.ttl {
+                Some(ttl) if ttl > rule.min_lead => errors.add(
+                    at,
+                    format!(
+                        "{ttl:#} is longer than the {} journey's minimum lead ({:#}): an undelivered message could arrive after its use",
+                        rule.id, rule.min_lead
+                    ),
+                ),
+                None if *kind == TemplateKind::AppointmentReminder => errors.add(
+                    at,
+                    "declare the validity period the template was approved with (at most the reminder's minimum lead), so a late reminder never lands after the visit",
+                ),
+                _ => {}
+            }
+        }
+    }
     let calcom_secret = c.calcom.as_ref().and_then(|cal| {
-        errors.check(format!("{path}.calcom.signing_secret"), SecretRef::parse(&cal.signing_secret))
+        errors.check(
+            format!("{path}.calcom.signing_secret"),
+            SecretRef::parse(&cal.signing_secret),
+        )
     });
     Some(AppointmentPolicy {
         rules: rules?,

@@ -43,7 +43,11 @@ pub struct Issue {
 }
 
 impl Issue {
-    pub fn error(code: &'static str, path: impl Into<String>, diagnostics: impl Into<String>) -> Issue {
+    pub fn error(
+        code: &'static str,
+        path: impl Into<String>,
+        diagnostics: impl Into<String>,
+    ) -> Issue {
         Issue {
             severity: "error",
             code,
@@ -177,7 +181,11 @@ pub fn parse(
         (None, Some(m), Some(start)) => match m.as_i64().filter(|m| *m > 0) {
             Some(m) => start.checked_add(SignedDuration::from_mins(m)).ok(),
             None => {
-                r.issue("value", "Appointment.minutesDuration", "must be a positive whole number of minutes");
+                r.issue(
+                    "value",
+                    "Appointment.minutesDuration",
+                    "must be a positive whole number of minutes",
+                );
                 None
             }
         },
@@ -188,10 +196,18 @@ pub fn parse(
         (None, None, Some(k)) if a.get("start").is_none() => (Some(k.start), Some(k.end)),
         (s, e, _) => {
             if a.get("start").is_none() {
-                r.issue("required", "Appointment.start", "is required: reminders are planned from it");
+                r.issue(
+                    "required",
+                    "Appointment.start",
+                    "is required: reminders are planned from it",
+                );
             }
             if a.get("end").is_none() && a.get("minutesDuration").is_none() {
-                r.issue("required", "Appointment.end", "is required (or minutesDuration)");
+                r.issue(
+                    "required",
+                    "Appointment.end",
+                    "is required (or minutesDuration)",
+                );
             }
             (s, e)
         }
@@ -203,22 +219,26 @@ pub fn parse(
     }
 
     let booking = match (patient, practitioner, branch, service, start, end, status) {
-        (Some(patient), Some(practitioner), Some(branch), Some(service), Some(start), Some(end), Some(status))
-            if r.issues.is_empty() =>
-        {
-            Booking {
-                patient,
-                lead: known.and_then(|k| k.lead.clone()),
-                branch,
-                practitioner,
-                service,
-                start,
-                end,
-                status,
-                cancellation_reason,
-                confirmation: confirmation.unwrap_or_default(),
-            }
-        }
+        (
+            Some(patient),
+            Some(practitioner),
+            Some(branch),
+            Some(service),
+            Some(start),
+            Some(end),
+            Some(status),
+        ) if r.issues.is_empty() => Booking {
+            patient,
+            lead: known.and_then(|k| k.lead.clone()),
+            branch,
+            practitioner,
+            service,
+            start,
+            end,
+            status,
+            cancellation_reason,
+            confirmation: confirmation.unwrap_or_default(),
+        },
         _ => return Err(r.issues),
     };
     Ok(Incoming {
@@ -238,7 +258,11 @@ impl Reader {
 
     fn instant(&mut self, v: &Value, path: &str) -> Option<Timestamp> {
         let Some(s) = v.as_str() else {
-            self.issue("value", path, "must be an instant such as 2026-12-01T10:00:00+03:00");
+            self.issue(
+                "value",
+                path,
+                "must be an instant such as 2026-12-01T10:00:00+03:00",
+            );
             return None;
         };
         match s.parse::<Timestamp>() {
@@ -247,7 +271,9 @@ impl Reader {
                 self.issue(
                     "value",
                     path,
-                    format!("`{s}` is not an instant with an offset, such as 2026-12-01T10:00:00+03:00"),
+                    format!(
+                        "`{s}` is not an instant with an offset, such as 2026-12-01T10:00:00+03:00"
+                    ),
                 );
                 None
             }
@@ -259,7 +285,11 @@ impl Reader {
             return;
         };
         let Some(list) = list.as_array() else {
-            self.issue("structure", "Appointment.identifier", "must be a list of identifiers");
+            self.issue(
+                "structure",
+                "Appointment.identifier",
+                "must be a list of identifiers",
+            );
             return;
         };
         let matches = list.iter().any(|i| {
@@ -300,7 +330,11 @@ impl Reader {
     fn service(&mut self, a: &Map<String, Value>, tenant: &Tenant) -> Option<ServiceId> {
         let path = "Appointment.serviceType";
         let Some(types) = a.get("serviceType").and_then(Value::as_array) else {
-            self.issue("required", path, "is required: a coding naming one of the clinic's services");
+            self.issue(
+                "required",
+                path,
+                "is required: a coding naming one of the clinic's services",
+            );
             return None;
         };
         let codes: Vec<(usize, usize, &str)> = types
@@ -315,7 +349,10 @@ impl Reader {
                     .filter_map(move |(j, c)| Some((i, j, c.get("code")?.as_str()?)))
             })
             .collect();
-        if let Some(service) = codes.iter().find_map(|(_, _, code)| tenant.service_by_code(code)) {
+        if let Some(service) = codes
+            .iter()
+            .find_map(|(_, _, code)| tenant.service_by_code(code))
+        {
             return Some(service.id.clone());
         }
         let (at, shown) = match codes.first() {
@@ -326,7 +363,10 @@ impl Reader {
         self.issue(
             "not-found",
             &at,
-            format!("{shown} is not a service of this clinic; its services are: {}", known.join(", ")),
+            format!(
+                "{shown} is not a service of this clinic; its services are: {}",
+                known.join(", ")
+            ),
         );
         None
     }
@@ -336,10 +376,19 @@ impl Reader {
         &mut self,
         a: &Map<String, Value>,
         tenant: &Tenant,
-    ) -> (Option<PatientRef>, Option<Confirmation>, Option<PractitionerId>, Option<BranchId>) {
+    ) -> (
+        Option<PatientRef>,
+        Option<Confirmation>,
+        Option<PractitionerId>,
+        Option<BranchId>,
+    ) {
         let path = "Appointment.participant";
         let Some(list) = a.get("participant").and_then(Value::as_array) else {
-            self.issue("required", path, "is required: the patient, a Practitioner and a Location");
+            self.issue(
+                "required",
+                path,
+                "is required: the patient, a Practitioner and a Location",
+            );
             return (None, None, None, None);
         };
         let mut patient_at = None;
@@ -353,7 +402,11 @@ impl Reader {
                 .and_then(|actor| actor.get("reference"))
                 .and_then(Value::as_str);
             let Some(reference) = reference else {
-                self.issue("required", &format!("{at}.actor.reference"), "names the participant");
+                self.issue(
+                    "required",
+                    &format!("{at}.actor.reference"),
+                    "names the participant",
+                );
                 continue;
             };
             if let Some(local) = reference.strip_prefix('#') {
@@ -366,7 +419,9 @@ impl Reader {
                             self.issue(
                                 "value",
                                 &format!("{at}.status"),
-                                format!("`{s}` is not accepted, declined, tentative or needs-action"),
+                                format!(
+                                    "`{s}` is not accepted, declined, tentative or needs-action"
+                                ),
                             );
                             None
                         }
@@ -400,7 +455,11 @@ impl Reader {
         }
         let branch = branch.or_else(|| practitioner.as_ref().map(|(_, b)| b.clone()));
         if practitioner.is_none() && !self.issues.iter().any(|i| i.code == "not-found") {
-            self.issue("required", path, "needs a Practitioner participant (`Practitioner/{id}`)");
+            self.issue(
+                "required",
+                path,
+                "needs a Practitioner participant (`Practitioner/{id}`)",
+            );
         }
         let region = branch
             .as_ref()
@@ -418,7 +477,12 @@ impl Reader {
             }
             Some((i, local)) => self.patient(a, &local, &format!("{path}[{i}]"), tenant, region),
         };
-        (patient, confirmation, practitioner.map(|(id, _)| id), branch)
+        (
+            patient,
+            confirmation,
+            practitioner.map(|(id, _)| id),
+            branch,
+        )
     }
 
     fn patient(
@@ -448,18 +512,25 @@ impl Reader {
             .and_then(Value::as_array)
             .and_then(|names| names.first())
             .and_then(|n| {
-                n.get("text").and_then(Value::as_str).map(str::to_owned).or_else(|| {
-                    let given: Vec<&str> = n
-                        .get("given")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_str)
-                        .collect();
-                    let family = n.get("family").and_then(Value::as_str);
-                    let full = given.into_iter().chain(family).collect::<Vec<_>>().join(" ");
-                    (!full.is_empty()).then_some(full)
-                })
+                n.get("text")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .or_else(|| {
+                        let given: Vec<&str> = n
+                            .get("given")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_str)
+                            .collect();
+                        let family = n.get("family").and_then(Value::as_str);
+                        let full = given
+                            .into_iter()
+                            .chain(family)
+                            .collect::<Vec<_>>()
+                            .join(" ");
+                        (!full.is_empty()).then_some(full)
+                    })
             })
             .map(|n| n.trim().chars().take(200).collect::<String>());
         let mut reach = Reach {
@@ -473,13 +544,18 @@ impl Reader {
             .flatten()
             .enumerate()
         {
-            let value = telecom.get("value").and_then(Value::as_str).unwrap_or_default();
+            let value = telecom
+                .get("value")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let vpath = format!("{at}.telecom[{t}].value");
             match telecom.get("system").and_then(Value::as_str) {
-                Some("phone" | "sms") if reach.phone.is_none() => match PhoneNumber::parse(value, region) {
-                    Ok(p) => reach.phone = Some(p),
-                    Err(e) => self.issue("value", &vpath, format!("the phone number {e}")),
-                },
+                Some("phone" | "sms") if reach.phone.is_none() => {
+                    match PhoneNumber::parse(value, region) {
+                        Ok(p) => reach.phone = Some(p),
+                        Err(e) => self.issue("value", &vpath, format!("the phone number {e}")),
+                    }
+                }
                 Some("email") if reach.email.is_none() => match Email::parse(value) {
                     Ok(e) => reach.email = Some(e),
                     Err(e) => self.issue("value", &vpath, format!("the e-mail address {e}")),
@@ -487,7 +563,10 @@ impl Reader {
                 _ => {}
             }
         }
-        if reach.phone.is_none() && reach.email.is_none() && !self.issues.iter().any(|i| i.expression[0].starts_with(&at)) {
+        if reach.phone.is_none()
+            && reach.email.is_none()
+            && !self.issues.iter().any(|i| i.expression[0].starts_with(&at))
+        {
             self.issue(
                 "required",
                 &format!("{at}.telecom"),
@@ -579,18 +658,28 @@ mod tests {
         let incoming = read(&resource()).unwrap();
         let b = incoming.booking;
         assert_eq!(b.status, AppointmentStatus::Booked);
-        assert_eq!(b.start, "2026-12-03T07:00:00Z".parse::<Timestamp>().unwrap());
+        assert_eq!(
+            b.start,
+            "2026-12-03T07:00:00Z".parse::<Timestamp>().unwrap()
+        );
         assert_eq!(b.practitioner.as_str(), "dr-aydin");
         assert_eq!(b.branch.as_str(), "kadikoy");
         assert_eq!(b.service.as_str(), "implant");
         assert_eq!(b.patient.name.as_deref(), Some("Ayşe Kaya"));
         assert_eq!(b.patient.reach.phone.unwrap().as_str(), "+905321234567");
         assert_eq!(b.confirmation, Confirmation::NeedsAction);
-        assert_eq!(incoming.last_updated, Some("2026-11-30T09:00:00Z".parse().unwrap()));
+        assert_eq!(
+            incoming.last_updated,
+            Some("2026-11-30T09:00:00Z".parse().unwrap())
+        );
     }
 
     fn paths(v: &Value) -> Vec<String> {
-        read(v).unwrap_err().into_iter().map(|i| i.expression[0].clone()).collect()
+        read(v)
+            .unwrap_err()
+            .into_iter()
+            .map(|i| i.expression[0].clone())
+            .collect()
     }
 
     #[test]
@@ -635,9 +724,18 @@ mod tests {
         v.as_object_mut().unwrap().remove("start");
         v.as_object_mut().unwrap().remove("end");
         let tenant = fixture::tenant();
-        let incoming = parse(&serde_json::to_vec(&v).unwrap(), &tenant, &id(), Some(&known)).unwrap();
+        let incoming = parse(
+            &serde_json::to_vec(&v).unwrap(),
+            &tenant,
+            &id(),
+            Some(&known),
+        )
+        .unwrap();
         assert_eq!(incoming.booking.start, known.start);
-        assert_eq!(incoming.booking.cancellation_reason.as_deref(), Some("patient"));
+        assert_eq!(
+            incoming.booking.cancellation_reason.as_deref(),
+            Some("patient")
+        );
         assert!(read(&v).is_err());
     }
 }

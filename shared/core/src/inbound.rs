@@ -47,6 +47,13 @@ pub struct InboundMessage {
     /// The ad that started the conversation (click-to-WhatsApp ads).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referral: Option<String>,
+    /// The payload of the button the patient tapped (a template's quick
+    /// reply, or an interactive reply button's id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<String>,
+    /// The provider's id of our message this one replies to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

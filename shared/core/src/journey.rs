@@ -314,7 +314,9 @@ impl Rule {
     /// in the state its trigger names.
     pub fn occurrence(&self, appointment: &Appointment) -> Option<String> {
         match self.trigger {
-            Trigger::BeforeStart { .. } => Some(appointment.booking.start.as_millisecond().to_string()),
+            Trigger::BeforeStart { .. } => {
+                Some(appointment.booking.start.as_millisecond().to_string())
+            }
             Trigger::Event(event) => {
                 let statuses = event_status(event)?;
                 statuses
@@ -325,18 +327,25 @@ impl Rule {
     }
 
     /// The first condition that does not hold, as the reason to skip.
-    fn unmet(&self, appointment: &Appointment, facts: &Facts<'_>, occasion: Occasion<'_>) -> Option<SkipReason> {
+    fn unmet(
+        &self,
+        appointment: &Appointment,
+        facts: &Facts<'_>,
+        occasion: Occasion<'_>,
+    ) -> Option<SkipReason> {
         let b = &appointment.booking;
         for condition in &self.conditions {
             let reason = match condition {
-                Condition::Status(statuses) if !statuses.contains(&b.status) => Some(match b.status {
-                    AppointmentStatus::Cancelled => SkipReason::Cancelled,
-                    AppointmentStatus::Fulfilled
-                    | AppointmentStatus::Noshow
-                    | AppointmentStatus::EnteredInError => SkipReason::AppointmentOver,
-                    _ if matches!(self.trigger, Trigger::Event(_)) => SkipReason::StatusChanged,
-                    _ => SkipReason::NotBooked,
-                }),
+                Condition::Status(statuses) if !statuses.contains(&b.status) => {
+                    Some(match b.status {
+                        AppointmentStatus::Cancelled => SkipReason::Cancelled,
+                        AppointmentStatus::Fulfilled
+                        | AppointmentStatus::Noshow
+                        | AppointmentStatus::EnteredInError => SkipReason::AppointmentOver,
+                        _ if matches!(self.trigger, Trigger::Event(_)) => SkipReason::StatusChanged,
+                        _ => SkipReason::NotBooked,
+                    })
+                }
                 Condition::Confirmation(allowed) if !allowed.contains(&b.confirmation) => {
                     Some(match b.confirmation {
                         Confirmation::Declined => SkipReason::Declined,
@@ -364,11 +373,15 @@ impl Rule {
                 Condition::ScoreAtMost(max) if occasion.score.is_none_or(|s| s > *max) => {
                     Some(SkipReason::ScoreAboveThreshold)
                 }
-                Condition::Services(ids) if !ids.contains(&b.service) => Some(SkipReason::FilteredOut),
+                Condition::Services(ids) if !ids.contains(&b.service) => {
+                    Some(SkipReason::FilteredOut)
+                }
                 Condition::Practitioners(ids) if !ids.contains(&b.practitioner) => {
                     Some(SkipReason::FilteredOut)
                 }
-                Condition::Branches(ids) if !ids.contains(&b.branch) => Some(SkipReason::FilteredOut),
+                Condition::Branches(ids) if !ids.contains(&b.branch) => {
+                    Some(SkipReason::FilteredOut)
+                }
                 _ => None,
             };
             if reason.is_some() {
@@ -382,7 +395,10 @@ impl Rule {
     /// computed (a branch without opening hours).
     fn due(&self, appointment: &Appointment, branch: &Branch) -> Option<Timestamp> {
         match self.trigger {
-            Trigger::BeforeStart { before, working_day } => {
+            Trigger::BeforeStart {
+                before,
+                working_day,
+            } => {
                 let due = appointment.booking.start.checked_sub(before).ok()?;
                 if !working_day {
                     return Some(due);
@@ -444,7 +460,12 @@ impl Rule {
     }
 
     /// A step at `at`, or dropped when that is too late to be of use.
-    fn useful(&self, appointment: &Appointment, at: Timestamp, deferred_from: Option<Timestamp>) -> Step {
+    fn useful(
+        &self,
+        appointment: &Appointment,
+        at: Timestamp,
+        deferred_from: Option<Timestamp>,
+    ) -> Step {
         if let Trigger::BeforeStart { .. } = self.trigger {
             let latest = appointment
                 .booking
@@ -470,10 +491,7 @@ impl Rule {
             && at < facts.now
         {
             planned.step = match self.useful(appointment, facts.now, deferred_from) {
-                Step::Due { .. } => Step::Due {
-                    at,
-                    deferred_from,
-                },
+                Step::Due { .. } => Step::Due { at, deferred_from },
                 skipped => skipped,
             };
         }
@@ -509,7 +527,10 @@ pub fn react<'r>(
 
 /// Every timed rule's step for the appointment: the explainable plan.
 pub fn plan(rules: &[Rule], appointment: &Appointment, facts: &Facts<'_>) -> Vec<Planned> {
-    rules.iter().filter_map(|r| r.plan(appointment, facts)).collect()
+    rules
+        .iter()
+        .filter_map(|r| r.plan(appointment, facts))
+        .collect()
 }
 
 /// A survey's scale: CSAT (1–5) or NPS (0–10).
@@ -579,8 +600,14 @@ pub fn rules(
     for (id, config) in overrides {
         let at = format!("{path}.{id}");
         let Some(rule) = rules.iter_mut().find(|r| r.id.as_str() == id) else {
-            let names: Vec<String> = defaults(low_score).iter().map(|r| r.id.to_string()).collect();
-            problems.push((at, format!("no such journey; the journeys are: {}", names.join(", "))));
+            let names: Vec<String> = defaults(low_score)
+                .iter()
+                .map(|r| r.id.to_string())
+                .collect();
+            problems.push((
+                at,
+                format!("no such journey; the journeys are: {}", names.join(", ")),
+            ));
             continue;
         };
         if let Some(enabled) = config.enabled {
@@ -663,30 +690,35 @@ pub fn defaults(low_score: u8) -> Vec<Rule> {
     use AppointmentStatus as S;
     let hours = SignedDuration::from_hours;
     let booked = Condition::Status(vec![S::Booked]);
-    let unconfirmed = Condition::Confirmation(vec![Confirmation::NeedsAction, Confirmation::Tentative]);
-    let before = |id_: &str, h: i64, working_day, min_lead, conditions: Vec<Condition>, kind, buttons| Rule {
-        id: id(id_),
-        enabled: true,
-        trigger: Trigger::BeforeStart {
-            before: hours(h),
-            working_day,
-        },
-        conditions,
-        delay: Delay::Calendar(SignedDuration::ZERO),
-        min_lead,
-        unsolicited: true,
-        actions: vec![message(kind, Recipient::Patient, buttons)],
-    };
-    let after = |id_: &str, event, delay: SignedDuration, conditions: Vec<Condition>, actions| Rule {
-        id: id(id_),
-        enabled: true,
-        trigger: Trigger::Event(event),
-        conditions,
-        delay: Delay::Calendar(delay),
-        min_lead: SignedDuration::ZERO,
-        unsolicited: true,
-        actions,
-    };
+    let unconfirmed =
+        Condition::Confirmation(vec![Confirmation::NeedsAction, Confirmation::Tentative]);
+    let before =
+        |id_: &str, h: i64, working_day, min_lead, conditions: Vec<Condition>, kind, buttons| {
+            Rule {
+                id: id(id_),
+                enabled: true,
+                trigger: Trigger::BeforeStart {
+                    before: hours(h),
+                    working_day,
+                },
+                conditions,
+                delay: Delay::Calendar(SignedDuration::ZERO),
+                min_lead,
+                unsolicited: true,
+                actions: vec![message(kind, Recipient::Patient, buttons)],
+            }
+        };
+    let after =
+        |id_: &str, event, delay: SignedDuration, conditions: Vec<Condition>, actions| Rule {
+            id: id(id_),
+            enabled: true,
+            trigger: Trigger::Event(event),
+            conditions,
+            delay: Delay::Calendar(delay),
+            min_lead: SignedDuration::ZERO,
+            unsolicited: true,
+            actions,
+        };
     let reply = |id_: &str, event, conditions: Vec<Condition>, actions| Rule {
         id: id(id_),
         enabled: true,
@@ -746,49 +778,81 @@ pub fn defaults(low_score: u8) -> Vec<Rule> {
             E::NoShow,
             hours(2),
             recovery(),
-            vec![message(TemplateKind::NoShowRecovery1, Recipient::Patient, Buttons::None)],
+            vec![message(
+                TemplateKind::NoShowRecovery1,
+                Recipient::Patient,
+                Buttons::None,
+            )],
         ),
         after(
             "no_show_recovery_2",
             E::NoShow,
             hours(24),
             recovery(),
-            vec![message(TemplateKind::NoShowRecovery2, Recipient::Patient, Buttons::None)],
+            vec![message(
+                TemplateKind::NoShowRecovery2,
+                Recipient::Patient,
+                Buttons::None,
+            )],
         ),
         after(
             "no_show_recovery_3",
             E::NoShow,
             hours(72),
             recovery(),
-            vec![message(TemplateKind::NoShowRecovery3, Recipient::Patient, Buttons::None)],
+            vec![message(
+                TemplateKind::NoShowRecovery3,
+                Recipient::Patient,
+                Buttons::None,
+            )],
         ),
         after(
             "aftercare",
             E::Completed,
             SignedDuration::ZERO,
             completed(),
-            vec![message(TemplateKind::Aftercare, Recipient::Patient, Buttons::None)],
+            vec![message(
+                TemplateKind::Aftercare,
+                Recipient::Patient,
+                Buttons::None,
+            )],
         ),
         after(
             "satisfaction_survey",
             E::Completed,
             hours(1),
             completed(),
-            vec![message(TemplateKind::Survey, Recipient::Patient, Buttons::Score)],
+            vec![message(
+                TemplateKind::Survey,
+                Recipient::Patient,
+                Buttons::Score,
+            )],
         ),
         reply(
             "confirmation_reply",
             E::Confirmed,
             vec![Condition::ByPatient],
-            vec![message(TemplateKind::AnswerConfirmed, Recipient::Patient, Buttons::None)],
+            vec![message(
+                TemplateKind::AnswerConfirmed,
+                Recipient::Patient,
+                Buttons::None,
+            )],
         ),
         reply(
             "cancellation_reply",
             E::Cancelled,
             vec![Condition::ByPatient],
             vec![
-                message(TemplateKind::AnswerCancelled, Recipient::Patient, Buttons::None),
-                message(TemplateKind::AppointmentNotice, Recipient::Owner, Buttons::None),
+                message(
+                    TemplateKind::AnswerCancelled,
+                    Recipient::Patient,
+                    Buttons::None,
+                ),
+                message(
+                    TemplateKind::AppointmentNotice,
+                    Recipient::Owner,
+                    Buttons::None,
+                ),
             ],
         ),
         reply(
@@ -796,7 +860,11 @@ pub fn defaults(low_score: u8) -> Vec<Rule> {
             E::RescheduleRequested,
             vec![Condition::ByPatient],
             vec![
-                message(TemplateKind::AnswerReschedule, Recipient::Patient, Buttons::None),
+                message(
+                    TemplateKind::AnswerReschedule,
+                    Recipient::Patient,
+                    Buttons::None,
+                ),
                 Action::Task {
                     kind: TaskKind::RescheduleRequest,
                 },
@@ -806,7 +874,11 @@ pub fn defaults(low_score: u8) -> Vec<Rule> {
             "survey_thanks",
             E::SurveyAnswered,
             vec![],
-            vec![message(TemplateKind::SurveyThanks, Recipient::Patient, Buttons::None)],
+            vec![message(
+                TemplateKind::SurveyThanks,
+                Recipient::Patient,
+                Buttons::None,
+            )],
         ),
         reply(
             "low_score_alert",

@@ -184,7 +184,11 @@ pub fn date(at: Timestamp, tz: &TimeZone, language: &Language) -> String {
     let Some(w) = words(language) else {
         return d.to_string();
     };
-    let (day, month, n) = (w.days[day_index(d.weekday())], w.months[month_index(d)], d.day());
+    let (day, month, n) = (
+        w.days[day_index(d.weekday())],
+        w.months[month_index(d)],
+        d.day(),
+    );
     match language.as_str() {
         "tr" => format!("{n} {month} {day}"),
         "ru" => format!("{day}, {n} {month}"),
@@ -211,7 +215,13 @@ pub fn when(at: Timestamp, now: Timestamp, tz: &TimeZone, language: &Language) -
     } else {
         "en"
     };
-    let named = || date(at, tz, &Language::parse(lang).unwrap_or_else(|_| language.clone()));
+    let named = || {
+        date(
+            at,
+            tz,
+            &Language::parse(lang).unwrap_or_else(|_| language.clone()),
+        )
+    };
     match (lang, offset) {
         ("tr", 0) => format!("bugün saat {clock} civarında"),
         ("tr", 1) => format!("yarın saat {clock} civarında"),
@@ -270,7 +280,11 @@ mod tests {
         assert_eq!(berlin.iana_name(), Some("Europe/Berlin"));
         let ny = patient_zone(None, &phone("+1 212 555 0100"), &istanbul);
         assert_eq!(ny.iana_name(), Some("America/New_York"));
-        let own = patient_zone(Some("America/Los_Angeles"), &phone("+1 212 555 0100"), &istanbul);
+        let own = patient_zone(
+            Some("America/Los_Angeles"),
+            &phone("+1 212 555 0100"),
+            &istanbul,
+        );
         assert_eq!(own.iana_name(), Some("America/Los_Angeles"));
         let email_only = Reach {
             phone: None,
@@ -280,7 +294,10 @@ mod tests {
             patient_zone(Some("Not/AZone"), &email_only, &istanbul).iana_name(),
             Some("Europe/Istanbul")
         );
-        assert_eq!(country_zone("RU").unwrap().iana_name(), Some("Europe/Moscow"));
+        assert_eq!(
+            country_zone("RU").unwrap().iana_name(),
+            Some("Europe/Moscow")
+        );
         assert!(country_zone("XX").is_none());
     }
 
@@ -301,7 +318,10 @@ mod tests {
         let tz = TimeZone::get("Europe/Istanbul").unwrap();
         let now: Timestamp = "2026-11-30T20:00:00Z".parse().unwrap(); // 23:00 Monday
         let nine = |d: &str| format!("{d}T06:00:00Z").parse::<Timestamp>().unwrap();
-        assert_eq!(when(nine("2026-12-01"), now, &tz, &lang("en")), "tomorrow at 09:00");
+        assert_eq!(
+            when(nine("2026-12-01"), now, &tz, &lang("en")),
+            "tomorrow at 09:00"
+        );
         assert_eq!(
             when(nine("2026-12-01"), now, &tz, &lang("tr")),
             "yarın saat 09:00 civarında"
@@ -314,6 +334,9 @@ mod tests {
             when(nine("2026-12-03"), now, &tz, &lang("de")),
             "am Donnerstag, 3. Dezember, um 09:00 Uhr"
         );
-        assert_eq!(when(nine("2026-12-03"), now, &tz, &lang("fr")), "on Thursday 3 December at 09:00");
+        assert_eq!(
+            when(nine("2026-12-03"), now, &tz, &lang("fr")),
+            "on Thursday 3 December at 09:00"
+        );
     }
 }

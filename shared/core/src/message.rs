@@ -6,7 +6,9 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::contact::{Email, Reach};
-use crate::ids::{ConsultantId, Language, LeadId, ManagerId, MessageId, TenantId};
+use crate::ids::{
+    ConsultantId, Language, LeadId, ManagerId, MessageId, RecordRef, RuleId, TenantId,
+};
 use crate::messaging::{Route, TemplateCall};
 use crate::template::TemplateKind;
 
@@ -16,6 +18,9 @@ pub enum Channel {
     Sms,
     Whatsapp,
     Email,
+    /// A signed HTTP POST to the clinic's own system (its scheduler): never
+    /// a way to reach a person, so never in a channel order.
+    Webhook,
 }
 
 impl Channel {
@@ -24,13 +29,19 @@ impl Channel {
             Channel::Sms => "sms",
             Channel::Whatsapp => "whatsapp",
             Channel::Email => "email",
+            Channel::Webhook => "webhook",
         }
     }
 
     pub fn parse(s: &str) -> Option<Channel> {
-        [Channel::Sms, Channel::Whatsapp, Channel::Email]
-            .into_iter()
-            .find(|c| c.as_str() == s)
+        [
+            Channel::Sms,
+            Channel::Whatsapp,
+            Channel::Email,
+            Channel::Webhook,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
     }
 
     /// How staff and patients call it.
@@ -39,6 +50,7 @@ impl Channel {
             Channel::Sms => "SMS",
             Channel::Whatsapp => "WhatsApp",
             Channel::Email => "e-mail",
+            Channel::Webhook => "webhook",
         }
     }
 
@@ -117,6 +129,8 @@ pub enum Audience {
     Patient,
     Manager(ManagerId),
     Consultant(ConsultantId),
+    /// The clinic's own scheduler (a callback).
+    Scheduler,
 }
 
 /// Why a message failed, in the provider's words and ours.
@@ -167,7 +181,9 @@ pub struct Handled {
 pub struct Message {
     pub id: MessageId,
     pub tenant: TenantId,
-    pub lead: LeadId,
+    /// The lead or appointment the message is about; it lives in its partition.
+    #[serde(flatten)]
+    pub about: RecordRef,
     pub kind: TemplateKind,
     pub audience: Audience,
     pub channel: Channel,
@@ -211,6 +227,26 @@ pub struct Message {
     /// For a failed message: how staff (or a fallback) dealt with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handled: Option<Handled>,
+    /// One-tap answers, sent as reply buttons on WhatsApp inside the
+    /// 24-hour window (a template's buttons carry them outside it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<Button>,
+    /// After this it is of no use (a reminder after the visit): not sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+    /// For a message a rule sent: the rule, and the occurrence it was for
+    /// (an appointment's start, say): checked again before sending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<RuleId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurrence: Option<String>,
+}
+
+/// A reply button: what it says, and the payload a tap sends back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    pub payload: String,
+    pub title: String,
 }
 
 impl Message {
@@ -233,6 +269,8 @@ impl Message {
     /// The recipient as logs may show it: masked.
     pub fn masked_recipient(&self) -> String {
         match self.channel {
+            // The clinic's own endpoint is no patient data.
+            Channel::Webhook => self.to.clone(),
             Channel::Email => {
                 Email::parse(&self.to).map_or_else(|_| "***".to_owned(), |e| e.masked())
             }

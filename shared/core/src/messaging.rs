@@ -114,6 +114,7 @@ pub fn routes_in(order: &[Channel], reach: &Reach) -> Vec<Route> {
             let to = match channel {
                 Channel::Sms | Channel::Whatsapp => reach.phone.as_ref()?.as_str(),
                 Channel::Email => reach.email.as_ref()?.as_str(),
+                Channel::Webhook => return None,
             };
             Some(Route {
                 channel,
@@ -134,14 +135,22 @@ pub struct WhatsappTemplate {
     /// The template's body parameters `{{1}}`, `{{2}}`, …, as variables of
     /// the kind, in order.
     pub params: Vec<String>,
+    /// Its quick-reply buttons' answers, in order (`confirm`, `reschedule`,
+    /// `cancel`, or scores): each button's payload is ours, made per message.
+    pub buttons: Vec<String>,
+    /// The message validity period it was approved with (WhatsApp Manager).
+    pub ttl: Option<SignedDuration>,
 }
 
-/// A template message as it is sent: name, language code and parameters.
+/// A template message as it is sent: name, language code, parameters, and
+/// the payloads of its quick-reply buttons.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TemplateCall {
     pub name: String,
     pub language: String,
     pub params: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<String>,
 }
 
 impl WhatsappTemplate {
@@ -166,6 +175,7 @@ impl WhatsappTemplate {
                     }
                 })
                 .collect(),
+            buttons: Vec::new(),
         }
     }
 }
@@ -329,6 +339,8 @@ mod tests {
             name: "greeting_v2".into(),
             languages: BTreeMap::from([(Language::parse("en").unwrap(), "en_US".into())]),
             params: vec!["first_name".into(), "consultant".into()],
+            buttons: vec![],
+            ttl: None,
         };
         let vars = BTreeMap::from([("first_name", String::new()), ("consultant", "Elif".into())]);
         let call = t.call(&Language::parse("en").unwrap(), &vars);

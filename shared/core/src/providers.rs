@@ -74,6 +74,14 @@ pub struct WhatsappTemplateConfig {
     /// Our language → the template's language code at WhatsApp.
     #[serde(default)]
     pub languages: BTreeMap<String, String>,
+    /// Its quick-reply buttons, in order: answers (`confirm`, `reschedule`,
+    /// `cancel`) or survey scores (`1` … `5`). Their payloads are ours.
+    #[serde(default)]
+    pub buttons: Vec<String>,
+    /// The message validity period the template was approved with, if set
+    /// (30s to 12h for utility templates).
+    #[serde(default)]
+    pub ttl: Option<jiff::SignedDuration>,
 }
 
 /// `[tenants.sms]`: a Twilio account and sender.
@@ -298,6 +306,13 @@ pub fn check_order(path: String, channels: &[Channel]) -> Problems {
         problems.push((path.clone(), "name at least one channel".into()));
     }
     for (i, c) in channels.iter().enumerate() {
+        if *c == Channel::Webhook {
+            problems.push((
+                path.clone(),
+                "`webhook` reaches the clinic's scheduler, not people: use whatsapp, sms or email"
+                    .into(),
+            ));
+        }
         if channels[..i].contains(c) {
             problems.push((path.clone(), format!("`{}` is listed twice", c.as_str())));
         }
@@ -355,12 +370,39 @@ fn build_whatsapp(
             }
         }
         let languages = by_language(problems, &format!("{tp}.languages"), &t.languages);
+        for button in &t.buttons {
+            let answer = crate::answer::Answer::parse(button).is_some();
+            let score = button.parse::<u8>().is_ok_and(|n| n <= 10);
+            if !(answer || score) {
+                problems.push((
+                    format!("{tp}.buttons"),
+                    format!("`{button}` is not an answer (confirm, reschedule, cancel) nor a score (0 to 10)"),
+                ));
+            }
+        }
+        if t.buttons.len() > 10 {
+            problems.push((
+                format!("{tp}.buttons"),
+                "a template has at most 10 quick-reply buttons".into(),
+            ));
+        }
+        if let Some(ttl) = t.ttl
+            && !(jiff::SignedDuration::from_secs(30)..=jiff::SignedDuration::from_hours(12))
+                .contains(&ttl)
+        {
+            problems.push((
+                format!("{tp}.ttl"),
+                "WhatsApp takes a validity period from 30s to 12h for utility templates".into(),
+            ));
+        }
         templates.insert(
             *kind,
             WhatsappTemplate {
                 name: t.name.clone(),
                 languages,
                 params: t.params.clone(),
+                buttons: t.buttons.clone(),
+                ttl: t.ttl,
             },
         );
     }

@@ -8,7 +8,9 @@ use jiff::tz::TimeZone;
 
 use crate::answer::AnswerWords;
 use crate::contact::{Reach, Region};
-use crate::ids::{BranchId, ConsultantId, FormId, Language, ManagerId, PractitionerId, ServiceId, TenantId};
+use crate::ids::{
+    BranchId, ConsultantId, FormId, Language, ManagerId, PractitionerId, ServiceId, TenantId,
+};
 use crate::journey::{Rule, SendHours, SurveyScale};
 use crate::providers::{MessagingPolicy, SecretRef};
 use crate::schedule::WeeklySchedule;
@@ -58,9 +60,11 @@ impl Tenant {
 
     /// The practitioner whose Cal.com account (e-mail or username) this is.
     pub fn practitioner_by_calcom(&self, who: &str) -> Option<&Practitioner> {
-        self.practitioners
-            .iter()
-            .find(|p| p.calcom.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(who)))
+        self.practitioners.iter().find(|p| {
+            p.calcom
+                .as_deref()
+                .is_some_and(|c| c.eq_ignore_ascii_case(who))
+        })
     }
 
     pub fn service(&self, id: &ServiceId) -> Option<&Service> {

@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{LeadId, MessageId, TenantId};
+use crate::ids::{MessageId, RecordRef, RuleId, TenantId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -18,6 +18,8 @@ pub enum TimerKind {
     SlaReassign,
     /// A ledger message still needs sending (safety net behind the outbox queue, and retries).
     Deliver,
+    /// A rule of the automation engine fires for an appointment.
+    Step,
 }
 
 impl TimerKind {
@@ -27,6 +29,7 @@ impl TimerKind {
             TimerKind::SlaWarn => "sla_warn",
             TimerKind::SlaReassign => "sla_reassign",
             TimerKind::Deliver => "deliver",
+            TimerKind::Step => "step",
         }
     }
 }
@@ -34,7 +37,9 @@ impl TimerKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timer {
     pub tenant: TenantId,
-    pub lead: LeadId,
+    /// The lead or appointment the timer is for; it lives in its partition.
+    #[serde(flatten)]
+    pub about: RecordRef,
     pub kind: TimerKind,
     pub due_at: Timestamp,
     /// The SLA cycle an SLA timer belongs to.
@@ -47,12 +52,35 @@ pub struct Timer {
     /// time but the last).
     #[serde(default)]
     pub attempts: u32,
+    /// The rule a step timer fires, and the occurrence it fires it for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<RuleId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurrence: Option<String>,
 }
 
 impl Timer {
-    /// The timer's name within its lead: one timer per name.
+    /// A timer of `kind` for `about`, due at `due_at`, never claimed yet.
+    pub fn new(tenant: TenantId, about: RecordRef, kind: TimerKind, due_at: Timestamp) -> Timer {
+        Timer {
+            tenant,
+            about,
+            kind,
+            due_at,
+            cycle: 0,
+            message: None,
+            attempts: 0,
+            rule: None,
+            occurrence: None,
+        }
+    }
+
+    /// The timer's name within its record: one timer per name.
     pub fn name(&self) -> String {
-        Timer::name_of(self.kind, self.message.as_ref())
+        match (&self.rule, self.kind) {
+            (Some(rule), TimerKind::Step) => format!("step.{rule}"),
+            _ => Timer::name_of(self.kind, self.message.as_ref()),
+        }
     }
 
     /// The name of the timer of `kind` (for `message`, if a delivery timer).

@@ -70,13 +70,13 @@ pub async fn app(
         &email,
         Arc::new(SandboxMessenger::new(store.clone())),
     );
-    Ok(Arc::new(App {
-        directory: Arc::new(config.directory),
+    Ok(Arc::new(App::new(
+        Arc::new(config.directory),
         store,
-        messenger: Arc::new(messenger),
-        credentials: Arc::new(credentials),
+        Arc::new(messenger),
+        Arc::new(credentials),
         clock,
-        ids: Arc::new(UlidIds::default()),
-        tuning: Tuning::default(),
-    }))
+        Arc::new(UlidIds::default()),
+        Tuning::default(),
+    )))
 }

@@ -118,15 +118,15 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
         let sandbox = Arc::new(SandboxMessenger::new(store.clone()));
         let router = Router::new(&directory, &credentials, &http, &email, sandbox);
         live = router.live();
-        Arc::new(App {
-            directory: directory.clone(),
+        Arc::new(App::new(
+            directory.clone(),
             store,
-            messenger: Arc::new(router),
-            credentials: credentials.clone(),
-            clock: Arc::new(SystemClock),
-            ids: ids.clone(),
-            tuning: settings.tuning,
-        })
+            Arc::new(router),
+            credentials.clone(),
+            Arc::new(SystemClock),
+            ids.clone(),
+            settings.tuning,
+        ))
     };
     let requests = app_over(Arc::new(db.store()));
     let background = app_over(Arc::new(db.background_store()));

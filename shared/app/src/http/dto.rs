@@ -236,7 +236,12 @@ pub struct StageChangeView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MessageView {
     pub id: String,
-    pub lead: String,
+    /// The lead the message is about…
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lead: Option<String>,
+    /// …or the appointment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub appointment: Option<String>,
     /// `greeting` or `sla_alert`.
     pub kind: String,
     /// `patient`, or `manager:<id>` / `consultant:<id>`.
@@ -282,12 +287,14 @@ impl From<&Message> for MessageView {
     fn from(m: &Message) -> Self {
         MessageView {
             id: m.id.to_string(),
-            lead: m.lead.to_string(),
+            lead: m.about.lead().map(ToString::to_string),
+            appointment: m.about.appointment().map(ToString::to_string),
             kind: m.kind.as_str().to_owned(),
             audience: match &m.audience {
                 Audience::Patient => "patient".to_owned(),
                 Audience::Manager(id) => format!("manager:{id}"),
                 Audience::Consultant(id) => format!("consultant:{id}"),
+                Audience::Scheduler => "scheduler".to_owned(),
             },
             channel: m.channel.as_str().to_owned(),
             to: m.to.clone(),
@@ -343,8 +350,13 @@ impl From<&Timer> for TimerView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TaskView {
     pub id: String,
-    pub lead: String,
-    /// `sla_breach` or `no_consultant`.
+    /// The lead the task is about…
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lead: Option<String>,
+    /// …or the appointment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub appointment: Option<String>,
+    /// `sla_breach`, `no_consultant`, `reschedule_request` or `low_score`.
     pub kind: String,
     pub assignee: String,
     pub title: String,
@@ -357,7 +369,8 @@ impl From<&Task> for TaskView {
     fn from(t: &Task) -> Self {
         TaskView {
             id: t.id.to_string(),
-            lead: t.lead.to_string(),
+            lead: t.about.lead().map(ToString::to_string),
+            appointment: t.about.appointment().map(ToString::to_string),
             kind: serde_json::to_value(t.kind)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))

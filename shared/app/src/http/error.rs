@@ -87,6 +87,9 @@ impl From<AppError> for ApiError {
             ),
             AppError::Invalid(fields) => ApiError::invalid(fields),
             AppError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            AppError::PreconditionFailed(m) => {
+                ApiError::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", m)
+            }
             AppError::Busy(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", m),
             AppError::Unavailable(m) => {
                 warn!(error = %m, "dependency unavailable");

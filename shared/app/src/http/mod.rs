@@ -12,10 +12,13 @@ use axum::routing::{get, post, put};
 
 use crate::App;
 
+mod appointments;
 mod body;
 mod dto;
 mod error;
+mod fhir;
 mod forms;
+mod links;
 mod openapi;
 mod outreach;
 mod staff;
@@ -72,6 +75,8 @@ pub fn webhooks_router(app: Arc<App>) -> Router {
     finish(webhook_routes(), app)
 }
 
+/// What providers, schedulers and patients' links call: the webhooks
+/// function serves them.
 fn webhook_routes() -> Router<Arc<App>> {
     Router::new()
         .route(
@@ -79,6 +84,8 @@ fn webhook_routes() -> Router<Arc<App>> {
             get(webhooks::whatsapp_verify).post(webhooks::whatsapp),
         )
         .route("/webhooks/twilio/{tenant}", post(webhooks::twilio))
+        .route("/webhooks/calcom/{tenant}", post(webhooks::calcom))
+        .route("/a/{tenant}/{token}", get(links::show).post(links::answer))
 }
 
 /// The public form endpoint: what the intake Lambda serves.
@@ -114,6 +121,28 @@ fn staff_routes() -> Router<Arc<App>> {
             "/v1/leads/{lead_id}/messages/{message_id}/handled",
             post(outreach::mark_handled),
         )
+        .route(
+            "/v1/appointments",
+            get(appointments::list).post(appointments::book),
+        )
+        .route(
+            "/v1/appointments/{appointment_id}",
+            get(appointments::detail),
+        )
+        .route(
+            "/v1/appointments/{appointment_id}/move",
+            post(appointments::move_to),
+        )
+        .route(
+            "/v1/appointments/{appointment_id}/cancel",
+            post(appointments::cancel),
+        )
+        .route(
+            "/v1/appointments/{appointment_id}/status",
+            post(appointments::status),
+        )
+        .route("/v1/surveys", get(appointments::surveys))
+        .route("/fhir/Appointment", put(fhir::put_appointment))
         .route("/v1/messages", get(staff::list_messages))
         .route("/v1/tasks", get(staff::list_tasks))
         .route("/v1/tasks/{task_id}/done", post(staff::complete_task))

@@ -4,19 +4,24 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::appointments::{
+    AppointmentDetailView, AppointmentView, BookRequest, CancelRequest, ChangeView, IdentifierView,
+    MoveRequest, PatientView, PlanStepView, RevisionView, StatusRequest, SurveyPage,
+    SurveySummaryView, SurveyView,
+};
 use super::dto::{
     Accepted, AttributionView, ContactRequest, HandledRequest, Health, HistoryView, LeadDetailView,
     LeadView, MessageView, OwnerView, PhoneRequest, ReplyRequest, StageChangeView, StageRequest,
     SubmissionFields, TaskView, TimerView, TouchView,
 };
 use super::error::{ErrorBody, ErrorDetail, FieldProblem};
-use super::{forms, outreach, staff};
+use super::{appointments, fhir, forms, outreach, staff};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Clinicflow",
-        description = "Lead intake, assignment, SLA escalation and the message ledger for clinic chains.",
+        description = "Lead intake, assignment, SLA escalation, appointments and their journeys, and the message ledger for clinic chains.",
     ),
     paths(
         forms::submit,
@@ -32,6 +37,14 @@ use super::{forms, outreach, staff};
         outreach::mark_handled,
         staff::list_tasks,
         staff::complete_task,
+        appointments::list,
+        appointments::book,
+        appointments::detail,
+        appointments::move_to,
+        appointments::cancel,
+        appointments::status,
+        appointments::surveys,
+        fhir::put_appointment,
         super::health,
     ),
     components(schemas(
@@ -56,11 +69,27 @@ use super::{forms, outreach, staff};
         TaskView,
         TimerView,
         TouchView,
+        AppointmentView,
+        AppointmentDetailView,
+        BookRequest,
+        CancelRequest,
+        ChangeView,
+        IdentifierView,
+        MoveRequest,
+        PatientView,
+        PlanStepView,
+        RevisionView,
+        StatusRequest,
+        SurveyPage,
+        SurveySummaryView,
+        SurveyView,
     )),
     modifiers(&StaffToken),
     tags(
         (name = "forms", description = "Public: web forms post leads here"),
         (name = "staff", description = "Clinic staff; a bearer token per clinic chain"),
+        (name = "appointments", description = "Appointments and their journeys; the staff token"),
+        (name = "fhir", description = "A clinic's scheduler feeding appointments (FHIR R4); the staff token"),
         (name = "operations", description = "For operators"),
     ),
 )]

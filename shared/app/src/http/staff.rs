@@ -90,7 +90,9 @@ pub struct TaskListParams {
     cursor: Option<String>,
 }
 
-fn params<T: for<'de> Deserialize<'de> + Default>(query: Option<String>) -> Result<T, ApiError> {
+pub(super) fn params<T: for<'de> Deserialize<'de> + Default>(
+    query: Option<String>,
+) -> Result<T, ApiError> {
     match query {
         None => Ok(T::default()),
         Some(q) => serde_urlencoded::from_str(&q).map_err(|e| {
@@ -102,7 +104,7 @@ fn params<T: for<'de> Deserialize<'de> + Default>(query: Option<String>) -> Resu
     }
 }
 
-fn limit(raw: Option<&str>, errors: &mut Vec<FieldError>) -> usize {
+pub(super) fn limit(raw: Option<&str>, errors: &mut Vec<FieldError>) -> usize {
     match raw {
         None => DEFAULT_LIMIT,
         Some(s) => match s.parse::<usize>() {

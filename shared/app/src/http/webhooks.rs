@@ -11,10 +11,12 @@ use axum::extract::{OriginalUri, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use clinicflow_channels::credentials::TenantCredentials;
-use clinicflow_channels::signature::{self, META_HEADER, TWILIO_HEADER};
+use clinicflow_channels::signature::{self, CALCOM_HEADER, META_HEADER, TWILIO_HEADER};
 use clinicflow_channels::{twilio, whatsapp};
+use clinicflow_core::calcom;
 use clinicflow_core::ids::TenantId;
 use clinicflow_core::inbound::Inbound;
+use clinicflow_core::submission::FieldError;
 use clinicflow_core::tenant::Tenant;
 use serde::Deserialize;
 use tracing::{info, warn};
@@ -176,6 +178,54 @@ pub async fn twilio(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>",
     )
         .into_response())
+}
+
+/// Cal.com booking webhooks: verified (`X-Cal-Signature-256`), read into
+/// a write of our appointment, queued, and answered.
+pub async fn calcom(
+    State(app): State<Arc<App>>,
+    PathParam(tenant): PathParam,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (tenant, keys) = tenant_with(&app, &tenant)?;
+    let secret = keys.calcom_secret.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no Cal.com webhook is configured for this clinic",
+        )
+    })?;
+    let bytes = body::read(body).await?;
+    let given = headers.get(CALCOM_HEADER).and_then(|v| v.to_str().ok());
+    if let Err(e) = signature::verify_calcom(secret.as_bytes(), &bytes, given) {
+        warn!(tenant = %tenant.id, problem = %e, "Cal.com webhook refused");
+        return Err(refused(&e));
+    }
+    let write = calcom::parse(&bytes, tenant).map_err(|problems| {
+        ApiError::invalid(
+            problems
+                .into_iter()
+                .map(|p| FieldError::new(&p.field, p.problem))
+                .collect(),
+        )
+    })?;
+    let queued = match write {
+        Some(write) => {
+            let work = Work::Calcom {
+                tenant: tenant.id.clone(),
+                write,
+            };
+            app.store
+                .write(vec![work.enqueue()])
+                .await
+                .map_err(|e| ApiError::from(crate::AppError::Unavailable(e.to_string())))?;
+            1
+        }
+        None => 0,
+    };
+    info!(tenant = %tenant.id, queued, "Cal.com webhook accepted");
+    Ok(axum::Json(serde_json::json!({ "received": queued })).into_response())
 }
 
 /// The URL the caller used: scheme and host as forwarded, path and query as sent.

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use clinicflow_core::assignment::{self, Load, Request};
-use clinicflow_core::ids::{ConsultantId, LeadId, TenantId};
+use clinicflow_core::ids::{ConsultantId, LeadId, RecordRef, TenantId};
 use clinicflow_core::lead::{Lead, LeadEvent, Ownership, Recorded};
 use clinicflow_core::task::{self, Task, TaskKind};
 use clinicflow_core::tenant::Tenant;
@@ -33,7 +33,11 @@ impl App {
             warn!(tenant = %tenant_id, lead = %lead_id, "work for a tenant no longer configured; dropped");
             return Ok(());
         };
-        let assign_timer = keys::timer(tenant_id, lead_id, TimerKind::Assign.as_str());
+        let assign_timer = keys::timer(
+            tenant_id,
+            &RecordRef::Lead(lead_id.clone()),
+            TimerKind::Assign.as_str(),
+        );
         for _ in 0..MAX_ROUNDS {
             let lead =
                 records::get::<Lead>(self.store.as_ref(), &keys::lead(tenant_id, lead_id)).await?;
@@ -173,7 +177,7 @@ impl App {
         let branch = branch_of(tenant, lead);
         let task = Task {
             id: task::no_consultant_id(&lead.id),
-            lead: lead.id.clone(),
+            about: RecordRef::Lead(lead.id.clone()),
             kind: TaskKind::NoConsultant,
             assignee: branch.manager.clone(),
             title: format!(
@@ -188,7 +192,11 @@ impl App {
             created(lead)?,
             records::task(&tenant.id, &task, None)?,
             records::delete(
-                keys::timer(&tenant.id, &lead.id, TimerKind::Assign.as_str()),
+                keys::timer(
+                    &tenant.id,
+                    &RecordRef::Lead(lead.id.clone()),
+                    TimerKind::Assign.as_str(),
+                ),
                 Condition::Always,
             ),
         ];

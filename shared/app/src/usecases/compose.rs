@@ -3,13 +3,16 @@
 
 use std::collections::BTreeMap;
 
+use clinicflow_core::answer::{Answer, Payload};
 use clinicflow_core::contact::Reach;
-use clinicflow_core::ids::{Language, MessageId};
+use clinicflow_core::ids::{AppointmentId, Language, MessageId, RecordRef, RuleId};
+use clinicflow_core::journey::Buttons;
 use clinicflow_core::lead::Lead;
+use clinicflow_core::locale;
 use clinicflow_core::message::{
-    self, Audience, Channel, HandledVia, Message, MessageStatus, Purpose,
+    self, Audience, Button, Channel, HandledVia, Message, MessageStatus, Purpose,
 };
-use clinicflow_core::messaging::{self, Route};
+use clinicflow_core::messaging::{self, Route, TemplateCall};
 use clinicflow_core::template::TemplateKind;
 use clinicflow_core::tenant::{Branch, Consultant, Manager, Tenant};
 use clinicflow_core::timer::{Timer, TimerKind};
@@ -24,7 +27,8 @@ pub fn branch_of<'t>(tenant: &'t Tenant, lead: &Lead) -> &'t Branch {
         .unwrap_or_else(|| tenant.default_branch())
 }
 
-/// The warm "we received your request" message, naming the consultant.
+/// The warm "we received your request" message, naming the consultant and,
+/// when they are off shift, when they will call (in the patient's time).
 /// `window_from`: the patient's last WhatsApp message, if any.
 pub fn greeting(
     tenant: &Tenant,
@@ -33,26 +37,37 @@ pub fn greeting(
     window_from: Option<Timestamp>,
     now: Timestamp,
 ) -> Result<Option<Message>, AppError> {
+    let branch = branch_of(tenant, lead);
+    let call_time = match consultant.shifts.next_open(&branch.time_zone, now) {
+        Some(next) if next > now => {
+            let zone = locale::patient_zone(None, &lead.reach, &branch.time_zone);
+            locale::when(next, now, &zone, &lead.language)
+        }
+        _ => String::new(),
+    };
     let vars = BTreeMap::from([
         ("first_name", lead.first_name().to_owned()),
         ("name", lead.name.clone().unwrap_or_default()),
         ("clinic", tenant.name.clone()),
-        ("branch", branch_of(tenant, lead).name.clone()),
+        ("branch", branch.name.clone()),
         ("consultant", consultant.first_name().to_owned()),
         ("service", lead.service.clone().unwrap_or_default()),
+        ("call_time", call_time),
     ]);
     compose(
         tenant,
         Draft {
-            id: message::greeting_id(&lead.id),
-            lead,
-            kind: TemplateKind::Greeting,
-            audience: Audience::Patient,
-            reach: &lead.reach,
-            language: &lead.language,
-            purpose: Purpose::Operational,
-            window_from,
             vars,
+            ..Draft::new(
+                tenant,
+                message::greeting_id(&lead.id),
+                lead,
+                TemplateKind::Greeting,
+                Audience::Patient,
+                &lead.reach,
+                &lead.language,
+            )
+            .window(window_from)
         },
         now,
     )
@@ -71,15 +86,18 @@ pub fn reply(
     compose(
         tenant,
         Draft {
-            id,
-            lead,
-            kind: TemplateKind::Reply,
-            audience: Audience::Patient,
-            reach: &lead.reach,
-            language: &lead.language,
             purpose,
-            window_from,
             vars: BTreeMap::from([("text", text.to_owned())]),
+            ..Draft::new(
+                tenant,
+                id,
+                lead,
+                TemplateKind::Reply,
+                Audience::Patient,
+                &lead.reach,
+                &lead.language,
+            )
+            .window(window_from)
         },
         now,
     )
@@ -121,15 +139,16 @@ pub fn sla_alert(
     compose(
         tenant,
         Draft {
-            id: message::sla_alert_id(&lead.id, lead.sla_cycle),
-            lead,
-            kind: TemplateKind::SlaAlert,
-            audience: Audience::Manager(manager.id.clone()),
-            reach: &manager.reach,
-            language: &tenant.default_language,
-            purpose: Purpose::Operational,
-            window_from: None,
             vars,
+            ..Draft::new(
+                tenant,
+                message::sla_alert_id(&lead.id, lead.sla_cycle),
+                lead,
+                TemplateKind::SlaAlert,
+                Audience::Manager(manager.id.clone()),
+                &manager.reach,
+                &tenant.default_language,
+            )
         },
         now,
     )
@@ -157,66 +176,131 @@ pub fn inbound_notice(
     compose(
         tenant,
         Draft {
-            id,
-            lead,
-            kind: TemplateKind::InboundNotice,
-            audience: Audience::Consultant(consultant.id.clone()),
-            reach: &consultant.reach,
-            language: &tenant.default_language,
-            purpose: Purpose::Operational,
-            window_from: None,
             vars,
+            ..Draft::new(
+                tenant,
+                id,
+                lead,
+                TemplateKind::InboundNotice,
+                Audience::Consultant(consultant.id.clone()),
+                &consultant.reach,
+                &tenant.default_language,
+            )
         },
         now,
     )
 }
 
 /// Everything a message is made from.
-struct Draft<'a> {
-    id: MessageId,
-    lead: &'a Lead,
-    kind: TemplateKind,
-    audience: Audience,
-    reach: &'a Reach,
-    language: &'a Language,
-    purpose: Purpose,
+pub(crate) struct Draft<'a> {
+    pub id: MessageId,
+    pub about: RecordRef,
+    /// The branch whose channel order a patient's message follows.
+    pub branch: Option<&'a Branch>,
+    pub kind: TemplateKind,
+    pub audience: Audience,
+    pub reach: &'a Reach,
+    pub language: &'a Language,
+    pub purpose: Purpose,
     /// When the recipient last wrote on WhatsApp (patients only).
-    window_from: Option<Timestamp>,
-    vars: BTreeMap<&'static str, String>,
+    pub window_from: Option<Timestamp>,
+    pub vars: BTreeMap<&'static str, String>,
+    /// The one-tap answers the message offers, about this appointment version.
+    pub answers: Option<(AppointmentId, u64, Buttons)>,
+    pub expires_at: Option<Timestamp>,
+    /// The rule and occurrence that sent it.
+    pub fired: Option<(RuleId, String)>,
+}
+
+impl<'a> Draft<'a> {
+    /// A draft about `lead`, in its branch.
+    fn new(
+        tenant: &'a Tenant,
+        id: MessageId,
+        lead: &Lead,
+        kind: TemplateKind,
+        audience: Audience,
+        reach: &'a Reach,
+        language: &'a Language,
+    ) -> Draft<'a> {
+        Draft {
+            id,
+            about: RecordRef::Lead(lead.id.clone()),
+            branch: Some(branch_of(tenant, lead)),
+            kind,
+            audience,
+            reach,
+            language,
+            purpose: Purpose::Operational,
+            window_from: None,
+            vars: BTreeMap::new(),
+            answers: None,
+            expires_at: None,
+            fired: None,
+        }
+    }
+
+    fn window(mut self, window_from: Option<Timestamp>) -> Self {
+        self.window_from = window_from;
+        self
+    }
 }
 
 /// Renders a draft and routes it: the first of the tenant's channels for
 /// its kind that reaches the recipient and can carry the message now (on
 /// WhatsApp: free-form inside the 24-hour window, the kind's approved
-/// template outside it), with the later ones kept as fallbacks. `None`
-/// when no channel can.
-fn compose(tenant: &Tenant, d: Draft<'_>, now: Timestamp) -> Result<Option<Message>, AppError> {
+/// template outside it — or always, when the template has a validity
+/// period, so that it applies), with the later ones kept as fallbacks.
+/// `None` when no channel can.
+pub(crate) fn compose(
+    tenant: &Tenant,
+    d: Draft<'_>,
+    now: Timestamp,
+) -> Result<Option<Message>, AppError> {
     let rendered = tenant
         .templates
         .render(d.kind, d.language, &tenant.default_language, &d.vars)
         .map_err(AppError::Internal)?;
-    let approved = tenant
-        .messaging
-        .whatsapp_templates
-        .get(&d.kind)
-        .map(|t| t.call(&rendered.language, &d.vars));
+    let template = tenant.messaging.whatsapp_templates.get(&d.kind);
+    let payload = |button: &str| match (&d.answers, Answer::parse(button), button.parse::<u8>()) {
+        (Some((appointment, version, _)), Some(answer), _) => {
+            Payload::answer(appointment, *version, answer)
+        }
+        (Some((appointment, _, _)), None, Ok(score)) => Payload::score(appointment, score),
+        _ => button.to_owned(),
+    };
+    let approved = template.map(|t| TemplateCall {
+        buttons: t.buttons.iter().map(|b| payload(b)).collect(),
+        ..t.call(&rendered.language, &d.vars)
+    });
     // A branch with its own order uses it for its patients.
     let branch_order = match d.audience {
-        Audience::Patient => branch_of(tenant, d.lead).channels.as_deref(),
+        Audience::Patient => d.branch.and_then(|b| b.channels.as_deref()),
         _ => None,
     };
     let routes = match branch_order {
         Some(order) => messaging::routes_in(order, d.reach),
         None => tenant.messaging.routing.routes(d.kind, d.reach),
     };
-    let open = messaging::window_open(d.window_from, now);
+    let open =
+        messaging::window_open(d.window_from, now) && template.is_none_or(|t| t.ttl.is_none());
     let Some((route, format, fallbacks)) = messaging::pick(routes, open, approved.as_ref()) else {
         return Ok(None);
     };
+    let buttons = match &d.answers {
+        Some((appointment, version, Buttons::Answer)) => Answer::ALL
+            .iter()
+            .map(|a| Button {
+                payload: Payload::answer(appointment, *version, *a),
+                title: a.title(&rendered.language).to_owned(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     Ok(Some(Message {
         id: d.id,
-        tenant: d.lead.tenant.clone(),
-        lead: d.lead.id.clone(),
+        tenant: tenant.id.clone(),
+        about: d.about,
         kind: d.kind,
         audience: d.audience,
         channel: route.channel,
@@ -239,6 +323,10 @@ fn compose(tenant: &Tenant, d: Draft<'_>, now: Timestamp) -> Result<Option<Messa
         fallbacks,
         previous: None,
         handled: None,
+        buttons,
+        expires_at: d.expires_at,
+        rule: d.fired.as_ref().map(|(rule, _)| rule.clone()),
+        occurrence: d.fired.map(|(_, occurrence)| occurrence),
     }))
 }
 
@@ -282,13 +370,13 @@ pub fn follow_up(
 /// The timer that delivers `message` if its queue message never arrives.
 pub fn deliver_timer(message: &Message, due_at: Timestamp) -> Timer {
     Timer {
-        tenant: message.tenant.clone(),
-        lead: message.lead.clone(),
-        kind: TimerKind::Deliver,
-        due_at,
-        cycle: 0,
         message: Some(message.id.clone()),
-        attempts: 0,
+        ..Timer::new(
+            message.tenant.clone(),
+            message.about.clone(),
+            TimerKind::Deliver,
+            due_at,
+        )
     }
 }
 
@@ -296,13 +384,13 @@ pub fn deliver_timer(message: &Message, due_at: Timestamp) -> Timer {
 pub fn sla_timers(tenant: &Tenant, lead: &Lead, start: Timestamp) -> [Timer; 2] {
     let deadlines = tenant.sla.deadlines(branch_of(tenant, lead), start);
     let timer = |kind, due_at| Timer {
-        tenant: lead.tenant.clone(),
-        lead: lead.id.clone(),
-        kind,
-        due_at,
         cycle: lead.sla_cycle,
-        message: None,
-        attempts: 0,
+        ..Timer::new(
+            lead.tenant.clone(),
+            RecordRef::Lead(lead.id.clone()),
+            kind,
+            due_at,
+        )
     };
     [
         timer(TimerKind::SlaWarn, deadlines.warn_at),

@@ -8,7 +8,8 @@
 //! send is repeated; otherwise the message fails for a person to check,
 //! because a second copy is worse than a visible failure.
 
-use clinicflow_core::ids::{LeadId, MessageId, TenantId};
+use clinicflow_core::appointment::Appointment;
+use clinicflow_core::ids::{MessageId, RecordRef, TenantId};
 use clinicflow_core::lead::Lead;
 use clinicflow_core::message::{
     Audience, Failure, Handled, HandledVia, Message, MessageStatus, Purpose,
@@ -27,27 +28,38 @@ use crate::{App, keys};
 /// The longest wait between two delivery attempts.
 const MAX_BACKOFF: SignedDuration = SignedDuration::from_hours(1);
 
+/// Failure codes of messages that were never sent because they lost their use.
+pub(crate) const STALE: &str = "stale";
+pub(crate) const EXPIRED: &str = "expired";
+
 impl App {
     pub async fn deliver_message(
         &self,
         tenant: &TenantId,
-        lead: &LeadId,
+        about: &RecordRef,
         id: &MessageId,
     ) -> Result<(), AppError> {
-        let key = keys::message(tenant, lead, id);
+        let key = keys::message(tenant, about, id);
         for _ in 0..MAX_ROUNDS {
             let Some(Versioned {
                 value: message,
                 version,
             }) = records::get::<Message>(self.store.as_ref(), &key).await?
             else {
-                self.clear_deliver_timer(tenant, lead, id).await?;
+                self.clear_deliver_timer(tenant, about, id).await?;
                 return Ok(());
             };
             let now = self.clock.now();
             if message.status.is_settled() {
-                self.clear_deliver_timer(tenant, lead, id).await?;
+                self.clear_deliver_timer(tenant, about, id).await?;
                 return Ok(());
+            }
+            if let Some(failure) = self.no_longer_wanted(&message, now).await? {
+                info!(message_id = %message.id, code = %failure.code, "message no longer wanted; not sent");
+                if self.settle(message, version, Err(failure), now).await? {
+                    return Ok(());
+                }
+                continue;
             }
             if message.status == MessageStatus::Sending {
                 if message.lease_until.is_some_and(|until| until > now) {
@@ -192,9 +204,13 @@ impl App {
         }
         message.lease_until = None;
         message.updated_at = now;
-        let timer = deliver_timer_key(&message.tenant, &message.lead, &message.id);
+        let timer = deliver_timer_key(&message.tenant, &message.about, &message.id);
         let mut writes: Vec<Write> = vec![records::delete(timer, Condition::Always)];
-        if message.status == MessageStatus::Failed {
+        let stale = message
+            .error
+            .as_ref()
+            .is_some_and(|e| matches!(e.code.as_str(), STALE | EXPIRED));
+        if message.status == MessageStatus::Failed && !stale {
             writes.extend(self.fallback(&mut message, now).await?);
         }
         writes.push(records::message(&message, Some(version))?);
@@ -226,20 +242,69 @@ impl App {
         Ok(self.ledger_entry(&next, now)?.into())
     }
 
-    /// The patient record of `message`'s lead, for messages to patients.
+    /// Why a queued message should not go any more: its time of use has
+    /// passed, or the appointment it was sent for moved or was cancelled
+    /// since (a rule's message is for one occurrence of its appointment).
+    async fn no_longer_wanted(
+        &self,
+        message: &Message,
+        now: Timestamp,
+    ) -> Result<Option<Failure>, AppError> {
+        if message.expires_at.is_some_and(|at| now >= at) {
+            return Ok(Some(Failure {
+                code: EXPIRED.into(),
+                reason: "its time of use passed before it could be sent".into(),
+            }));
+        }
+        let (RecordRef::Appointment(id), Some(rule), Some(occurrence)) =
+            (&message.about, &message.rule, &message.occurrence)
+        else {
+            return Ok(None);
+        };
+        let Some(tenant) = self.directory.tenant(&message.tenant) else {
+            return Ok(None);
+        };
+        let Some(rule) = tenant.appointments.rule(rule.as_str()) else {
+            return Ok(None);
+        };
+        if !rule.is_timed() {
+            return Ok(None);
+        }
+        let appointment =
+            records::get::<Appointment>(self.store.as_ref(), &keys::appointment(&tenant.id, id))
+                .await?;
+        let current = appointment.and_then(|a| rule.occurrence(&a.value));
+        if current.as_deref() == Some(occurrence.as_str()) {
+            return Ok(None);
+        }
+        Ok(Some(Failure {
+            code: STALE.into(),
+            reason: "the appointment changed since it was written (moved, cancelled or marked); the current plan sends what it needs".into(),
+        }))
+    }
+
+    /// The patient record of `message`'s lead or appointment, for messages to patients.
     async fn patient_of(&self, message: &Message) -> Result<Option<Patient>, AppError> {
         if message.audience != Audience::Patient {
             return Ok(None);
         }
-        let lead = records::get::<Lead>(
-            self.store.as_ref(),
-            &keys::lead(&message.tenant, &message.lead),
-        )
-        .await?;
-        let Some(lead) = lead else {
+        let contact = match &message.about {
+            RecordRef::Lead(lead) => {
+                records::get::<Lead>(self.store.as_ref(), &keys::lead(&message.tenant, lead))
+                    .await?
+                    .map(|l| l.value.contact_key)
+            }
+            RecordRef::Appointment(id) => records::get::<Appointment>(
+                self.store.as_ref(),
+                &keys::appointment(&message.tenant, id),
+            )
+            .await?
+            .map(|a| a.value.booking.patient.contact_key),
+        };
+        let Some(contact) = contact else {
             return Ok(None);
         };
-        let key = keys::patient(&message.tenant, &lead.value.contact_key);
+        let key = keys::patient(&message.tenant, &contact);
         Ok(records::get::<Patient>(self.store.as_ref(), &key)
             .await?
             .map(|p| p.value))
@@ -268,10 +333,10 @@ impl App {
     async fn clear_deliver_timer(
         &self,
         tenant: &TenantId,
-        lead: &LeadId,
+        about: &RecordRef,
         id: &MessageId,
     ) -> Result<(), AppError> {
-        let timer = deliver_timer_key(tenant, lead, id);
+        let timer = deliver_timer_key(tenant, about, id);
         self.store
             .write(vec![records::delete(timer, Condition::Always)])
             .await
@@ -300,6 +365,10 @@ impl App {
     }
 }
 
-fn deliver_timer_key(tenant: &TenantId, lead: &LeadId, id: &MessageId) -> clinicflow_ports::Key {
-    keys::timer(tenant, lead, &Timer::name_of(TimerKind::Deliver, Some(id)))
+fn deliver_timer_key(
+    tenant: &TenantId,
+    about: &RecordRef,
+    id: &MessageId,
+) -> clinicflow_ports::Key {
+    keys::timer(tenant, about, &Timer::name_of(TimerKind::Deliver, Some(id)))
 }

@@ -126,24 +126,49 @@ impl App {
             let now = self.clock.now();
             let patient = records::get::<Patient>(self.store.as_ref(), &patient_key).await?;
             let version = patient.as_ref().map(|p| p.version);
-            let mut record = patient.map(|p| p.value).unwrap_or_else(|| Patient {
-                contact_key: contact.clone(),
-                name: m.name.clone(),
-                reach: reach.clone(),
-                last_lead: None,
-                last_consultant: None,
-                whatsapp_inbound_at: None,
-                opted_out: Default::default(),
-                created_at: now,
-                updated_at: now,
+            let mut record = patient.map(|p| p.value).unwrap_or_else(|| {
+                Patient::new(contact.clone(), m.name.clone(), reach.clone(), now)
             });
             record.updated_at = now;
+            record.last_inbound_at = record.last_inbound_at.max(Some(m.at));
             if m.channel == Channel::Whatsapp {
                 record.whatsapp_inbound_at = record.whatsapp_inbound_at.max(Some(m.at));
             }
             let marker = |lead: Option<LeadId>| {
                 records::inbox(&tenant.id, event_id, &Handled { at: now, lead })
             };
+
+            // An answer about an appointment: a button of ours, a reply to
+            // one of our questions. Anything else is read as before.
+            let context = m.context.as_deref().map(|c| (m.provider.as_str(), c));
+            if let Some(answered) = self
+                .answer_in(
+                    tenant,
+                    &contact,
+                    &m.text,
+                    m.payload.as_deref(),
+                    context,
+                    now,
+                )
+                .await?
+                && let Some(mut writes) = self
+                    .answer_writes(
+                        tenant,
+                        Some(&contact),
+                        &answered,
+                        m.channel.as_str(),
+                        event_id,
+                        now,
+                    )
+                    .await?
+            {
+                writes.push(records::patient(&tenant.id, &record, version)?);
+                writes.push(marker(record.last_lead.clone())?);
+                if landed(self.store.write(writes).await)? {
+                    return Ok(());
+                }
+                continue;
+            }
 
             if let Some(word) = tenant.messaging.keywords.classify(&m.text) {
                 let consent = subscribe(&mut record, m, word, event_id);
@@ -189,6 +214,20 @@ impl App {
                 writes.extend(self.owner_notice(tenant, &lead.value, m.channel, now)?);
                 if landed(self.store.write(writes).await)? {
                     info!(tenant = %tenant.id, lead = %lead_id, channel = m.channel.as_str(), "inbound message recorded on the open lead");
+                    return Ok(());
+                }
+                continue;
+            }
+
+            // Free text from a patient we just asked about an appointment is
+            // about that appointment: its owner hears of it, and no new lead
+            // is opened for it.
+            if let Some(question) = self.open_question(&tenant.id, &contact, now).await? {
+                let mut writes = self.reply_notice(tenant, &question, event_id, now).await?;
+                writes.push(records::patient(&tenant.id, &record, version)?);
+                writes.push(marker(None)?);
+                if landed(self.store.write(writes).await)? {
+                    info!(tenant = %tenant.id, appointment = %question.appointment, channel = m.channel.as_str(), "patient wrote about an appointment; owner told");
                     return Ok(());
                 }
                 continue;

@@ -1,6 +1,6 @@
 //! A form submission becomes a lead, or a touch on the patient's open lead.
 
-use clinicflow_core::ids::{FormId, LeadId, TenantId};
+use clinicflow_core::ids::{FormId, LeadId, RecordRef, TenantId};
 use clinicflow_core::lead::{Lead, LeadEvent, Recorded, Stage, Touch};
 use clinicflow_core::submission::{Screened, Submission, screen};
 use clinicflow_core::timer::{Timer, TimerKind};
@@ -163,15 +163,12 @@ impl App {
             past_owners: Vec::new(),
             sla_cycle: 0,
         };
-        let assign_timer = Timer {
-            tenant: tenant.clone(),
-            lead: id.clone(),
-            kind: TimerKind::Assign,
-            due_at: now.saturating_add(self.tuning.safety_net).unwrap_or(now),
-            cycle: 0,
-            message: None,
-            attempts: 0,
-        };
+        let assign_timer = Timer::new(
+            tenant.clone(),
+            RecordRef::Lead(id.clone()),
+            TimerKind::Assign,
+            now.saturating_add(self.tuning.safety_net).unwrap_or(now),
+        );
         let mut writes = submission
             .reach
             .dedupe_keys()

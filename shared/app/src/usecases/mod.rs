@@ -5,6 +5,7 @@
 //! functions is queued by the same transaction (an outbox write), and also
 //! armed as a timer in it, so that a lost queue message only delays it.
 
+mod appointments;
 mod assign;
 mod compose;
 mod deliver;
@@ -17,6 +18,10 @@ mod sla;
 mod staff;
 mod sweep;
 
+pub use appointments::{
+    AppointmentDetail, AppointmentFilter, BookInput, DayPart, FeedOutcome, FhirRefusal, FhirWrite,
+    LinkPage, MoveInput, PlanStep, Reply, SurveyFilter, SurveySummary,
+};
 pub use intake::Submitted;
 pub use queries::{LeadDetail, LeadFilter, Listing, MessageFilter, TaskFilter};
 pub use staff::{ContactInput, StageInput};
@@ -76,7 +81,7 @@ impl App {
         let safety_net = now.saturating_add(self.tuning.safety_net).unwrap_or(now);
         let delivery = Work::Deliver {
             tenant: message.tenant.clone(),
-            lead: message.lead.clone(),
+            about: message.about.clone(),
             message: message.id.clone(),
         };
         Ok([
@@ -97,10 +102,21 @@ impl App {
             Work::Assign { tenant, lead } => self.assign_lead(&tenant, &lead).await,
             Work::Deliver {
                 tenant,
-                lead,
+                about,
                 message,
-            } => self.deliver_message(&tenant, &lead, &message).await,
+            } => self.deliver_message(&tenant, &about, &message).await,
             Work::Inbound { tenant, inbound } => self.handle_inbound(&tenant, &inbound).await,
+            Work::Calcom { tenant, write } => self.apply_calcom(&tenant, &write).await,
+            Work::Answer {
+                tenant,
+                appointment,
+                version,
+                reply,
+                key,
+            } => {
+                self.answer_by_link(&tenant, &appointment, version, reply, &key)
+                    .await
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 //! attempt linked to the failed one), or mark a failure handled another way.
 
 use clinicflow_core::contact::{PhoneNumber, Reach};
-use clinicflow_core::ids::{LeadId, MessageId};
+use clinicflow_core::ids::{LeadId, MessageId, RecordRef};
 use clinicflow_core::lead::{Lead, LeadEvent};
 use clinicflow_core::message::{
     Audience, Channel, Handled, HandledVia, Message, MessageStatus, Purpose,
@@ -172,7 +172,7 @@ impl App {
             // Asked twice: the first resend stands.
             return records::get::<Message>(
                 self.store.as_ref(),
-                &keys::message(&tenant.id, &lead.id, next),
+                &keys::message(&tenant.id, &RecordRef::Lead(lead.id.clone()), next),
             )
             .await?
             .map(|m| m.value)
@@ -200,6 +200,7 @@ impl App {
                     reach.phone.as_ref().map(|p| p.as_str().to_owned())
                 }
                 Channel::Email => reach.email.as_ref().map(|e| e.as_str().to_owned()),
+                Channel::Webhook => None,
             };
             routed.to = address(failed.channel).unwrap_or(failed.to.clone());
             for route in &mut routed.fallbacks {
@@ -289,7 +290,7 @@ impl App {
         let lead = self.lead_of(tenant, &lead_id).await?.value;
         let message = records::get::<Message>(
             self.store.as_ref(),
-            &keys::message(&tenant.id, &lead_id, &message_id),
+            &keys::message(&tenant.id, &RecordRef::Lead(lead_id.clone()), &message_id),
         )
         .await?
         .ok_or(AppError::NotFound("message"))?;

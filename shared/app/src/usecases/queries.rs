@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use clinicflow_core::ids::{BranchId, ConsultantId, LeadId};
+use clinicflow_core::ids::{BranchId, ConsultantId, LeadId, RecordRef};
 use clinicflow_core::lead::{Lead, Recorded, Stage, Touch};
 use clinicflow_core::message::{Message, MessageStatus};
 use clinicflow_core::task::Task;
@@ -126,7 +126,7 @@ impl App {
             .store
             .query(&Query {
                 index: Index::Gsi2,
-                pk: keys::lead_tasks_index_pk(&tenant.id, &id),
+                pk: keys::record_tasks_index_pk(&tenant.id, &RecordRef::Lead(id.clone())),
                 ..Query::partition("")
             })
             .await?;
@@ -171,11 +171,30 @@ impl App {
 
     /// Reads an index partition newest first, keeping what `keep` accepts,
     /// until `limit` items are found.
-    async fn scan<T: DeserializeOwned>(
+    pub(super) async fn scan<T: DeserializeOwned>(
         &self,
         tenant: &Tenant,
         index: Index,
         pk: String,
+        limit: usize,
+        cursor: Option<&str>,
+        keep: impl Fn(&T) -> bool,
+    ) -> Result<Listing<T>, AppError> {
+        self.scan_range(tenant, index, pk, SortKey::All, true, limit, cursor, keep)
+            .await
+    }
+
+    /// Reads the sort-key range `sk` of an index partition in order (newest
+    /// first when `descending`), keeping what `keep` accepts, until `limit`
+    /// items are found.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn scan_range<T: DeserializeOwned>(
+        &self,
+        tenant: &Tenant,
+        index: Index,
+        pk: String,
+        sk: SortKey,
+        descending: bool,
         limit: usize,
         cursor: Option<&str>,
         keep: impl Fn(&T) -> bool,
@@ -191,8 +210,8 @@ impl App {
                 .query(&Query {
                     index,
                     pk: pk.clone(),
-                    sk: SortKey::All,
-                    descending: true,
+                    sk: sk.clone(),
+                    descending,
                     limit,
                     after: after.take(),
                 })

@@ -3,6 +3,7 @@
 //! meanwhile, or a newer cycle, makes the timer stale and it is dropped.
 
 use clinicflow_core::assignment::{self, Request};
+use clinicflow_core::ids::RecordRef;
 use clinicflow_core::lead::{Lead, LeadEvent, Ownership};
 use clinicflow_core::task::{self, Task, TaskKind};
 use clinicflow_core::tenant::Tenant;
@@ -34,7 +35,7 @@ impl App {
                 return self.drop_timer(timer, claimed).await;
             };
             writes.push(records::delete(
-                keys::timer(&tenant.id, &lead.id, &timer.name()),
+                keys::timer(&tenant.id, &timer.about, &timer.name()),
                 Condition::VersionIs(claimed),
             ));
             if landed(self.store.write(writes).await)? {
@@ -72,7 +73,7 @@ impl App {
         };
         let task = Task {
             id: task_id,
-            lead: lead.id.clone(),
+            about: RecordRef::Lead(lead.id.clone()),
             kind: TaskKind::SlaBreach,
             assignee: manager.id.clone(),
             title: format!(
@@ -142,7 +143,7 @@ impl App {
                     now,
                 )?);
                 writes.push(records::delete(
-                    keys::timer(&tenant.id, &lead.id, &timer.name()),
+                    keys::timer(&tenant.id, &timer.about, &timer.name()),
                     Condition::VersionIs(claimed),
                 ));
                 if landed(self.store.write(writes).await)? {
@@ -204,9 +205,11 @@ impl App {
     /// The lead of an SLA timer if it still waits for first contact in the
     /// timer's cycle; `None` makes the timer stale.
     async fn waiting_lead(&self, timer: &Timer) -> Result<Option<Versioned<Lead>>, AppError> {
+        let Some(lead_id) = timer.about.lead() else {
+            return Ok(None);
+        };
         let lead =
-            records::get::<Lead>(self.store.as_ref(), &keys::lead(&timer.tenant, &timer.lead))
-                .await?;
+            records::get::<Lead>(self.store.as_ref(), &keys::lead(&timer.tenant, lead_id)).await?;
         Ok(lead.filter(|l| {
             let l = &l.value;
             l.stage.is_open() && !l.contacted() && l.owner.is_some() && l.sla_cycle == timer.cycle
@@ -216,7 +219,7 @@ impl App {
     /// Deletes a claimed timer that has nothing left to do. If it was
     /// re-armed meanwhile, the new one stays.
     pub(super) async fn drop_timer(&self, timer: &Timer, claimed: u64) -> Result<(), AppError> {
-        let key = keys::timer(&timer.tenant, &timer.lead, &timer.name());
+        let key = keys::timer(&timer.tenant, &timer.about, &timer.name());
         landed(
             self.store
                 .write(vec![records::delete(key, Condition::VersionIs(claimed))])

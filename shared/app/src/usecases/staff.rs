@@ -1,7 +1,7 @@
 //! What staff do to a lead: record a contact (which stops the SLA), move it
 //! through the pipeline, and close their tasks.
 
-use clinicflow_core::ids::{ConsultantId, LeadId, TaskId};
+use clinicflow_core::ids::{ConsultantId, LeadId, RecordRef, TaskId};
 use clinicflow_core::lead::{ContactKind, Lead, LeadEvent, Stage};
 use clinicflow_core::task::Task;
 use clinicflow_core::tenant::Tenant;
@@ -113,40 +113,59 @@ impl App {
                 )));
             }
             let now = self.clock.now();
-            let mut next = lead.clone();
-            next.stage = to;
-            next.lost_reason = (to == Stage::Lost).then(|| reason.clone()).flatten();
-            next.updated_at = now;
-            if lead.stage == Stage::New && to != Stage::Lost {
-                // Working a new lead means someone reached the patient
-                // (dropping one as junk does not).
-                next.first_contact_at.get_or_insert(now);
-            }
-            let mut writes = vec![records::lead(&next, Some(version))?];
-            if lead.stage == Stage::New || !to.is_open() {
-                writes.extend(stop_sla(tenant, &lead.id));
-            }
-            writes.extend(self.events(
-                tenant,
-                &lead.id,
-                vec![LeadEvent::StageChanged {
-                    from: lead.stage,
-                    to,
-                    reason: reason.clone(),
-                }],
-                now,
-            )?);
-            match (lead.stage.is_open(), to.is_open()) {
-                (true, false) => writes.extend(self.close(tenant, &lead).await?),
-                (false, true) => writes.extend(self.reopen(tenant, &lead, now).await?),
-                _ => {}
-            }
+            let (next, writes) = self
+                .stage_writes(tenant, &lead, version, to, reason.clone(), now)
+                .await?;
             if landed(self.store.write(writes).await)? {
                 info!(tenant = %tenant.id, lead = %lead.id, from = lead.stage.as_str(), to = to.as_str(), "stage moved");
                 return Ok(next);
             }
         }
         Err(busy("stage move"))
+    }
+
+    /// The writes that move `lead` (read at `version`) to stage `to`, and
+    /// the lead after: the history event (published), the SLA stopped when
+    /// a new lead is worked or closed, claims and load freed when it
+    /// closes or taken back when it reopens.
+    pub(crate) async fn stage_writes(
+        &self,
+        tenant: &Tenant,
+        lead: &Lead,
+        version: u64,
+        to: Stage,
+        reason: Option<String>,
+        now: Timestamp,
+    ) -> Result<(Lead, Vec<Write>), AppError> {
+        let mut next = lead.clone();
+        next.stage = to;
+        next.lost_reason = (to == Stage::Lost).then(|| reason.clone()).flatten();
+        next.updated_at = now;
+        if lead.stage == Stage::New && to != Stage::Lost {
+            // Working a new lead means someone reached the patient
+            // (dropping one as junk does not).
+            next.first_contact_at.get_or_insert(now);
+        }
+        let mut writes = vec![records::lead(&next, Some(version))?];
+        if lead.stage == Stage::New || !to.is_open() {
+            writes.extend(stop_sla(tenant, &lead.id));
+        }
+        writes.extend(self.events(
+            tenant,
+            &lead.id,
+            vec![LeadEvent::StageChanged {
+                from: lead.stage,
+                to,
+                reason,
+            }],
+            now,
+        )?);
+        match (lead.stage.is_open(), to.is_open()) {
+            (true, false) => writes.extend(self.close(tenant, lead).await?),
+            (false, true) => writes.extend(self.reopen(tenant, lead, now).await?),
+            _ => {}
+        }
+        Ok((next, writes))
     }
 
     /// Marks a manager's task done (again done is still done).
@@ -273,7 +292,7 @@ fn stop_sla<'a>(tenant: &'a Tenant, lead: &'a LeadId) -> impl Iterator<Item = Wr
         .into_iter()
         .map(move |kind| {
             records::delete(
-                keys::timer(&tenant.id, lead, kind.as_str()),
+                keys::timer(&tenant.id, &RecordRef::Lead(lead.clone()), kind.as_str()),
                 Condition::Always,
             )
         })

@@ -4,6 +4,7 @@
 //! the timer to be fired again after the lease, and the work it does is
 //! idempotent.
 
+use clinicflow_core::ids::RecordRef;
 use clinicflow_core::timer::{Timer, TimerKind};
 use clinicflow_ports::{Condition, Index, Item, Query, SortKey, WriteError};
 use futures_util::stream::{self, StreamExt};
@@ -97,7 +98,7 @@ impl App {
             }
         };
         if timer.attempts >= MAX_ATTEMPTS {
-            error!(tenant = %timer.tenant, lead = %timer.lead, timer = timer.kind.as_str(), attempts = timer.attempts, "timer given up after failing every time");
+            error!(tenant = %timer.tenant, record = %timer.about, timer = timer.kind.as_str(), attempts = timer.attempts, "timer given up after failing every time");
             let _ = self
                 .store
                 .write(vec![records::delete(
@@ -128,7 +129,7 @@ impl App {
         match self.fire(&timer, item.version + 1).await {
             Ok(()) => Outcome::Fired,
             Err(e) => {
-                warn!(tenant = %timer.tenant, lead = %timer.lead, timer = timer.kind.as_str(), error = %e, "timer work failed; it fires again after its lease");
+                warn!(tenant = %timer.tenant, record = %timer.about, timer = timer.kind.as_str(), error = %e, "timer work failed; it fires again after its lease");
                 Outcome::Failed
             }
         }
@@ -136,11 +137,15 @@ impl App {
 
     async fn fire(&self, timer: &Timer, claimed: u64) -> Result<(), AppError> {
         match (timer.kind, &timer.message) {
-            (TimerKind::Assign, _) => self.assign_lead(&timer.tenant, &timer.lead).await,
+            (TimerKind::Assign, _) => match &timer.about {
+                RecordRef::Lead(lead) => self.assign_lead(&timer.tenant, lead).await,
+                RecordRef::Appointment(_) => self.drop_timer(timer, claimed).await,
+            },
             (TimerKind::Deliver, Some(message)) => {
-                self.deliver_message(&timer.tenant, &timer.lead, message)
+                self.deliver_message(&timer.tenant, &timer.about, message)
                     .await
             }
+            (TimerKind::Step, _) => self.fire_step(timer, claimed).await,
             (TimerKind::Deliver, None) => self.drop_timer(timer, claimed).await,
             (TimerKind::SlaWarn, _) => self.sla_warn(timer, claimed).await,
             (TimerKind::SlaReassign, _) => self.sla_reassign(timer, claimed).await,

@@ -2,7 +2,7 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
-use clinicflow_core::ids::{Language, LeadId, MessageId, TenantId};
+use clinicflow_core::ids::{Language, LeadId, MessageId, RecordRef, TenantId};
 use clinicflow_core::message::{Audience, Channel, Message, MessageStatus, Purpose};
 use clinicflow_core::messaging::TemplateCall;
 use clinicflow_core::template::TemplateKind;
@@ -13,7 +13,7 @@ pub fn message(channel: Channel, to: &str, template: Option<TemplateCall>) -> Me
     Message {
         id: MessageId::new("greeting.01JTEST").unwrap(),
         tenant: TenantId::new("demo").unwrap(),
-        lead: LeadId::new("01JTEST").unwrap(),
+        about: RecordRef::Lead(LeadId::new("01JTEST").unwrap()),
         kind: TemplateKind::Greeting,
         audience: Audience::Patient,
         channel,
@@ -36,5 +36,9 @@ pub fn message(channel: Channel, to: &str, template: Option<TemplateCall>) -> Me
         fallbacks: Vec::new(),
         previous: None,
         handled: None,
+        buttons: Vec::new(),
+        expires_at: None,
+        rule: None,
+        occurrence: None,
     }
 }

@@ -186,11 +186,19 @@ impl TemplateKind {
                 "appointment_id",
             ],
             SchedulerCallback => &["payload"],
-            AppointmentConfirmation | AppointmentNudge | AppointmentReminder | NoShowRecovery1
-            | NoShowRecovery2 | NoShowRecovery3 | Aftercare | Survey | AnswerConfirmed
-            | AnswerCancelled | AnswerReschedule | AnswerChanged | SurveyThanks => {
-                APPOINTMENT_VARIABLES
-            }
+            AppointmentConfirmation
+            | AppointmentNudge
+            | AppointmentReminder
+            | NoShowRecovery1
+            | NoShowRecovery2
+            | NoShowRecovery3
+            | Aftercare
+            | Survey
+            | AnswerConfirmed
+            | AnswerCancelled
+            | AnswerReschedule
+            | AnswerChanged
+            | SurveyThanks => APPOINTMENT_VARIABLES,
         }
     }
 
@@ -268,7 +276,11 @@ impl Templates {
             };
             let have = languages.get(&kind).map(Vec::as_slice).unwrap_or_default();
             for lang in needed {
-                if !have.contains(lang) && !errors.iter().any(|(at, _)| at == &format!("{}.{lang}", kind.as_str())) {
+                if !have.contains(lang)
+                    && !errors
+                        .iter()
+                        .any(|(at, _)| at == &format!("{}.{lang}", kind.as_str()))
+                {
                     errors.push((
                         format!("{}.{lang}", kind.as_str()),
                         format!(
@@ -357,20 +369,36 @@ mod tests {
         let tr = Language::parse("tr").unwrap();
         let fr = Language::parse("fr").unwrap();
         let errors = Templates::new(&BTreeMap::new(), &[tr.clone(), fr.clone()], &tr).unwrap_err();
-        assert!(errors.iter().any(|(at, _)| at == "appointment_reminder.fr"), "{errors:?}");
-        assert!(errors.iter().any(|(at, _)| at == "greeting.fr"), "{errors:?}");
+        assert!(
+            errors.iter().any(|(at, _)| at == "appointment_reminder.fr"),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().any(|(at, _)| at == "greeting.fr"),
+            "{errors:?}"
+        );
         // Staff texts need the default language only.
-        assert!(!errors.iter().any(|(at, _)| at.starts_with("sla_alert")), "{errors:?}");
+        assert!(
+            !errors.iter().any(|(at, _)| at.starts_with("sla_alert")),
+            "{errors:?}"
+        );
         let mut over = BTreeMap::new();
         for kind in TemplateKind::ALL {
             if kind.reader() == Reader::Patient {
-                over.insert(kind, BTreeMap::from([("fr".to_owned(), "Bonjour".to_owned())]));
+                over.insert(
+                    kind,
+                    BTreeMap::from([("fr".to_owned(), "Bonjour".to_owned())]),
+                );
             }
         }
         Templates::new(&over, &[tr.clone(), fr], &tr).unwrap();
         // A staff language without its texts is caught too.
-        let errors = Templates::new(&BTreeMap::new(), &[], &Language::parse("ja").unwrap()).unwrap_err();
-        assert!(errors.iter().any(|(at, _)| at == "sla_alert.ja"), "{errors:?}");
+        let errors =
+            Templates::new(&BTreeMap::new(), &[], &Language::parse("ja").unwrap()).unwrap_err();
+        assert!(
+            errors.iter().any(|(at, _)| at == "sla_alert.ja"),
+            "{errors:?}"
+        );
     }
 
     #[test]
@@ -380,7 +408,12 @@ mod tests {
         v.insert("call_time", "tomorrow at 09:00".into());
         let en = Language::parse("en").unwrap();
         let r = t.render(TemplateKind::Greeting, &en, &en, &v).unwrap();
-        assert!(r.text.ends_with("Elif will call you back tomorrow at 09:00."), "{}", r.text);
+        assert!(
+            r.text
+                .ends_with("Elif will call you back tomorrow at 09:00."),
+            "{}",
+            r.text
+        );
     }
 
     #[test]

@@ -1,0 +1,88 @@
+//! Appointments and the journeys around them: everything about them in
+//! one place.
+//!
+//! - [`save`]: the one way an appointment changes — the new version, its
+//!   history entry, its step timers re-planned, its lead's stage, its
+//!   domain events, the rules that answer at once — in one transaction.
+//! - [`feed`]: a clinic's scheduler feeding us (FHIR upsert, Cal.com).
+//! - [`staff`]: booking from a lead, moving, cancelling, marking.
+//! - [`steps`]: the sweep firing a journey's step, once per occurrence.
+//! - [`answers`]: a patient's tap, reply, link or score.
+//! - [`links`]: the signed links and the page they open.
+//! - [`messages`]: what the journeys say, and the calls to the scheduler.
+//! - [`queries`]: a branch's day, one appointment with its plan, surveys.
+
+mod answers;
+mod feed;
+mod links;
+mod messages;
+mod queries;
+mod save;
+mod staff;
+mod steps;
+
+pub use answers::Reply;
+pub use feed::{FeedOutcome, FhirRefusal, FhirWrite};
+pub use links::LinkPage;
+pub use queries::{
+    AppointmentDetail, AppointmentFilter, DayPart, PlanStep, SurveyFilter, SurveySummary,
+};
+pub use staff::{BookInput, MoveInput};
+
+use clinicflow_core::appointment::{Appointment, Booking};
+use clinicflow_core::journey::{Facts, Rule};
+use clinicflow_core::locale;
+use clinicflow_core::tenant::{Branch, Tenant};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+
+use crate::records::Patient;
+
+/// The branch of an appointment (the default branch if it left the configuration).
+fn branch_of<'t>(tenant: &'t Tenant, booking: &Booking) -> &'t Branch {
+    tenant
+        .branch(&booking.branch)
+        .unwrap_or_else(|| tenant.default_branch())
+}
+
+/// The local date of the appointment at its branch: its day in listings.
+fn local_day(tenant: &Tenant, booking: &Booking) -> Date {
+    branch_of(tenant, booking)
+        .time_zone
+        .to_datetime(booking.start)
+        .date()
+}
+
+/// The patient's time zone for an appointment.
+fn patient_zone(tenant: &Tenant, booking: &Booking) -> TimeZone {
+    locale::patient_zone(
+        booking.patient.time_zone.as_deref(),
+        &booking.patient.reach,
+        &branch_of(tenant, booking).time_zone,
+    )
+}
+
+/// What the engine knows of the patient at `now`.
+fn facts<'a>(
+    tenant: &'a Tenant,
+    a: &Appointment,
+    zone: &'a TimeZone,
+    patient: Option<&Patient>,
+    now: Timestamp,
+) -> Facts<'a> {
+    Facts {
+        now,
+        branch: branch_of(tenant, &a.booking),
+        patient_zone: zone,
+        send_hours: tenant.appointments.send_hours,
+        last_booked_at: patient.and_then(|p| p.last_booked_at),
+        last_inbound_at: patient.and_then(|p| p.last_inbound_at),
+        opted_out: patient.is_some_and(|p| !p.opted_out.is_empty()),
+    }
+}
+
+/// The tenant's rule `id`, if it has it.
+fn rule<'t>(tenant: &'t Tenant, id: &str) -> Option<&'t Rule> {
+    tenant.appointments.rule(id)
+}

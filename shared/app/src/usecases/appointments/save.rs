@@ -1,0 +1,455 @@
+//! The one way an appointment changes. Whoever changes it — staff, a
+//! scheduler's feed, the patient's answer — the change is one transaction
+//! holding:
+//!
+//! - the new version, conditioned on the one read, and its history entry;
+//! - its step timers re-planned: armed for the steps due at the new time,
+//!   deleted for those that died (a cancelled appointment keeps none);
+//! - the scheduler identifiers it claims;
+//! - the patient record (created, or told of a new booking);
+//! - the lead's stage following the status (booked → Appointment booked,
+//!   arrived / fulfilled → Arrived, no-show → No-show);
+//! - the domain events (`appointment.booked`, …) for the bus;
+//! - the rules that answer at once (replies to the patient, notices,
+//!   tasks), each firing once per occurrence, and the call telling the
+//!   clinic's scheduler of the patient's answer.
+
+use std::collections::BTreeSet;
+
+use clinicflow_core::appointment::{Actor, Appointment, AppointmentEvent, Identifier, Revised};
+use clinicflow_core::ids::{RecordRef, TaskId};
+use clinicflow_core::journey::{self, Action, Occasion, Recipient, Step};
+use clinicflow_core::lead::Lead;
+use clinicflow_core::locale;
+use clinicflow_core::task::{Task, TaskKind};
+use clinicflow_core::tenant::Tenant;
+use clinicflow_core::timer::{Timer, TimerKind};
+use clinicflow_ports::{Condition, Write};
+use jiff::Timestamp;
+use serde::Serialize;
+
+use super::messages::{self, About};
+use super::{branch_of, facts, local_day, patient_zone};
+use crate::error::AppError;
+use crate::records::{self, Firing, Patient, Versioned};
+use crate::{App, keys};
+
+/// One change of an appointment, before it is written.
+pub(super) struct Change<'a> {
+    pub tenant: &'a Tenant,
+    /// The appointment as read (`None` for a new one).
+    pub before: Option<&'a Appointment>,
+    /// The appointment's new version, or `None` when the change is an
+    /// event only (a reschedule request, a survey score).
+    pub revised: Option<Revised>,
+    /// Events besides the revision's.
+    pub extra: Vec<AppointmentEvent>,
+    pub by: Actor,
+    pub score: Option<u8>,
+    /// Scheduler identifiers to claim for it.
+    pub claims: Vec<Identifier>,
+    /// Whether the patient record follows the appointment's patient (a
+    /// booking by staff or a feed); a patient's own answer leaves it be.
+    pub patient_record: bool,
+}
+
+/// A domain event about an appointment, as others read it: ids, times and
+/// statuses, no patient data.
+#[derive(Serialize)]
+struct Published<'a> {
+    tenant: &'a str,
+    appointment: &'a str,
+    version: u64,
+    status: &'a str,
+    participant_status: &'a str,
+    start: Timestamp,
+    branch: &'a str,
+    practitioner: &'a str,
+    service: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lead: Option<&'a str>,
+    /// `staff`, `feed` or `patient`.
+    by: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<u8>,
+    at: Timestamp,
+}
+
+impl App {
+    /// The writes of `change`, and the appointment after it.
+    pub(super) async fn change_writes(
+        &self,
+        change: Change<'_>,
+        now: Timestamp,
+    ) -> Result<(Appointment, Vec<Write>), AppError> {
+        let tenant = change.tenant;
+        let (mut after, revision, mut events) = match change.revised {
+            Some(r) => (r.appointment, Some(r.revision), r.events),
+            None => match change.before {
+                Some(a) => (a.clone(), None, Vec::new()),
+                None => return Err(AppError::Internal("an event about no appointment".into())),
+            },
+        };
+        events.extend(change.extra);
+        let about = RecordRef::Appointment(after.id.clone());
+        let patient_key = keys::patient(&tenant.id, &after.booking.patient.contact_key);
+        let patient = records::get::<Patient>(self.store.as_ref(), &patient_key).await?;
+        let lead = match &after.booking.lead {
+            Some(id) => {
+                records::get::<Lead>(self.store.as_ref(), &keys::lead(&tenant.id, id)).await?
+            }
+            None => None,
+        };
+        let zone = patient_zone(tenant, &after.booking);
+        let known = facts(
+            tenant,
+            &after,
+            &zone,
+            patient.as_ref().map(|p| &p.value),
+            now,
+        );
+        let mut writes = Vec::new();
+
+        match &revision {
+            Some(revision) => {
+                writes.extend(self.replan(
+                    tenant,
+                    change.before,
+                    &mut after,
+                    patient.as_ref(),
+                    now,
+                )?);
+                writes.push(records::appointment(
+                    &after,
+                    local_day(tenant, &after.booking),
+                )?);
+                writes.push(records::revision(&after, revision)?);
+            }
+            // An event only: it holds for the appointment as read.
+            None => writes.push(records::check(
+                keys::appointment(&tenant.id, &after.id),
+                Condition::VersionIs(after.version),
+            )),
+        }
+        for identifier in &change.claims {
+            writes.push(records::source_link(&tenant.id, identifier, &after.id)?);
+        }
+        for event in &events {
+            writes.extend(publication(
+                tenant,
+                &after,
+                *event,
+                &change.by,
+                change.score,
+                now,
+            )?);
+        }
+        if change.patient_record {
+            writes.extend(patient_writes(
+                tenant,
+                &after,
+                patient.as_ref(),
+                &events,
+                now,
+            )?);
+        }
+        if revision.is_some()
+            && let Some(lead) = &lead
+            && let Some(stage) = after.status().lead_stage()
+            && change.before.is_none_or(|b| b.status() != after.status())
+            && lead.value.stage.can_move_to(stage)
+        {
+            let reason = Some(format!("appointment {} {}", after.id, after.status()));
+            let (_, moved) = self
+                .stage_writes(tenant, &lead.value, lead.version, stage, reason, now)
+                .await?;
+            writes.extend(moved);
+        }
+
+        let owner = lead
+            .as_ref()
+            .and_then(|l| l.value.owner.as_ref())
+            .and_then(|o| tenant.consultant(&o.consultant));
+        let occasion = Occasion {
+            actor: Some(&change.by),
+            score: change.score,
+        };
+        let window_from = patient.as_ref().and_then(|p| p.value.whatsapp_inbound_at);
+        let mut fired = BTreeSet::new();
+        for event in &events {
+            let occurrence = match event {
+                AppointmentEvent::SurveyAnswered => "survey".to_owned(),
+                _ => format!("v{}", after.version),
+            };
+            for rule in journey::react(&tenant.appointments.rules, *event, &after, occasion, &known)
+            {
+                if !fired.insert(rule.id.clone()) {
+                    continue;
+                }
+                let mut firing = Firing {
+                    rule: rule.id.clone(),
+                    occurrence: occurrence.clone(),
+                    at: now,
+                    messages: Vec::new(),
+                    skipped: None,
+                };
+                for (i, action) in rule.actions.iter().enumerate() {
+                    let slot = if i == 0 {
+                        occurrence.clone()
+                    } else {
+                        format!("{occurrence}.{i}")
+                    };
+                    match action {
+                        Action::Message { kind, to, buttons } => {
+                            let id =
+                                clinicflow_core::ids::MessageId::fired(&rule.id, &about, &slot)
+                                    .map_err(AppError::Internal)?;
+                            let what = match event {
+                                AppointmentEvent::Cancelled => "cancelled",
+                                AppointmentEvent::RescheduleRequested => "reschedule",
+                                _ => "reply",
+                            };
+                            let about_message = About {
+                                id,
+                                kind: *kind,
+                                to: *to,
+                                buttons: *buttons,
+                                window_from: (*to == Recipient::Patient)
+                                    .then_some(window_from)
+                                    .flatten(),
+                                link: None,
+                                owner,
+                                what,
+                                fired: None,
+                                expires_at: None,
+                            };
+                            if let Some(m) = messages::message(tenant, &after, about_message, now)?
+                            {
+                                firing.messages.push(m.id.clone());
+                                writes.extend(self.ledger_entry(&m, now)?);
+                            }
+                        }
+                        Action::Task { kind } => {
+                            let id = TaskId::fired(&rule.id, &about, &slot)
+                                .map_err(AppError::Internal)?;
+                            writes.push(records::task(
+                                &tenant.id,
+                                &task(tenant, &after, id, *kind, change.score, now),
+                                None,
+                            )?);
+                        }
+                    }
+                }
+                writes.push(records::firing(&tenant.id, &about, &firing)?);
+            }
+        }
+        if let Actor::Patient { via } = &change.by {
+            for event in &events {
+                let occurrence = match event {
+                    AppointmentEvent::SurveyAnswered => "survey".to_owned(),
+                    _ => format!("v{}", after.version),
+                };
+                let tell = matches!(
+                    event,
+                    AppointmentEvent::Confirmed
+                        | AppointmentEvent::Cancelled
+                        | AppointmentEvent::RescheduleRequested
+                        | AppointmentEvent::SurveyAnswered
+                );
+                if tell
+                    && let Some(m) = messages::callback(
+                        tenant,
+                        &after,
+                        *event,
+                        &occurrence,
+                        change.score,
+                        via,
+                        now,
+                    )?
+                {
+                    writes.extend(self.ledger_entry(&m, now)?);
+                }
+            }
+        }
+        Ok((after, writes))
+    }
+
+    /// The step timers of `after`: armed for every step due at its current
+    /// time (unless armed unchanged before), deleted for every step that
+    /// was armed and died. Sets `after.armed`.
+    fn replan(
+        &self,
+        tenant: &Tenant,
+        before: Option<&Appointment>,
+        after: &mut Appointment,
+        patient: Option<&Versioned<Patient>>,
+        now: Timestamp,
+    ) -> Result<Vec<Write>, AppError> {
+        let rules = &tenant.appointments.rules;
+        let patient = patient.map(|p| &p.value);
+        let zone = patient_zone(tenant, &after.booking);
+        let planned = journey::plan(rules, after, &facts(tenant, after, &zone, patient, now));
+        let unchanged: BTreeSet<(String, String, Timestamp)> = match before {
+            Some(b) => {
+                let zone = patient_zone(tenant, &b.booking);
+                journey::plan(rules, b, &facts(tenant, b, &zone, patient, now))
+                    .into_iter()
+                    .filter_map(|p| match p.step {
+                        Step::Due { at, .. } => Some((p.rule.to_string(), p.occurrence, at)),
+                        Step::Skipped(_) => None,
+                    })
+                    .filter(|(rule, _, _)| b.armed.contains(&format!("step.{rule}")))
+                    .collect()
+            }
+            None => BTreeSet::new(),
+        };
+        let about = RecordRef::Appointment(after.id.clone());
+        let mut writes = Vec::new();
+        let mut armed = Vec::new();
+        for p in planned {
+            let Step::Due { at, .. } = p.step else {
+                continue;
+            };
+            let timer = Timer {
+                rule: Some(p.rule.clone()),
+                occurrence: Some(p.occurrence.clone()),
+                ..Timer::new(tenant.id.clone(), about.clone(), TimerKind::Step, at)
+            };
+            let name = timer.name();
+            if !unchanged.contains(&(p.rule.to_string(), p.occurrence, at)) {
+                writes.push(records::timer(&timer, now, Condition::Always)?);
+            }
+            armed.push(name);
+        }
+        for name in before.map(|b| b.armed.as_slice()).unwrap_or_default() {
+            if !armed.contains(name) {
+                writes.push(records::delete(
+                    keys::timer(&tenant.id, &about, name),
+                    Condition::Always,
+                ));
+            }
+        }
+        after.armed = armed;
+        Ok(writes)
+    }
+}
+
+/// The domain event `event` of `a`, if others are told of it.
+fn publication(
+    tenant: &Tenant,
+    a: &Appointment,
+    event: AppointmentEvent,
+    by: &Actor,
+    score: Option<u8>,
+    now: Timestamp,
+) -> Result<Option<Write>, AppError> {
+    let Some(name) = event.published_as() else {
+        return Ok(None);
+    };
+    let b = &a.booking;
+    let detail = serde_json::to_string(&Published {
+        tenant: tenant.id.as_str(),
+        appointment: a.id.as_str(),
+        version: a.version,
+        status: b.status.as_str(),
+        participant_status: b.confirmation.as_str(),
+        start: b.start,
+        branch: b.branch.as_str(),
+        practitioner: b.practitioner.as_str(),
+        service: b.service.as_str(),
+        lead: b.lead.as_ref().map(|l| l.as_str()),
+        by: match by {
+            Actor::Staff { .. } => "staff",
+            Actor::Feed { .. } => "feed",
+            Actor::Patient { .. } => "patient",
+        },
+        score: score.filter(|_| event == AppointmentEvent::SurveyAnswered),
+        at: now,
+    })
+    .map_err(|e| AppError::Internal(format!("cannot encode an event: {e}")))?;
+    Ok(Some(Write::Publish {
+        detail_type: name.to_owned(),
+        detail,
+    }))
+}
+
+/// The patient record, when the appointment makes it new or changes it: a
+/// first appointment creates it, a booking is remembered (it stops no-show
+/// recovery), new contact details replace the old.
+fn patient_writes(
+    tenant: &Tenant,
+    a: &Appointment,
+    before: Option<&Versioned<Patient>>,
+    events: &[AppointmentEvent],
+    now: Timestamp,
+) -> Result<Option<Write>, AppError> {
+    let p = &a.booking.patient;
+    let booked = events.contains(&AppointmentEvent::Booked);
+    let mut record = match before {
+        Some(v) => v.value.clone(),
+        None => Patient::new(p.contact_key.clone(), p.name.clone(), p.reach.clone(), now),
+    };
+    let reach_changed = record.reach != p.reach || (p.name.is_some() && record.name != p.name);
+    if before.is_some() && !booked && !reach_changed {
+        return Ok(None);
+    }
+    if reach_changed {
+        record.reach = p.reach.clone();
+        record.name = p.name.clone().or(record.name);
+    }
+    if booked {
+        record.last_booked_at = Some(now);
+    }
+    record.updated_at = now;
+    records::patient(&tenant.id, &record, before.map(|v| v.version)).map(Some)
+}
+
+/// A task for the branch manager about `a`.
+fn task(
+    tenant: &Tenant,
+    a: &Appointment,
+    id: TaskId,
+    kind: TaskKind,
+    score: Option<u8>,
+    now: Timestamp,
+) -> Task {
+    let b = &a.booking;
+    let branch = branch_of(tenant, b);
+    let when = format!(
+        "{} {}",
+        locale::date(b.start, &branch.time_zone, &tenant.default_language),
+        locale::time(b.start, &branch.time_zone)
+    );
+    let patient = b.patient.first_name();
+    let service = tenant
+        .service(&b.service)
+        .map_or_else(|| b.service.to_string(), |s| s.name.clone());
+    let title = match kind {
+        TaskKind::RescheduleRequest => format!(
+            "Call {patient} to find a new time for the {service} appointment of {when} at {} (appointment {})",
+            branch.name, a.id
+        ),
+        TaskKind::LowScore => format!(
+            "{patient} scored the {service} visit of {when} at {} {}/{}: call them (appointment {})",
+            branch.name,
+            score.unwrap_or_default(),
+            tenant.appointments.survey.range().1,
+            a.id
+        ),
+        TaskKind::SlaBreach | TaskKind::NoConsultant => format!("Appointment {}", a.id),
+    };
+    Task {
+        id,
+        about: RecordRef::Appointment(a.id.clone()),
+        kind,
+        assignee: branch.manager.clone(),
+        title,
+        created_at: now,
+        done_at: None,
+    }
+}
+
+/// Writes `writes`; `Ok(false)` when a condition failed (read again).
+pub(super) async fn commit(app: &App, writes: Vec<Write>) -> Result<bool, AppError> {
+    super::super::landed(app.store.write(writes).await)
+}

@@ -1,0 +1,310 @@
+//! The sweep firing a journey's step: a reminder, a confirmation, a no-show
+//! message, aftercare, the survey.
+//!
+//! The step is planned again from the appointment as it is now (a step
+//! whose appointment moved, was cancelled or confirmed meanwhile does not
+//! go), and fires in one transaction that holds only if the appointment is
+//! still at the version it was planned from: the firing record (`Absent`:
+//! once per rule, appointment and occurrence), the messages, the patient's
+//! open question and daily count, and the claimed timer's deletion. A
+//! redelivered timer, two sweeps at once or a sweep that died half way
+//! therefore send it once.
+
+use clinicflow_core::appointment::Appointment;
+use clinicflow_core::ids::{MessageId, RecordRef};
+use clinicflow_core::journey::{Action, Buttons, Planned, Recipient, Rule, SkipReason, Step};
+use clinicflow_core::lead::Lead;
+use clinicflow_core::task::Task;
+use clinicflow_core::tenant::Tenant;
+use clinicflow_core::timer::Timer;
+use clinicflow_ports::Condition;
+use jiff::{SignedDuration, Timestamp};
+use tracing::{info, warn};
+
+use super::messages::{self, About};
+use super::save::commit;
+use super::{facts, patient_zone, rule};
+use crate::error::AppError;
+use crate::records::{self, Firing, Patient, Question, Versioned};
+use crate::usecases::{MAX_ROUNDS, busy};
+use crate::{App, keys};
+
+/// How long an unanswered survey question stays open.
+const SURVEY_OPEN: SignedDuration = SignedDuration::from_hours(24);
+
+/// Steps due this close to now fire now (sweeps tick, clocks drift).
+const EARLY: SignedDuration = SignedDuration::from_secs(1);
+
+impl App {
+    /// Fires a step timer claimed at version `claimed`.
+    pub(crate) async fn fire_step(&self, timer: &Timer, claimed: u64) -> Result<(), AppError> {
+        let (Some(tenant), RecordRef::Appointment(id), Some(rule_id), Some(occurrence)) = (
+            self.directory.tenant(&timer.tenant),
+            &timer.about,
+            &timer.rule,
+            &timer.occurrence,
+        ) else {
+            return self.drop_timer(timer, claimed).await;
+        };
+        let Some(rule) = rule(tenant, rule_id.as_str()) else {
+            return self.drop_timer(timer, claimed).await;
+        };
+        let about = timer.about.clone();
+        let timer_key = keys::timer(&tenant.id, &about, &timer.name());
+        for _ in 0..MAX_ROUNDS {
+            let Some(Versioned { value: a, version }) = records::get::<Appointment>(
+                self.store.as_ref(),
+                &keys::appointment(&tenant.id, id),
+            )
+            .await?
+            else {
+                return self.drop_timer(timer, claimed).await;
+            };
+            let firing_key = keys::firing(&tenant.id, &about, rule_id, occurrence);
+            if self.store.get(&firing_key).await?.is_some() {
+                // Fired already (by a sweep that died before deleting its timer).
+                return self.drop_timer(timer, claimed).await;
+            }
+            let now = self.clock.now();
+            let patient_key = keys::patient(&tenant.id, &a.booking.patient.contact_key);
+            let patient = records::get::<Patient>(self.store.as_ref(), &patient_key).await?;
+            let zone = patient_zone(tenant, &a.booking);
+            let known = facts(tenant, &a, &zone, patient.as_ref().map(|p| &p.value), now);
+            let planned = rule.fire(&a, &known);
+            let mut writes = vec![
+                records::check(
+                    keys::appointment(&tenant.id, id),
+                    Condition::VersionIs(version),
+                ),
+                records::delete(timer_key.clone(), Condition::VersionIs(claimed)),
+            ];
+            let step = match planned {
+                // The appointment moved on: the step's occurrence is over.
+                None => Step::Skipped(SkipReason::StatusChanged),
+                Some(Planned {
+                    occurrence: now_for,
+                    ..
+                }) if &now_for != occurrence => {
+                    // Planned for another time now: that one has its own timer.
+                    return self.drop_timer(timer, claimed).await;
+                }
+                Some(p) => p.step,
+            };
+            let step = match step {
+                Step::Due { at, .. } if at > now + EARLY => {
+                    return self.rearm(timer, claimed, at, now).await;
+                }
+                Step::Due { at, .. } if rule.unsolicited => {
+                    // The patient's daily cap on automated messages.
+                    let day = zone.to_datetime(now).date();
+                    let count_key =
+                        keys::daily_count(&tenant.id, &a.booking.patient.contact_key, day);
+                    let count = records::get::<u32>(self.store.as_ref(), &count_key).await?;
+                    let sent = count.as_ref().map_or(0, |c| c.value);
+                    if sent >= tenant.appointments.max_per_day {
+                        match rule.after_cap(&a, &known) {
+                            Step::Due { at, .. } => {
+                                return self.rearm(timer, claimed, at, now).await;
+                            }
+                            skipped => skipped,
+                        }
+                    } else {
+                        writes.push(records::daily_count(
+                            &tenant.id,
+                            &a.booking.patient.contact_key,
+                            day,
+                            sent + 1,
+                            count.map(|c| c.version),
+                            now,
+                        )?);
+                        Step::Due {
+                            at,
+                            deferred_from: None,
+                        }
+                    }
+                }
+                step => step,
+            };
+            let mut firing = Firing {
+                rule: rule.id.clone(),
+                occurrence: occurrence.clone(),
+                at: now,
+                messages: Vec::new(),
+                skipped: None,
+            };
+            match step {
+                Step::Skipped(reason) => {
+                    firing.skipped = Some(reason);
+                    // A skip counts nothing against the daily cap.
+                    writes.retain(|w| !w.key().is_some_and(|k| k.sk.starts_with("DAY#")));
+                }
+                Step::Due { .. } => {
+                    let lead = match &a.booking.lead {
+                        Some(l) => {
+                            records::get::<Lead>(self.store.as_ref(), &keys::lead(&tenant.id, l))
+                                .await?
+                                .map(|l| l.value)
+                        }
+                        None => None,
+                    };
+                    let window_from = patient.as_ref().and_then(|p| p.value.whatsapp_inbound_at);
+                    match self
+                        .step_writes(
+                            tenant,
+                            &a,
+                            rule,
+                            occurrence,
+                            lead.as_ref(),
+                            window_from,
+                            now,
+                        )
+                        .await?
+                    {
+                        Some((ids, step_writes)) => {
+                            firing.messages = ids;
+                            writes.extend(step_writes);
+                        }
+                        None => {
+                            firing.skipped = Some(SkipReason::NoChannel);
+                            writes.retain(|w| !w.key().is_some_and(|k| k.sk.starts_with("DAY#")));
+                        }
+                    }
+                }
+            }
+            writes.push(records::firing(&tenant.id, &about, &firing)?);
+            if commit(self, writes).await? {
+                match firing.skipped {
+                    Some(reason) => {
+                        info!(tenant = %tenant.id, appointment = %a.id, rule = %rule.id, reason = reason.as_str(), "journey step skipped")
+                    }
+                    None => {
+                        info!(tenant = %tenant.id, appointment = %a.id, rule = %rule.id, messages = firing.messages.len(), "journey step fired")
+                    }
+                }
+                return Ok(());
+            }
+        }
+        Err(busy("journey step"))
+    }
+
+    /// The writes of a due step's actions and its messages' ids; `None`
+    /// when it has a message for the patient and no channel reaches them.
+    #[allow(clippy::too_many_arguments)]
+    async fn step_writes(
+        &self,
+        tenant: &Tenant,
+        a: &Appointment,
+        rule: &Rule,
+        occurrence: &str,
+        lead: Option<&Lead>,
+        window_from: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<Option<(Vec<MessageId>, Vec<clinicflow_ports::Write>)>, AppError> {
+        let about = RecordRef::Appointment(a.id.clone());
+        let owner = lead
+            .and_then(|l| l.owner.as_ref())
+            .and_then(|o| tenant.consultant(&o.consultant));
+        let mut ids = Vec::new();
+        let mut writes = Vec::new();
+        for (i, action) in rule.actions.iter().enumerate() {
+            let slot = if i == 0 {
+                occurrence.to_owned()
+            } else {
+                format!("{occurrence}.{i}")
+            };
+            match action {
+                Action::Message { kind, to, buttons } => {
+                    let id =
+                        MessageId::fired(&rule.id, &about, &slot).map_err(AppError::Internal)?;
+                    let link = match buttons {
+                        Buttons::Answer => self.link(tenant, a).await?,
+                        _ => None,
+                    };
+                    let expires_at = match rule.trigger {
+                        clinicflow_core::journey::Trigger::BeforeStart { .. } => {
+                            Some(a.booking.start)
+                        }
+                        clinicflow_core::journey::Trigger::Event(_) => None,
+                    };
+                    let about_message = About {
+                        id,
+                        kind: *kind,
+                        to: *to,
+                        buttons: *buttons,
+                        window_from: (*to == Recipient::Patient).then_some(window_from).flatten(),
+                        link,
+                        owner,
+                        what: "reply",
+                        fired: Some((rule.id.clone(), occurrence.to_owned())),
+                        expires_at,
+                    };
+                    let Some(message) = messages::message(tenant, a, about_message, now)? else {
+                        if *to == Recipient::Patient {
+                            return Ok(None);
+                        }
+                        continue;
+                    };
+                    if *to == Recipient::Patient && *buttons != Buttons::None {
+                        writes.push(records::question(
+                            &tenant.id,
+                            &a.booking.patient.contact_key,
+                            &Question {
+                                appointment: a.id.clone(),
+                                version: a.version,
+                                asks: *buttons,
+                                message: message.id.clone(),
+                                expires_at: match buttons {
+                                    Buttons::Score => now + SURVEY_OPEN,
+                                    _ => a.booking.start,
+                                },
+                            },
+                        )?);
+                    }
+                    ids.push(message.id.clone());
+                    writes.extend(self.ledger_entry(&message, now)?);
+                }
+                Action::Task { kind } => {
+                    let branch = super::branch_of(tenant, &a.booking);
+                    let id = clinicflow_core::ids::TaskId::fired(&rule.id, &about, &slot)
+                        .map_err(AppError::Internal)?;
+                    writes.push(records::task(
+                        &tenant.id,
+                        &Task {
+                            id,
+                            about: about.clone(),
+                            kind: *kind,
+                            assignee: branch.manager.clone(),
+                            title: format!("{} for appointment {}", rule.id, a.id),
+                            created_at: now,
+                            done_at: None,
+                        },
+                        None,
+                    )?);
+                }
+            }
+        }
+        Ok(Some((ids, writes)))
+    }
+
+    /// Moves a claimed step timer to `at` (quiet hours, the daily cap).
+    async fn rearm(
+        &self,
+        timer: &Timer,
+        claimed: u64,
+        at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), AppError> {
+        let mut next = timer.clone();
+        next.due_at = at;
+        next.attempts = 0;
+        if !commit(
+            self,
+            vec![records::timer(&next, now, Condition::VersionIs(claimed))?],
+        )
+        .await?
+        {
+            warn!(record = %timer.about, "step timer changed while it was deferred; the new one stands");
+        }
+        Ok(())
+    }
+}
