@@ -4,23 +4,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use clinicflow_app::config::{Config, parse};
-use clinicflow_app::usecases::{ContactInput, LeadFilter, MessageFilter, StageInput, TaskFilter};
-use clinicflow_app::{App, Tuning};
-use clinicflow_channels::sandbox::Delivery;
-use clinicflow_channels::{Credentials, SandboxMessenger};
+use clinicflow_app::Tuning;
+use clinicflow_app::usecases::{ContactInput, LeadFilter, StageInput, TaskFilter};
 use clinicflow_core::assignment::Rule;
 use clinicflow_core::lead::ContactKind;
 use clinicflow_core::message::{Message, MessageStatus};
-use clinicflow_core::tenant::Tenant;
-use clinicflow_embedded::{Database, EmbeddedQueue};
-use clinicflow_ports::{
-    ItemStore, ManualClock, Messenger, Query, QueueName, Receipt, SendError, SendRate, UlidIds,
-};
+use clinicflow_ports::{Messenger, QueueName, Receipt, SendError, SendRate};
+use common::World;
 use jiff::civil::date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
@@ -71,132 +67,9 @@ fn monday(h: i8, m: i8) -> Timestamp {
         .unwrap()
 }
 
-struct World {
-    app: Arc<App>,
-    clock: Arc<ManualClock>,
-    queue: EmbeddedQueue,
-    store: Arc<dyn ItemStore>,
-    _dir: tempfile::TempDir,
-}
-
-impl World {
-    fn new(at: Timestamp) -> World {
-        World::with_messenger(at, |store| Arc::new(SandboxMessenger::new(store)))
-    }
-
-    fn with_messenger(
-        at: Timestamp,
-        messenger: impl FnOnce(Arc<dyn ItemStore>) -> Arc<dyn Messenger>,
-    ) -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::open(dir.path()).unwrap();
-        let store: Arc<dyn ItemStore> = Arc::new(db.store());
-        let queue = db.queue();
-        let config: Config<serde::de::IgnoredAny> = parse(CONFIG).unwrap();
-        let clock = Arc::new(ManualClock::new(at));
-        let app = Arc::new(App::new(
-            Arc::new(config.directory),
-            store.clone(),
-            messenger(store.clone()),
-            Arc::new(Credentials::default()),
-            clock.clone(),
-            Arc::new(UlidIds::default()),
-            Tuning::default(),
-        ));
-        World {
-            app,
-            clock,
-            queue,
-            store,
-            _dir: dir,
-        }
-    }
-
-    fn tenant(&self) -> Arc<Tenant> {
-        self.app.directory.tenants().next().unwrap().clone()
-    }
-
-    async fn submit(&self, phone: &str) -> String {
-        let fields = vec![
-            ("phone".to_owned(), phone.to_owned()),
-            ("name".to_owned(), "Ayşe Kaya".to_owned()),
-        ];
-        self.app
-            .submit_form("web", &fields)
-            .await
-            .unwrap()
-            .id()
-            .to_owned()
-    }
-
-    /// Handles every queued message, each `times` times (a redelivering queue).
-    async fn drain(&self, times: usize) -> usize {
-        let mut handled = 0;
-        loop {
-            let mut any = false;
-            for q in QueueName::ALL {
-                let batch = self
-                    .queue
-                    .receive(q, 10, Duration::from_secs(60))
-                    .await
-                    .unwrap();
-                for d in &batch {
-                    for _ in 0..times {
-                        self.app.handle_work(&d.body).await.unwrap();
-                    }
-                    handled += 1;
-                    any = true;
-                }
-                let ids: Vec<i64> = batch.iter().map(|d| d.id).collect();
-                self.queue.delete(q, &ids).await.unwrap();
-            }
-            if !any {
-                return handled;
-            }
-        }
-    }
-
-    async fn messages(&self) -> Vec<Message> {
-        let t = self.tenant();
-        self.app
-            .list_messages(&t, &MessageFilter::default(), 200, None)
-            .await
-            .unwrap()
-            .items
-    }
-
-    async fn sandbox_deliveries(&self) -> usize {
-        self.sandbox_records().await.len()
-    }
-
-    async fn sandbox_records(&self) -> Vec<Delivery> {
-        self.store
-            .query(&Query::partition(SandboxMessenger::partition("clinic")))
-            .await
-            .unwrap()
-            .items
-            .iter()
-            .map(|i| serde_json::from_str(&i.body).unwrap())
-            .collect()
-    }
-
-    async fn submit_fields(&self, fields: &[(&str, &str)]) -> String {
-        let fields: Vec<(String, String)> = fields
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        self.app
-            .submit_form("web", &fields)
-            .await
-            .unwrap()
-            .id()
-            .to_owned()
-    }
-}
-
 #[tokio::test]
 async fn every_work_message_handled_twice_changes_nothing() {
-    let w = World::new(monday(10, 0));
+    let w = World::new(CONFIG, monday(10, 0));
     let a = w.submit("0532 111 11 11").await;
     let b = w.submit("0532 222 22 22").await;
     w.drain(2).await;
@@ -241,7 +114,7 @@ async fn every_work_message_handled_twice_changes_nothing() {
 
 #[tokio::test]
 async fn overlapping_sweeps_fire_each_timer_once() {
-    let w = World::new(monday(10, 0));
+    let w = World::new(CONFIG, monday(10, 0));
     for i in 0..20 {
         w.submit(&format!("0532 300 00 {i:02}")).await;
     }
@@ -277,7 +150,7 @@ async fn overlapping_sweeps_fire_each_timer_once() {
 async fn the_sla_counts_opening_hours_only() {
     // Monday 23:00: the branch opens Tuesday 09:00, so the manager is
     // warned at 09:10 and the lead reassigned at 09:30.
-    let w = World::new(monday(23, 0));
+    let w = World::new(CONFIG, monday(23, 0));
     let id = w.submit("0532 444 44 44").await;
     w.drain(1).await;
     let t = w.tenant();
@@ -327,7 +200,7 @@ async fn the_sla_counts_opening_hours_only() {
 
 #[tokio::test]
 async fn loads_follow_assignment_reassignment_and_closing() {
-    let w = World::new(monday(10, 0));
+    let w = World::new(CONFIG, monday(10, 0));
     let t = w.tenant();
     let id = w.submit("0532 555 55 55").await;
     w.drain(1).await;
@@ -462,7 +335,7 @@ fn retryable() -> Result<Receipt, SendError> {
 async fn retryable_failures_back_off_and_then_give_up() {
     let channel = Scripted::new(retryable, true);
     let c = channel.clone();
-    let w = World::with_messenger(monday(10, 0), move |_| c);
+    let w = World::with_messenger(CONFIG, monday(10, 0), move |_| c);
     w.submit("0532 666 66 66").await;
     w.drain(1).await;
     let greeting = greeting_of(&w).await;
@@ -504,7 +377,7 @@ async fn a_permanent_failure_fails_at_once() {
         true,
     );
     let c = channel.clone();
-    let w = World::with_messenger(monday(10, 0), move |_| c);
+    let w = World::with_messenger(CONFIG, monday(10, 0), move |_| c);
     w.submit("0532 777 77 77").await;
     w.drain(2).await;
     let greeting = greeting_of(&w).await;
@@ -524,7 +397,7 @@ async fn a_permanent_failure_fails_at_once() {
 async fn an_interrupted_send_is_not_repeated_on_a_channel_that_cannot_deduplicate() {
     let channel = Scripted::new(retryable, false);
     let c = channel.clone();
-    let w = World::with_messenger(monday(10, 0), move |_| c);
+    let w = World::with_messenger(CONFIG, monday(10, 0), move |_| c);
     w.submit("0532 888 88 88").await;
     // Assign, but keep the greeting's delivery from running.
     for d in w
@@ -574,7 +447,7 @@ async fn an_interrupted_send_is_not_repeated_on_a_channel_that_cannot_deduplicat
 
 #[tokio::test]
 async fn a_reassigned_patient_comes_back_to_the_new_owner() {
-    let w = World::new(monday(10, 0));
+    let w = World::new(CONFIG, monday(10, 0));
     let t = w.tenant();
     let id = w.submit("0532 121 21 21").await;
     w.drain(1).await;
@@ -622,7 +495,7 @@ async fn a_reassigned_patient_comes_back_to_the_new_owner() {
 #[tokio::test]
 async fn a_sweep_that_finds_warning_and_reassignment_due_does_both() {
     // The sweep was down for an hour: both deadlines have passed.
-    let w = World::new(monday(10, 0));
+    let w = World::new(CONFIG, monday(10, 0));
     let t = w.tenant();
     let id = w.submit("0532 131 31 31").await;
     w.drain(1).await;
@@ -651,7 +524,7 @@ async fn a_sweep_that_finds_warning_and_reassignment_due_does_both() {
 
 #[tokio::test]
 async fn a_patient_known_by_phone_and_email_is_found_by_either() {
-    let w = World::new(monday(10, 0));
+    let w = World::new(CONFIG, monday(10, 0));
     let id = w
         .submit_fields(&[("phone", "0532 141 41 41"), ("email", "ayse@example.com")])
         .await;
@@ -667,7 +540,7 @@ async fn a_patient_known_by_phone_and_email_is_found_by_either() {
 
 #[tokio::test]
 async fn a_contact_before_assignment_means_no_sla() {
-    let w = World::new(monday(10, 0));
+    let w = World::new(CONFIG, monday(10, 0));
     let t = w.tenant();
     let id = w.submit("0532 151 51 51").await;
     // The consultant calls before the assignment work has run.

@@ -183,7 +183,14 @@ impl App {
             };
             for rule in journey::react(&tenant.appointments.rules, *event, &after, occasion, &known)
             {
-                if !fired.insert(rule.id.clone()) {
+                if !fired.insert(rule.id.clone())
+                    || self
+                        .store
+                        .get(&keys::firing(&tenant.id, &about, &rule.id, &occurrence))
+                        .await?
+                        .is_some()
+                {
+                    // Answered already (the patient asked twice).
                     continue;
                 }
                 let mut firing = Firing {
@@ -266,6 +273,12 @@ impl App {
                         via,
                         now,
                     )?
+                    // Told already (the patient answered twice).
+                    && self
+                        .store
+                        .get(&keys::message(&tenant.id, &about, &m.id))
+                        .await?
+                        .is_none()
                 {
                     writes.extend(self.ledger_entry(&m, now)?);
                 }
