@@ -17,8 +17,9 @@ use axum::http::{Request, header};
 use clinicflow_app::http::intake_router;
 use clinicflow_app::usecases::{LeadDetail, LeadFilter};
 use clinicflow_lambda::handlers;
+use clinicflow_ports::Clock;
 use common::{Aws, monday};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tower::ServiceExt;
 
 /// Posts the demo form as a browser would; the lead id.
@@ -323,4 +324,208 @@ async fn a_message_that_keeps_failing_reaches_the_dead_letter_queue() {
         .unwrap_or_default();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].body(), Some(r#"{"kind":"no_such_work"}"#));
+}
+
+/// A day of the appointment week at `h:m` in Istanbul (30 November 2026 is a Monday).
+fn dec(day: i8, h: i8, m: i8) -> jiff::Timestamp {
+    use jiff::civil::date;
+    jiff::tz::TimeZone::get("Europe/Istanbul")
+        .unwrap()
+        .to_timestamp(
+            if day == 30 {
+                date(2026, 11, 30)
+            } else {
+                date(2026, 12, day)
+            }
+            .at(h, m, 0, 0),
+        )
+        .unwrap()
+}
+
+/// The staff API (the api function) as a client calls it.
+async fn staff(aws: &Aws, method: &str, path: &str, body: Value) -> (u16, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::AUTHORIZATION, "Bearer demo-staff-token-change-me")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = clinicflow_app::http::api_router(aws.app.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// A patient's SMS, as the webhooks function queues it for the assign function.
+async fn patient_says(aws: &Aws, text: &str) {
+    use clinicflow_core::inbound::{Inbound, InboundMessage};
+    let work = clinicflow_app::work::Work::Inbound {
+        tenant: clinicflow_core::ids::TenantId::new("demo").unwrap(),
+        inbound: Inbound::Message(InboundMessage {
+            provider: "twilio".into(),
+            provider_id: format!("SM{}", aws.app.ids.new_id()),
+            channel: clinicflow_core::message::Channel::Sms,
+            from: "+905321112233".into(),
+            name: None,
+            text: text.into(),
+            at: aws.clock.now(),
+            referral: None,
+            payload: None,
+            context: None,
+        }),
+    };
+    aws.app.store.write(vec![work.enqueue()]).await.unwrap();
+    aws.drain_all(1).await;
+}
+
+/// The sweep (its schedule) at `at`, and the queues after it.
+async fn sweep_at(aws: &Aws, at: jiff::Timestamp) {
+    aws.clock.set(at);
+    handlers::scheduled(&aws.app, Value::Null).await.unwrap();
+    aws.drain_all(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_appointment_goes_from_booking_to_survey_through_the_functions() {
+    let aws = Aws::start("appointment").await;
+    let subscriber = subscribe(&aws).await;
+    aws.clock.set(dec(30, 10, 0));
+    aws.usage.reset();
+
+    // api: the clinic's scheduler books Thursday 14:00 through the FHIR upsert.
+    let request = lambda_http::request::from_str(
+        &std::fs::read_to_string(common::repo().join("events/api-fhir-appointment.json")).unwrap(),
+    )
+    .unwrap();
+    let response = clinicflow_app::http::api_router(aws.app.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let (_, listed) = staff(
+        &aws,
+        "GET",
+        "/v1/appointments?branch=kadikoy&date=2026-12-03",
+        Value::Null,
+    )
+    .await;
+    let id = listed["items"][0]["id"].as_str().unwrap().to_owned();
+
+    // sweep + send: the confirmation (Tuesday 14:00), the patient's "1",
+    // the reminder (Thursday 12:00); the visit; aftercare; the survey.
+    sweep_at(&aws, dec(1, 14, 0)).await;
+    aws.clock.set(dec(1, 14, 20));
+    patient_says(&aws, "1").await;
+    sweep_at(&aws, dec(2, 14, 0)).await;
+    sweep_at(&aws, dec(3, 12, 0)).await;
+    aws.clock.set(dec(3, 14, 40));
+    let (status, _) = staff(
+        &aws,
+        "POST",
+        &format!("/v1/appointments/{id}/status"),
+        json!({"status": "fulfilled"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    sweep_at(&aws, dec(3, 14, 41)).await;
+    sweep_at(&aws, dec(3, 15, 41)).await;
+    aws.clock.set(dec(3, 16, 0));
+    patient_says(&aws, "5").await;
+
+    let requests = aws.usage.requests();
+    let capacity = aws.usage.capacity();
+    let (status, detail) = staff(&aws, "GET", &format!("/v1/appointments/{id}"), Value::Null).await;
+    assert_eq!(status, 200);
+    let sent: Vec<&str> = detail["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["status"] == "sent")
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            "appointment_confirmation",
+            "answer_confirmed",
+            "appointment_reminder",
+            "aftercare",
+            "survey",
+            "survey_thanks"
+        ],
+        "{detail:#}"
+    );
+    assert_eq!(detail["confirmation"], "accepted");
+    assert_eq!(detail["survey"]["score"], 5);
+
+    // The whole default journey's cost in AWS requests and DynamoDB units.
+    let mut by_service: BTreeMap<&str, u64> = BTreeMap::new();
+    for ((service, operation), n) in &requests {
+        println!("{service:>12} {operation:<20} {n}");
+        *by_service.entry(service.as_str()).or_default() += n;
+    }
+    let total: u64 = by_service.values().sum();
+    let (mut reads, mut writes) = (0.0, 0.0);
+    for (operation, c) in &capacity {
+        println!(
+            "{operation:<20} read {:>5.1}  write {:>5.1} (table {:.1}, indexes {:.1})",
+            c.read_units,
+            c.total_write_units(),
+            c.write_units,
+            c.index_write_units
+        );
+        reads += c.read_units;
+        writes += c.total_write_units();
+    }
+    println!(
+        "per appointment journey: {total} requests {by_service:?}; DynamoDB {reads:.1} read units, {writes:.1} write units: ${:.4} per 1,000 appointments in DynamoDB",
+        (reads * 0.125 + writes * 0.625) / 1000.0
+    );
+    assert!(total <= 120, "{total} requests: {requests:?}");
+
+    // A clinic's consumer heard the appointment's story, without patient data.
+    let sqs = aws_sdk_sqs::Client::new(&aws.emulator.sdk_config());
+    let mut kinds = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(&subscriber)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        for m in messages {
+            let body = m.body().unwrap();
+            assert!(
+                !body.contains("5321112233") && !body.contains("Ayşe"),
+                "no patient data in events"
+            );
+            let event: Value = serde_json::from_str(body).unwrap();
+            kinds.push(event["detail-type"].as_str().unwrap().to_owned());
+            sqs.delete_message()
+                .queue_url(&subscriber)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "appointment.booked",
+            "appointment.completed",
+            "appointment.confirmed",
+            "survey.answered"
+        ]
+    );
 }

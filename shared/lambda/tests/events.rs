@@ -132,3 +132,56 @@ async fn the_webhook_sample_becomes_a_lead_through_the_leads_queue() {
     );
     assert_eq!(greeting.status.as_str(), "sent");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fhir_and_calcom_samples_feed_appointments() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("clinicflow.toml");
+    let demo = std::fs::read_to_string(repo().join("config/demo.toml")).unwrap();
+    let calcom = event("webhooks-demo-calcom.toml");
+    std::fs::write(&config, format!("{demo}\n{calcom}")).unwrap();
+    let env =
+        |name: &str| (name == "DEMO_CALCOM_SECRET").then(|| "sample-calcom-secret".to_owned());
+    let aws = Aws::start_with("appointments", &config, &env).await;
+    let app = aws.app.clone();
+    let tenant = app.directory.tenants().next().unwrap().clone();
+
+    // api: the scheduler's FHIR upsert creates the appointment (201, ETag).
+    let request = lambda_http::request::from_str(&event("api-fhir-appointment.json")).unwrap();
+    let response = api_router(app.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    assert_eq!(response.headers()["etag"], "W/\"1\"");
+    // The same write again changes nothing: 200, still version 1.
+    let request = lambda_http::request::from_str(&event("api-fhir-appointment.json")).unwrap();
+    let response = api_router(app.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["etag"], "W/\"1\"");
+
+    // webhooks: Cal.com's signed booking is queued, then becomes an appointment.
+    let (status, body) = call(webhooks_router(app.clone()), "webhooks-calcom-booking.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["received"], 1);
+    let forged = event("webhooks-calcom-booking.json").replace("Zeynep Arslan", "Zeynep Arsian");
+    let request = lambda_http::request::from_str(&forged).unwrap();
+    let response = webhooks_router(app.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    aws.drain_all(2).await;
+    for (day, identifier) in [(3, "A-1001"), (4, "bk-7HvQm2")] {
+        let filter = clinicflow_app::usecases::AppointmentFilter {
+            date: jiff::civil::date(2026, 12, day),
+            branch: Some(clinicflow_core::ids::BranchId::new("kadikoy").unwrap()),
+            part: None,
+            practitioner: None,
+            service: None,
+            status: None,
+            confirmation: None,
+        };
+        let items = app
+            .list_appointments(&tenant, &filter, 10, None)
+            .await
+            .unwrap()
+            .items;
+        assert_eq!(items.len(), 1, "{identifier}");
+        assert_eq!(items[0].identifiers[0].value, identifier);
+    }
+}

@@ -5,7 +5,9 @@
 //! - [`env`]: credentials' variables, from the process and `.env`.
 //! - [`workers`]: queue consumers and the timer sweep.
 //! - [`server`]: wiring the adapters into an `App` and serving it.
+//! - [`demo`]: the demo clinic's appointments, fed at first start.
 
+pub mod demo;
 pub mod env;
 pub mod server;
 pub mod settings;

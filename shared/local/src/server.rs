@@ -130,6 +130,9 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
     };
     let requests = app_over(Arc::new(db.store()));
     let background = app_over(Arc::new(db.background_store()));
+    if settings.demo_appointments {
+        crate::demo::seed(&requests, jiff::Timestamp::now()).await;
+    }
 
     let listener = TcpListener::bind((settings.host, port)).await?;
     let addr = listener.local_addr()?;
@@ -228,6 +231,18 @@ fn print_banner(
     if let Some(token) = token {
         out.push_str(&format!(
             "  curl -H 'Authorization: Bearer {token}' {base}/v1/leads\n"
+        ));
+        let branch = tenants.iter().flat_map(|t| t.branches.iter()).next();
+        // Tomorrow at the branch, where the demo's first appointment is.
+        let tomorrow = branch
+            .and_then(|b| jiff::tz::TimeZone::get(&b.time_zone).ok())
+            .map(|tz| tz.to_datetime(jiff::Timestamp::now()).date())
+            .and_then(|d| d.tomorrow().ok())
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        let branch = branch.map(|b| b.id.as_str()).unwrap_or_default();
+        out.push_str(&format!(
+            "  curl -H 'Authorization: Bearer {token}' '{base}/v1/appointments?branch={branch}&date={tomorrow}'\n"
         ));
     }
     let mut stdout = std::io::stdout().lock();

@@ -25,6 +25,8 @@ pub struct LocalSettings {
     pub workers: usize,
     /// How often the timer sweep runs.
     pub timer_tick: SignedDuration,
+    /// Feed a few demo appointments over the next days at first start.
+    pub demo_appointments: bool,
     pub tuning: Tuning,
 }
 
@@ -66,6 +68,7 @@ impl Default for LocalSettings {
             max_receives: 5,
             workers: 4,
             timer_tick: SignedDuration::from_secs(1),
+            demo_appointments: false,
             tuning: Tuning::default(),
         }
     }
