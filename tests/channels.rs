@@ -626,3 +626,286 @@ async fn sms_through_twilio_with_retries_status_callbacks_and_opt_out() {
     })
     .await;
 }
+
+/// The clinic of `config` with appointments whose journey runs in seconds:
+/// the confirmation 25 seconds before the start (as WhatsApp's approved
+/// template with quick-reply buttons outside the window), the survey 2
+/// seconds after completion; an "east" branch whose patients get SMS.
+fn appointments_config(data_dir: &std::path::Path, providers: &str) -> String {
+    format!(
+        r#"{}
+[tenants.appointments]
+send_hours = "00:00-24:00"
+
+[tenants.journeys.appointment_confirmation]
+before = "25s"
+min_lead = "3s"
+[tenants.journeys.appointment_nudge]
+enabled = false
+[tenants.journeys.appointment_reminder]
+enabled = false
+[tenants.journeys.satisfaction_survey]
+delay = "2s"
+
+[tenants.whatsapp.templates.appointment_confirmation]
+name = "appt_confirm_v1"
+params = ["first_name", "date", "time"]
+buttons = ["confirm", "reschedule", "cancel"]
+
+[[tenants.branches]]
+id = "east"
+name = "East"
+time_zone = "Europe/Istanbul"
+phone_region = "TR"
+opening_hours = ["daily 00:00-24:00"]
+channels = ["sms"]
+
+[[tenants.practitioners]]
+id = "dr-a"
+name = "Dr. Ada Kaya"
+branch = "main"
+
+[[tenants.practitioners]]
+id = "dr-b"
+name = "Dr. Berk Ak"
+branch = "east"
+
+[[tenants.services]]
+id = "consult"
+name = "Muayene"
+"#,
+        config(data_dir, providers, r#"["whatsapp", "sms"]"#)
+    )
+}
+
+/// Puts an appointment for `phone` with `practitioner` at `location`,
+/// starting `in_secs` from now, through the FHIR upsert; its id.
+async fn book(
+    server: &Server,
+    n: &str,
+    phone: &str,
+    practitioner: &str,
+    location: &str,
+    in_secs: i64,
+) -> String {
+    let start = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(in_secs);
+    let body = json!({
+        "resourceType": "Appointment",
+        "identifier": [{ "system": "https://mis.example", "value": n }],
+        "status": "booked",
+        "serviceType": [{ "coding": [{ "code": "consult" }] }],
+        "start": start.to_string(),
+        "end": (start + jiff::SignedDuration::from_mins(30)).to_string(),
+        "contained": [{ "resourceType": "Patient", "id": "p", "name": [{ "text": "Zeynep Ak" }],
+                        "telecom": [{ "system": "phone", "value": phone }] }],
+        "participant": [
+            { "actor": { "reference": "#p" }, "status": "needs-action" },
+            { "actor": { "reference": format!("Practitioner/{practitioner}") } },
+            { "actor": { "reference": format!("Location/{location}") } }
+        ]
+    });
+    let r = client()
+        .put(server.url(&format!(
+            "/fhir/Appointment?identifier=https://mis.example|{n}"
+        )))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/fhir+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["etag"], "W/\"1\"");
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    location.split('/').nth(3).unwrap().to_owned()
+}
+
+async fn appointment(server: &Server, id: &str) -> Value {
+    staff_get(server, TOKEN, &format!("/v1/appointments/{id}"))
+        .await
+        .1
+}
+
+#[tokio::test]
+async fn appointments_are_confirmed_by_whatsapp_button_and_by_sms() {
+    let (providers, base) = Providers::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with_env(
+        dir.path(),
+        &appointments_config(&dir.path().join("data"), &base),
+        ENV,
+    );
+    let wait = Duration::from_secs(40);
+
+    // Bad input names the element; nothing is stored.
+    let bad = client()
+        .put(server.url("/fhir/Appointment?identifier=https://mis.example|bad"))
+        .bearer_auth(TOKEN)
+        .body(r#"{"resourceType":"Appointment","status":"no-show","start":"2026-12-03T10:00:00"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    let outcome: Value = bad.json().await.unwrap();
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+    let paths: Vec<&str> = outcome["issue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["expression"][0].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.contains(&"Appointment.status") && paths.contains(&"Appointment.start"),
+        "{outcome}"
+    );
+    let unauthorised = client()
+        .put(server.url("/fhir/Appointment?identifier=a|b"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorised.status(), 401);
+
+    // WhatsApp: the confirmation is the approved template, its buttons our payloads.
+    let a = book(&server, "A-1", "+905321112233", "dr-a", "main", 35).await;
+    let sent = eventually(&server, "the confirmation template", wait, || async {
+        providers
+            .whatsapp()
+            .into_iter()
+            .find(|b| b["template"]["name"] == "appt_confirm_v1")
+    })
+    .await;
+    let components = sent["template"]["components"].as_array().unwrap();
+    assert_eq!(components[1]["sub_type"], "quick_reply");
+    let confirm = components
+        .iter()
+        .filter_map(|c| c["parameters"][0]["payload"].as_str())
+        .find(|p| p.ends_with(":confirm"))
+        .unwrap()
+        .to_owned();
+    assert_eq!(confirm, format!("apt:{a}:v1:confirm"));
+    let confirmation = eventually(
+        &server,
+        "the confirmation recorded as sent",
+        wait,
+        || async {
+            appointment(&server, &a).await["messages"]
+                .as_array()?
+                .iter()
+                .find(|m| m["kind"] == "appointment_confirmation" && m["status"] == "sent")
+                .cloned()
+        },
+    )
+    .await;
+    let wamid = confirmation["provider_id"].as_str().unwrap().to_owned();
+    // The patient taps "Onaylıyorum".
+    let tap = json!({
+        "messaging_product": "whatsapp",
+        "metadata": { "display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID },
+        "contacts": [{ "profile": { "name": "Zeynep" }, "wa_id": "905321112233" }],
+        "messages": [{
+            "context": { "from": "15550783881", "id": wamid },
+            "from": "905321112233", "id": "wamid.TAP1", "timestamp": jiff::Timestamp::now().as_second().to_string(),
+            "type": "button", "button": { "payload": confirm, "text": "Onaylıyorum" }
+        }]
+    });
+    assert_eq!(
+        whatsapp_webhook(&server, tap.clone(), APP_SECRET).await,
+        200
+    );
+    assert_eq!(whatsapp_webhook(&server, tap, APP_SECRET).await, 200);
+    eventually(&server, "the appointment confirmed", wait, || async {
+        (appointment(&server, &a).await["confirmation"] == "accepted").then_some(())
+    })
+    .await;
+    // The answer goes free-form: the tap opened WhatsApp's window.
+    let thanks = eventually(&server, "the thanks", wait, || async {
+        providers.whatsapp().into_iter().find(|b| {
+            b["type"] == "text"
+                && b["text"]["body"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("onaylandı"))
+        })
+    })
+    .await;
+    assert_eq!(thanks["to"], "905321112233");
+
+    // Completed: aftercare at once, the survey two seconds later; the
+    // patient's "5" quoting it is the visit's score.
+    let (status, _) = staff_post(
+        &server,
+        TOKEN,
+        &format!("/v1/appointments/{a}/status"),
+        json!({"status": "fulfilled"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let survey = eventually(&server, "the survey", wait, || async {
+        appointment(&server, &a).await["messages"]
+            .as_array()?
+            .iter()
+            .find(|m| m["kind"] == "survey" && m["status"] == "sent")
+            .cloned()
+    })
+    .await;
+    let reply = json!({
+        "messaging_product": "whatsapp",
+        "metadata": { "display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID },
+        "contacts": [{ "profile": { "name": "Zeynep" }, "wa_id": "905321112233" }],
+        "messages": [{
+            "context": { "from": "15550783881", "id": survey["provider_id"] },
+            "from": "905321112233", "id": "wamid.SCORE1", "timestamp": jiff::Timestamp::now().as_second().to_string(),
+            "type": "text", "text": { "body": "5" }
+        }]
+    });
+    assert_eq!(whatsapp_webhook(&server, reply, APP_SECRET).await, 200);
+    let scored = eventually(&server, "the score", wait, || async {
+        let d = appointment(&server, &a).await;
+        d["survey"]["score"].as_u64()
+    })
+    .await;
+    assert_eq!(scored, 5);
+
+    // SMS (the east branch's order): the confirmation carries the reply
+    // words; "1" confirms.
+    let b = book(&server, "B-1", "+905324445566", "dr-b", "east", 35).await;
+    let sms = eventually(&server, "the confirmation SMS", wait, || async {
+        providers.sms().into_iter().find(|f| {
+            f.iter()
+                .any(|(k, v)| k == "Body" && v.contains("1 = Onaylıyorum"))
+        })
+    })
+    .await;
+    assert!(sms.iter().any(|(k, v)| k == "To" && v == "+905324445566"));
+    assert_eq!(
+        twilio_webhook(
+            &server,
+            &[
+                ("MessageSid", "SMin1"),
+                ("From", "+905324445566"),
+                ("To", "+15005550006"),
+                ("Body", "1")
+            ]
+        )
+        .await,
+        200
+    );
+    eventually(&server, "the SMS answer recorded", wait, || async {
+        (appointment(&server, &b).await["confirmation"] == "accepted").then_some(())
+    })
+    .await;
+    let plan = appointment(&server, &b).await["plan"].clone();
+    assert!(
+        plan.as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["rule"] == "appointment_confirmation"
+                && p["state"] == "sent"
+                && p["channel"] == "sms"),
+        "{plan:#}"
+    );
+    assert!(
+        !server.log_text().contains("5324445566"),
+        "no phone number in the log"
+    );
+}

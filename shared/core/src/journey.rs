@@ -201,12 +201,15 @@ impl Default for SendHours {
 }
 
 impl SendHours {
-    /// `09:00-21:00`.
+    /// `09:00-21:00`; `00:00-24:00` for any time of day.
     pub fn parse(s: &str) -> Result<SendHours, String> {
         let bad = || format!("`{s}` is not a range of local times such as 09:00-21:00");
         let (from, until) = s.split_once('-').ok_or_else(bad)?;
         let from: Time = from.trim().parse().map_err(|_| bad())?;
-        let until: Time = until.trim().parse().map_err(|_| bad())?;
+        let until: Time = match until.trim() {
+            "24:00" => Time::MAX,
+            other => other.parse().map_err(|_| bad())?,
+        };
         if from >= until {
             return Err(format!(
                 "`{s}`: the hours must start before they end, within one day"

@@ -21,6 +21,7 @@ use clinicflow_core::ids::{RecordRef, TaskId};
 use clinicflow_core::journey::{self, Action, Occasion, Recipient, Step};
 use clinicflow_core::lead::Lead;
 use clinicflow_core::locale;
+use clinicflow_core::message::Channel;
 use clinicflow_core::task::{Task, TaskKind};
 use clinicflow_core::tenant::Tenant;
 use clinicflow_core::timer::{Timer, TimerKind};
@@ -174,7 +175,11 @@ impl App {
             actor: Some(&change.by),
             score: change.score,
         };
-        let window_from = patient.as_ref().and_then(|p| p.value.whatsapp_inbound_at);
+        let mut window_from = patient.as_ref().and_then(|p| p.value.whatsapp_inbound_at);
+        if matches!(&change.by, Actor::Patient { via } if via == Channel::Whatsapp.as_str()) {
+            // The answer itself came on WhatsApp: the window is open now.
+            window_from = window_from.max(Some(now));
+        }
         let mut fired = BTreeSet::new();
         for event in &events {
             let occurrence = match event {
