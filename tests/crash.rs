@@ -209,3 +209,106 @@ async fn pending_work(data: &Path) -> u64 {
         .map(|s| s.visible + s.in_flight)
         .sum()
 }
+
+/// Kill -9 while the sweep fires a burst of due reminders: after the
+/// restart every reminder goes, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_sweep_of_due_reminders_sends_each_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let base = config(&data, "1h", "2h");
+    let (clinic, other) = base.split_at(base.find("[[tenants]]\nid = \"other\"").unwrap());
+    let config = format!(
+        r#"{clinic}
+[tenants.appointments]
+send_hours = "00:00-24:00"
+[tenants.journeys.appointment_confirmation]
+enabled = false
+[tenants.journeys.appointment_nudge]
+enabled = false
+[tenants.journeys.appointment_reminder]
+before = "25s"
+min_lead = "2s"
+
+[[tenants.practitioners]]
+id = "dr-a"
+name = "Dr. Ada Kaya"
+branch = "main"
+
+[[tenants.services]]
+id = "consult"
+name = "Muayene"
+
+{other}"#
+    );
+    let mut server = Server::start(dir.path(), &config);
+    // 150 appointments whose reminders all fall due in the same second.
+    let start = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(40);
+    let n = 150;
+    for i in 0..n {
+        let body = serde_json::json!({
+            "resourceType": "Appointment",
+            "identifier": [{ "system": "https://mis.example", "value": format!("R-{i}") }],
+            "status": "booked",
+            "serviceType": [{ "coding": [{ "code": "consult" }] }],
+            "start": start.to_string(),
+            "end": (start + jiff::SignedDuration::from_mins(30)).to_string(),
+            "contained": [{ "resourceType": "Patient", "id": "p",
+                            "telecom": [{ "system": "phone", "value": format!("+90532{i:07}") }] }],
+            "participant": [
+                { "actor": { "reference": "#p" } },
+                { "actor": { "reference": "Practitioner/dr-a" } }
+            ]
+        });
+        let r = client()
+            .put(server.url(&format!(
+                "/fhir/Appointment?identifier=https://mis.example|R-{i}"
+            )))
+            .bearer_auth(TOKEN)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    // Kill once some reminders have fired and others not yet.
+    let fired = |server: &Server| server.log_text().matches("journey step fired").count();
+    eventually(&server, "the sweep under way", WAIT, || async {
+        (fired(&server) >= 5).then_some(())
+    })
+    .await;
+    server.kill9();
+    let before = fired(&server);
+    eprintln!("killed after {before} of {n} reminders fired");
+    server = Server::restart(dir.path());
+    let messages = eventually(
+        &server,
+        "every reminder after the restart",
+        WAIT,
+        || async {
+            let (_, page) = staff_get(&server, TOKEN, "/v1/messages?limit=200").await;
+            let items = page["items"].as_array()?.clone();
+            let reminders: Vec<_> = items
+                .into_iter()
+                .filter(|m| m["kind"] == "appointment_reminder" && m["status"] == "sent")
+                .collect();
+            (reminders.len() >= n).then_some(reminders)
+        },
+    )
+    .await;
+    assert_eq!(messages.len(), n, "one reminder per appointment");
+    let ids: BTreeSet<&str> = messages.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), n);
+    assert!(
+        before < n,
+        "the kill came after every reminder; the test proved nothing"
+    );
+    drop(server);
+    // The channel's side: each delivered once.
+    let recorded = sandbox_records(&data).await;
+    let reminders: BTreeSet<String> = recorded
+        .into_iter()
+        .filter(|id| id.starts_with("appointment_reminder."))
+        .collect();
+    assert_eq!(reminders.len(), n);
+}
