@@ -147,9 +147,8 @@ impl App {
                     now,
                 )
                 .await?;
-            match outcome {
-                Applied::Done(outcome) => return Ok(outcome),
-                Applied::Retry => continue,
+            if let Some(outcome) = outcome {
+                return Ok(outcome);
             }
         }
         Err(busy("appointment").into())
@@ -212,15 +211,15 @@ impl App {
                     now,
                 )
                 .await?;
-            match outcome {
-                Applied::Done(_) => return Ok(()),
-                Applied::Retry => continue,
+            if outcome.is_some() {
+                return Ok(());
             }
         }
         Err(busy("Cal.com booking"))
     }
 
-    /// Writes what a feed says of one appointment.
+    /// Writes what a feed says of one appointment; `None` when it lost a
+    /// race (read again).
     #[allow(clippy::too_many_arguments)]
     async fn apply_feed(
         &self,
@@ -233,11 +232,11 @@ impl App {
         last_updated: Option<Timestamp>,
         source: &str,
         now: Timestamp,
-    ) -> Result<Applied, AppError> {
+    ) -> Result<Option<FeedOutcome>, AppError> {
         if let (Some(a), Some(at)) = (before, last_updated)
             && a.source_updated.is_some_and(|stored| at <= stored)
         {
-            return Ok(Applied::Done(FeedOutcome::Stale(a.clone())));
+            return Ok(Some(FeedOutcome::Stale(a.clone())));
         }
         let by = Actor::Feed {
             source: source.to_owned(),
@@ -259,7 +258,7 @@ impl App {
             Some(a) => {
                 booking.lead = booking.lead.or_else(|| a.booking.lead.clone());
                 let Some(mut revised) = a.revise(booking, by.clone(), now) else {
-                    return Ok(Applied::Done(FeedOutcome::Unchanged(a.clone())));
+                    return Ok(Some(FeedOutcome::Unchanged(a.clone())));
                 };
                 if let Some(new) = &continued {
                     revised.appointment.identifiers.push(new.clone());
@@ -285,19 +284,13 @@ impl App {
             )
             .await?;
         if !commit(self, writes).await? {
-            return Ok(Applied::Retry);
+            return Ok(None);
         }
         info!(tenant = %tenant.id, appointment = %after.id, version = after.version, status = after.status().as_str(), source, "appointment fed");
-        Ok(Applied::Done(if before.is_some() {
+        Ok(Some(if before.is_some() {
             FeedOutcome::Updated(after)
         } else {
             FeedOutcome::Created(after)
         }))
     }
-}
-
-/// A feed write's fate: done, or lost a race (read again).
-enum Applied {
-    Done(FeedOutcome),
-    Retry,
 }
