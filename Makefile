@@ -16,7 +16,7 @@ FUNCTIONS := intake api webhooks assign send sweep
 # The tenants' configuration packed into every function (as clinicflow.toml).
 CONFIG ?= config/demo.toml
 
-.PHONY: run test build deploy bench bench-intake bench-lambda lint fmt clean-data help
+.PHONY: run test build deploy bench bench-intake bench-reminders bench-lambda lint fmt clean-data help
 
 ## run: start the local server with the embedded store and the demo clinic (config/demo.toml)
 run:
@@ -59,12 +59,16 @@ $(SAM_VENV)/.installed: Makefile
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check "aws-sam-cli==$(SAM_CLI_VERSION)"
 	touch $@
 
-## bench: both benchmarks below
-bench: bench-intake bench-lambda
+## bench: the benchmarks below
+bench: bench-intake bench-reminders bench-lambda
 
 ## bench-intake: intake throughput and latency against a one-row baseline, and time to greeting
 bench-intake:
 	$(CARGO) bench --bench intake --locked
+
+## bench-reminders: 10,000 appointments whose reminders fall due at once: due to sent, to the sandbox and through a rate-limited sender
+bench-reminders:
+	$(CARGO) bench --bench reminders --locked
 
 ## bench-lambda: each function's init time, peak memory over 250 events and zip size, against a hello-world baseline
 bench-lambda: $(VENV)/.installed

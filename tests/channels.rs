@@ -765,6 +765,15 @@ async fn appointments_are_confirmed_by_whatsapp_button_and_by_sms() {
         .await
         .unwrap();
     assert_eq!(unauthorised.status(), 401);
+    let stale = client()
+        .put(server.url("/fhir/Appointment?identifier=https://mis.example|nothing"))
+        .bearer_auth(TOKEN)
+        .header("if-match", "W/\"7\"")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 412);
 
     // WhatsApp: the confirmation is the approved template, its buttons our payloads.
     let a = book(&server, "A-1", "+905321112233", "dr-a", "main", 35).await;

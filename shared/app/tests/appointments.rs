@@ -668,9 +668,52 @@ async fn cancel_and_reschedule_answers_tell_the_owner_and_task_the_branch() {
         "{:?}",
         d.timers
     );
-    // Free text later (the question is closed: the appointment is cancelled,
-    // its question expires with it) is no answer and opens no error.
+    // Free text while the question is open is no answer: its owner (here
+    // the branch manager) hears of it, and no lead is opened for it.
     sms(&w, "tamam teşekkürler").await;
+    let notices = sent(&w.messages().await, "appointment_notice")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(notices.len(), 2);
+    assert!(
+        notices.iter().any(|m| m.body.contains("bir mesaj yazdı")),
+        "{notices:#?}"
+    );
+    let leads = w
+        .app
+        .list_leads(&t, &Default::default(), 10, None)
+        .await
+        .unwrap();
+    assert!(leads.items.is_empty(), "{:?}", leads.items);
+}
+
+#[tokio::test]
+async fn a_greeting_off_shift_says_when_the_clinic_will_call() {
+    // Monday 22:00: Elif's shift starts Tuesday 09:00.
+    let w = World::new(CONFIG, ist(2026, 11, 30, 22, 0));
+    let lead = w.submit("0532 987 65 43").await;
+    w.drain(1).await;
+    let t = w.tenant();
+    let d = w.app.lead_detail(&t, &lead).await.unwrap();
+    let greeting = &d.messages[0];
+    assert!(
+        greeting
+            .body
+            .ends_with("Elif sizi yarın saat 09:00 civarında arayacak."),
+        "{}",
+        greeting.body
+    );
+    // On shift, it says shortly.
+    w.clock.set(ist(2026, 12, 1, 10, 0));
+    let lead = w.submit("0532 987 65 44").await;
+    w.drain(1).await;
+    let d = w.app.lead_detail(&t, &lead).await.unwrap();
+    assert!(
+        d.messages[0].body.contains("kısa süre içinde"),
+        "{}",
+        d.messages[0].body
+    );
 }
 
 #[tokio::test]

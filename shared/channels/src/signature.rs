@@ -196,6 +196,39 @@ mod tests {
         );
     }
 
+    /// Vectors computed outside this code, with Python's standard library:
+    /// `hmac.new(b"calcom-secret", body, hashlib.sha256).hexdigest()`, and
+    /// ours over `b"1796032800." + body` under `b"callback-secret"`.
+    #[test]
+    fn calcom_and_callback_vectors_from_pythons_hmac() {
+        let body = br#"{"triggerEvent":"BOOKING_CREATED","createdAt":"2026-11-30T07:01:12.538Z","payload":{"uid":"bk-1"}}"#;
+        let computed = "4a8a642e6ac79954cdaac1068f0afd3e0f21c10e98cd5cd42345a84fbcd5fd6a";
+        assert_eq!(
+            verify_calcom(b"calcom-secret", body, Some(computed)),
+            Ok(())
+        );
+        assert_eq!(
+            verify_calcom(b"other-secret", body, Some(computed)),
+            Err(SignatureError::Mismatch(CALCOM_HEADER))
+        );
+        assert_eq!(
+            verify_calcom(b"calcom-secret", body, None),
+            Err(SignatureError::Missing(CALCOM_HEADER))
+        );
+        assert_eq!(
+            verify_calcom(b"calcom-secret", body, Some("zz")),
+            Err(SignatureError::Malformed(CALCOM_HEADER))
+        );
+        assert_eq!(
+            sign_callback(
+                b"callback-secret",
+                1796032800,
+                br#"{"event":"appointment.confirmed"}"#
+            ),
+            "sha256=43d0e19bc6177003b3c3e64f2ceebd8c9e08ab628060aacab6424423077fdb31"
+        );
+    }
+
     /// A vector computed outside this code, with Python's standard library:
     /// `"sha256=" + hmac.new(b"app-secret", body, hashlib.sha256).hexdigest()`.
     #[test]

@@ -357,3 +357,102 @@ async fn an_unreachable_provider_is_retried() {
         matches!(sender.send(&m).await, Err(SendError::Retryable { code, .. }) if code == "network")
     );
 }
+
+#[tokio::test]
+async fn whatsapp_template_quick_replies_carry_our_payloads() {
+    let (provider, sender) = whatsapp().await;
+    provider.answer(200, whatsapp_sent());
+    let call = TemplateCall {
+        name: "appt_confirm_v1".into(),
+        language: "tr".into(),
+        params: vec!["Ayşe".into()],
+        buttons: vec!["apt:01KA:v4:confirm".into(), "apt:01KA:v4:cancel".into()],
+    };
+    sender
+        .send(&message(Channel::Whatsapp, "+905321234567", Some(call)))
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_slice(&provider.last().body).unwrap();
+    // https://developers.facebook.com/docs/whatsapp/cloud-api/guides/send-message-templates (quick-reply buttons)
+    assert_eq!(
+        body["template"]["components"],
+        json!([
+            { "type": "body", "parameters": [{ "type": "text", "text": "Ayşe" }] },
+            { "type": "button", "sub_type": "quick_reply", "index": "0",
+              "parameters": [{ "type": "payload", "payload": "apt:01KA:v4:confirm" }] },
+            { "type": "button", "sub_type": "quick_reply", "index": "1",
+              "parameters": [{ "type": "payload", "payload": "apt:01KA:v4:cancel" }] }
+        ])
+    );
+}
+
+#[tokio::test]
+async fn whatsapp_answers_inside_the_window_are_reply_buttons() {
+    let (provider, sender) = whatsapp().await;
+    provider.answer(200, whatsapp_sent());
+    let mut m = message(Channel::Whatsapp, "+905321234567", None);
+    m.buttons = vec![
+        clinicflow_core::message::Button {
+            payload: "apt:01KA:v4:confirm".into(),
+            title: "Onaylıyorum".into(),
+        },
+        clinicflow_core::message::Button {
+            payload: "apt:01KA:v4:cancel".into(),
+            title: "Gelemeyeceğim ama çok üzgünüm".into(),
+        },
+    ];
+    sender.send(&m).await.unwrap();
+    let body: Value = serde_json::from_slice(&provider.last().body).unwrap();
+    // https://developers.facebook.com/docs/whatsapp/cloud-api/messages/interactive-reply-buttons-messages
+    assert_eq!(
+        body,
+        json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": "905321234567",
+            "type": "interactive",
+            "interactive": {
+                "type": "button",
+                "body": { "text": "Merhaba Ayşe, Elif sizi arayacak." },
+                "action": { "buttons": [
+                    { "type": "reply", "reply": { "id": "apt:01KA:v4:confirm", "title": "Onaylıyorum" } },
+                    { "type": "reply", "reply": { "id": "apt:01KA:v4:cancel", "title": "Gelemeyeceğim ama ço" } }
+                ] }
+            }
+        })
+    );
+}
+
+#[tokio::test]
+async fn the_scheduler_callback_is_signed_named_and_retried_on_5xx() {
+    use clinicflow_channels::callback::CallbackPoster;
+    use hmac::{KeyInit, Mac};
+    let (provider, base) = Provider::start().await;
+    let poster = CallbackPoster::new(http::client().unwrap(), "callback-secret".into());
+    let mut m = message(Channel::Webhook, &format!("{base}/hooks/clinicflow"), None);
+    m.body = r#"{"event":"appointment.confirmed","appointment":"01KA"}"#.into();
+    provider.answer(204, Value::Null);
+    let receipt = poster.send(&m).await.unwrap();
+    assert_eq!(receipt.provider_id, m.id.as_str());
+    let seen = provider.last();
+    assert_eq!(seen.path, "/hooks/clinicflow");
+    assert_eq!(seen.headers["x-clinicflow-event-id"], m.id.as_str());
+    assert_eq!(seen.body, m.body.as_bytes());
+    let timestamp = seen.headers["x-clinicflow-timestamp"].to_str().unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"callback-secret").unwrap();
+    mac.update(format!("{timestamp}.{}", m.body).as_bytes());
+    assert_eq!(
+        seen.headers["x-clinicflow-signature-256"],
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes())).as_str()
+    );
+    provider.answer(503, Value::Null);
+    assert!(matches!(
+        poster.send(&m).await,
+        Err(SendError::Retryable { .. })
+    ));
+    provider.answer(400, Value::Null);
+    assert!(matches!(
+        poster.send(&m).await,
+        Err(SendError::Permanent { .. })
+    ));
+}

@@ -230,3 +230,47 @@ fn twilio_status_callbacks() {
     assert!(queued.is_none());
     assert!(twilio::parse_webhook(&params(&[("Body", "x")]), now).is_err());
 }
+
+#[test]
+fn a_tap_on_a_template_button_carries_our_payload_and_the_message_it_answers() {
+    // https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/reference/messages/button
+    let body = notification(json!({
+        "messaging_product": "whatsapp",
+        "metadata": metadata(),
+        "contacts": [{ "profile": { "name": "Ayşe" }, "wa_id": "905321112233" }],
+        "messages": [{
+            "context": { "from": "15550783881", "id": "wamid.OURTEMPLATE" },
+            "from": "905321112233", "id": "wamid.TAP", "timestamp": "1771855045",
+            "type": "button", "button": { "payload": "apt:01KA:v4:confirm", "text": "Onaylıyorum" }
+        }]
+    }));
+    let events = whatsapp::parse_webhook(&body, PHONE_NUMBER_ID).unwrap();
+    let [Inbound::Message(m)] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(m.payload.as_deref(), Some("apt:01KA:v4:confirm"));
+    assert_eq!(m.context.as_deref(), Some("wamid.OURTEMPLATE"));
+    assert_eq!(m.text, "Onaylıyorum");
+}
+
+#[test]
+fn a_tap_on_a_reply_button_carries_its_id() {
+    // https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/reference/messages/interactive
+    let body = notification(json!({
+        "messaging_product": "whatsapp",
+        "metadata": metadata(),
+        "contacts": [{ "profile": { "name": "Ayşe" }, "wa_id": "905321112233" }],
+        "messages": [{
+            "context": { "from": "15550783881", "id": "wamid.OURBUTTONS" },
+            "from": "905321112233", "id": "wamid.TAP2", "timestamp": "1771855045",
+            "type": "interactive",
+            "interactive": { "type": "button_reply", "button_reply": { "id": "apt:01KA:v4:cancel", "title": "İptal" } }
+        }]
+    }));
+    let events = whatsapp::parse_webhook(&body, PHONE_NUMBER_ID).unwrap();
+    let [Inbound::Message(m)] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(m.payload.as_deref(), Some("apt:01KA:v4:cancel"));
+    assert_eq!(m.text, "İptal");
+}
