@@ -7,11 +7,13 @@
 //! - [`feed`]: a clinic's scheduler feeding us (FHIR upsert, Cal.com).
 //! - [`staff`]: booking from a lead, moving, cancelling, marking.
 //! - [`steps`]: the sweep firing a journey's step, once per occurrence.
+//! - [`actions`]: what a rule does when it fires: messages, tasks.
 //! - [`answers`]: a patient's tap, reply, link or score.
 //! - [`links`]: the signed links and the page they open.
 //! - [`messages`]: what the journeys say, and the calls to the scheduler.
 //! - [`queries`]: a branch's day, one appointment with its plan, surveys.
 
+mod actions;
 mod answers;
 mod feed;
 mod links;

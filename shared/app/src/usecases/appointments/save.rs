@@ -17,20 +17,19 @@
 use std::collections::BTreeSet;
 
 use clinicflow_core::appointment::{Actor, Appointment, AppointmentEvent, Identifier, Revised};
-use clinicflow_core::ids::{RecordRef, TaskId};
-use clinicflow_core::journey::{self, Action, Occasion, Recipient, Step};
+use clinicflow_core::ids::RecordRef;
+use clinicflow_core::journey::{self, Occasion, SkipReason, Step};
 use clinicflow_core::lead::Lead;
-use clinicflow_core::locale;
 use clinicflow_core::message::Channel;
-use clinicflow_core::task::{Task, TaskKind};
 use clinicflow_core::tenant::Tenant;
 use clinicflow_core::timer::{Timer, TimerKind};
 use clinicflow_ports::{Condition, Write};
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::messages::{self, About};
-use super::{branch_of, facts, local_day, patient_zone};
+use super::actions::Context;
+use super::messages;
+use super::{facts, local_day, patient_zone};
 use crate::error::AppError;
 use crate::records::{self, Firing, Patient, Versioned};
 use crate::{App, keys};
@@ -198,59 +197,29 @@ impl App {
                     // Answered already (the patient asked twice).
                     continue;
                 }
+                let what = match event {
+                    AppointmentEvent::Cancelled => "cancelled",
+                    AppointmentEvent::RescheduleRequested => "reschedule",
+                    _ => "reply",
+                };
+                let context = Context {
+                    occurrence: &occurrence,
+                    owner,
+                    window_from,
+                    what,
+                    score: change.score,
+                };
                 let mut firing = Firing {
                     rule: rule.id.clone(),
                     occurrence: occurrence.clone(),
                     at: now,
                     messages: Vec::new(),
-                    skipped: None,
+                    skipped: Some(SkipReason::NoChannel),
                 };
-                for (i, action) in rule.actions.iter().enumerate() {
-                    let slot = if i == 0 {
-                        occurrence.clone()
-                    } else {
-                        format!("{occurrence}.{i}")
-                    };
-                    match action {
-                        Action::Message { kind, to, buttons } => {
-                            let id =
-                                clinicflow_core::ids::MessageId::fired(&rule.id, &about, &slot)
-                                    .map_err(AppError::Internal)?;
-                            let what = match event {
-                                AppointmentEvent::Cancelled => "cancelled",
-                                AppointmentEvent::RescheduleRequested => "reschedule",
-                                _ => "reply",
-                            };
-                            let about_message = About {
-                                id,
-                                kind: *kind,
-                                to: *to,
-                                buttons: *buttons,
-                                window_from: (*to == Recipient::Patient)
-                                    .then_some(window_from)
-                                    .flatten(),
-                                link: None,
-                                owner,
-                                what,
-                                fired: None,
-                                expires_at: None,
-                            };
-                            if let Some(m) = messages::message(tenant, &after, about_message, now)?
-                            {
-                                firing.messages.push(m.id.clone());
-                                writes.extend(self.ledger_entry(&m, now)?);
-                            }
-                        }
-                        Action::Task { kind } => {
-                            let id = TaskId::fired(&rule.id, &about, &slot)
-                                .map_err(AppError::Internal)?;
-                            writes.push(records::task(
-                                &tenant.id,
-                                &task(tenant, &after, id, *kind, change.score, now),
-                                None,
-                            )?);
-                        }
-                    }
+                if let Some(fired) = self.actions(tenant, &after, rule, &context, now).await? {
+                    firing.messages = fired.messages;
+                    firing.skipped = None;
+                    writes.extend(fired.writes);
                 }
                 writes.push(records::firing(&tenant.id, &about, &firing)?);
             }
@@ -420,51 +389,6 @@ fn patient_writes(
     }
     record.updated_at = now;
     records::patient(&tenant.id, &record, before.map(|v| v.version)).map(Some)
-}
-
-/// A task for the branch manager about `a`.
-fn task(
-    tenant: &Tenant,
-    a: &Appointment,
-    id: TaskId,
-    kind: TaskKind,
-    score: Option<u8>,
-    now: Timestamp,
-) -> Task {
-    let b = &a.booking;
-    let branch = branch_of(tenant, b);
-    let when = format!(
-        "{} {}",
-        locale::date(b.start, &branch.time_zone, &tenant.default_language),
-        locale::time(b.start, &branch.time_zone)
-    );
-    let patient = b.patient.first_name();
-    let service = tenant
-        .service(&b.service)
-        .map_or_else(|| b.service.to_string(), |s| s.name.clone());
-    let title = match kind {
-        TaskKind::RescheduleRequest => format!(
-            "Call {patient} to find a new time for the {service} appointment of {when} at {} (appointment {})",
-            branch.name, a.id
-        ),
-        TaskKind::LowScore => format!(
-            "{patient} scored the {service} visit of {when} at {} {}/{}: call them (appointment {})",
-            branch.name,
-            score.unwrap_or_default(),
-            tenant.appointments.survey.range().1,
-            a.id
-        ),
-        TaskKind::SlaBreach | TaskKind::NoConsultant => format!("Appointment {}", a.id),
-    };
-    Task {
-        id,
-        about: RecordRef::Appointment(a.id.clone()),
-        kind,
-        assignee: branch.manager.clone(),
-        title,
-        created_at: now,
-        done_at: None,
-    }
 }
 
 /// Writes `writes`; `Ok(false)` when a condition failed (read again).

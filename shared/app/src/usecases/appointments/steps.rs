@@ -11,26 +11,21 @@
 //! therefore send it once.
 
 use clinicflow_core::appointment::Appointment;
-use clinicflow_core::ids::{MessageId, RecordRef};
-use clinicflow_core::journey::{Action, Buttons, Planned, Recipient, Rule, SkipReason, Step};
+use clinicflow_core::ids::RecordRef;
+use clinicflow_core::journey::{Planned, SkipReason, Step};
 use clinicflow_core::lead::Lead;
-use clinicflow_core::task::Task;
-use clinicflow_core::tenant::Tenant;
 use clinicflow_core::timer::Timer;
 use clinicflow_ports::Condition;
 use jiff::{SignedDuration, Timestamp};
 use tracing::{info, warn};
 
-use super::messages::{self, About};
+use super::actions::Context;
 use super::save::commit;
 use super::{facts, patient_zone, rule};
 use crate::error::AppError;
-use crate::records::{self, Firing, Patient, Question, Versioned};
+use crate::records::{self, Firing, Patient, Versioned};
 use crate::usecases::{MAX_ROUNDS, busy};
 use crate::{App, keys};
-
-/// How long an unanswered survey question stays open.
-const SURVEY_OPEN: SignedDuration = SignedDuration::from_hours(24);
 
 /// Steps due this close to now fire now (sweeps tick, clocks drift).
 const EARLY: SignedDuration = SignedDuration::from_secs(1);
@@ -90,6 +85,8 @@ impl App {
                 }
                 Some(p) => p.step,
             };
+            // The patient's count of the day, written when a message goes.
+            let mut counted = None;
             let step = match step {
                 Step::Due { at, .. } if at > now + EARLY => {
                     return self.rearm(timer, claimed, at, now).await;
@@ -109,7 +106,7 @@ impl App {
                             skipped => skipped,
                         }
                     } else {
-                        writes.push(records::daily_count(
+                        counted = Some(records::daily_count(
                             &tenant.id,
                             &a.booking.patient.contact_key,
                             day,
@@ -133,11 +130,7 @@ impl App {
                 skipped: None,
             };
             match step {
-                Step::Skipped(reason) => {
-                    firing.skipped = Some(reason);
-                    // A skip counts nothing against the daily cap.
-                    writes.retain(|w| !w.key().is_some_and(|k| k.sk.starts_with("DAY#")));
-                }
+                Step::Skipped(reason) => firing.skipped = Some(reason),
                 Step::Due { .. } => {
                     let lead = match &a.booking.lead {
                         Some(l) => {
@@ -147,27 +140,23 @@ impl App {
                         }
                         None => None,
                     };
-                    let window_from = patient.as_ref().and_then(|p| p.value.whatsapp_inbound_at);
-                    match self
-                        .step_writes(
-                            tenant,
-                            &a,
-                            rule,
-                            occurrence,
-                            lead.as_ref(),
-                            window_from,
-                            now,
-                        )
-                        .await?
-                    {
-                        Some((ids, step_writes)) => {
-                            firing.messages = ids;
-                            writes.extend(step_writes);
+                    let context = Context {
+                        occurrence,
+                        owner: lead
+                            .as_ref()
+                            .and_then(|l| l.owner.as_ref())
+                            .and_then(|o| tenant.consultant(&o.consultant)),
+                        window_from: patient.as_ref().and_then(|p| p.value.whatsapp_inbound_at),
+                        what: "reply",
+                        score: None,
+                    };
+                    match self.actions(tenant, &a, rule, &context, now).await? {
+                        Some(fired) => {
+                            firing.messages = fired.messages;
+                            writes.extend(fired.writes);
+                            writes.extend(counted);
                         }
-                        None => {
-                            firing.skipped = Some(SkipReason::NoChannel);
-                            writes.retain(|w| !w.key().is_some_and(|k| k.sk.starts_with("DAY#")));
-                        }
+                        None => firing.skipped = Some(SkipReason::NoChannel),
                     }
                 }
             }
@@ -185,105 +174,6 @@ impl App {
             }
         }
         Err(busy("journey step"))
-    }
-
-    /// The writes of a due step's actions and its messages' ids; `None`
-    /// when it has a message for the patient and no channel reaches them.
-    #[allow(clippy::too_many_arguments)]
-    async fn step_writes(
-        &self,
-        tenant: &Tenant,
-        a: &Appointment,
-        rule: &Rule,
-        occurrence: &str,
-        lead: Option<&Lead>,
-        window_from: Option<Timestamp>,
-        now: Timestamp,
-    ) -> Result<Option<(Vec<MessageId>, Vec<clinicflow_ports::Write>)>, AppError> {
-        let about = RecordRef::Appointment(a.id.clone());
-        let owner = lead
-            .and_then(|l| l.owner.as_ref())
-            .and_then(|o| tenant.consultant(&o.consultant));
-        let mut ids = Vec::new();
-        let mut writes = Vec::new();
-        for (i, action) in rule.actions.iter().enumerate() {
-            let slot = if i == 0 {
-                occurrence.to_owned()
-            } else {
-                format!("{occurrence}.{i}")
-            };
-            match action {
-                Action::Message { kind, to, buttons } => {
-                    let id =
-                        MessageId::fired(&rule.id, &about, &slot).map_err(AppError::Internal)?;
-                    let link = match buttons {
-                        Buttons::Answer => self.link(tenant, a).await?,
-                        _ => None,
-                    };
-                    let expires_at = match rule.trigger {
-                        clinicflow_core::journey::Trigger::BeforeStart { .. } => {
-                            Some(a.booking.start)
-                        }
-                        clinicflow_core::journey::Trigger::Event(_) => None,
-                    };
-                    let about_message = About {
-                        id,
-                        kind: *kind,
-                        to: *to,
-                        buttons: *buttons,
-                        window_from: (*to == Recipient::Patient).then_some(window_from).flatten(),
-                        link,
-                        owner,
-                        what: "reply",
-                        fired: Some((rule.id.clone(), occurrence.to_owned())),
-                        expires_at,
-                    };
-                    let Some(message) = messages::message(tenant, a, about_message, now)? else {
-                        if *to == Recipient::Patient {
-                            return Ok(None);
-                        }
-                        continue;
-                    };
-                    if *to == Recipient::Patient && *buttons != Buttons::None {
-                        writes.push(records::question(
-                            &tenant.id,
-                            &a.booking.patient.contact_key,
-                            &Question {
-                                appointment: a.id.clone(),
-                                version: a.version,
-                                asks: *buttons,
-                                message: message.id.clone(),
-                                expires_at: match buttons {
-                                    Buttons::Score => now + SURVEY_OPEN,
-                                    _ => a.booking.start,
-                                },
-                            },
-                        )?);
-                    }
-                    ids.push(message.id.clone());
-                    writes.extend(self.ledger_entry(&message, now)?);
-                }
-                Action::Task { kind } => {
-                    let branch = super::branch_of(tenant, &a.booking);
-                    let id = clinicflow_core::ids::TaskId::fired(&rule.id, &about, &slot)
-                        .map_err(AppError::Internal)?;
-                    writes.push(records::task(
-                        &tenant.id,
-                        &Task {
-                            id,
-                            about: about.clone(),
-                            kind: *kind,
-                            assignee: branch.manager.clone(),
-                            title: format!("{} for appointment {}", rule.id, a.id),
-                            created_at: now,
-                            done_at: None,
-                        },
-                        None,
-                    )?);
-                }
-            }
-        }
-        Ok(Some((ids, writes)))
     }
 
     /// Moves a claimed step timer to `at` (quiet hours, the daily cap).
