@@ -782,6 +782,24 @@ fn build_branch(
     })
 }
 
+/// The branch `name` refers to, if the tenant defines it; else a problem at `{path}.branch`.
+fn branch_named(
+    path: &str,
+    name: &str,
+    branch_ids: &[&str],
+    errors: &mut Errors,
+) -> Option<BranchId> {
+    if branch_ids.contains(&name) {
+        BranchId::new(name).ok()
+    } else {
+        errors.add(
+            format!("{path}.branch"),
+            format!("no branch `{name}` in this tenant"),
+        );
+        None
+    }
+}
+
 fn build_practitioner(
     path: &str,
     c: &PractitionerConfig,
@@ -789,15 +807,7 @@ fn build_practitioner(
     errors: &mut Errors,
 ) -> Option<Practitioner> {
     let id = errors.check(format!("{path}.id"), PractitionerId::new(&c.id));
-    let branch = if branch_ids.contains(&c.branch.as_str()) {
-        BranchId::new(&c.branch).ok()
-    } else {
-        errors.add(
-            format!("{path}.branch"),
-            format!("no branch `{}` in this tenant", c.branch),
-        );
-        None
-    };
+    let branch = branch_named(path, &c.branch, branch_ids, errors);
     let languages: Vec<Language> = c
         .languages
         .iter()
@@ -990,15 +1000,7 @@ fn build_consultant(
     errors: &mut Errors,
 ) -> Option<Consultant> {
     let id = errors.check(format!("{path}.id"), ConsultantId::new(&c.id));
-    let branch = if branch_ids.contains(&c.branch.as_str()) {
-        BranchId::new(&c.branch).ok()
-    } else {
-        errors.add(
-            format!("{path}.branch"),
-            format!("no branch `{}` in this tenant", c.branch),
-        );
-        None
-    };
+    let branch = branch_named(path, &c.branch, branch_ids, errors);
     let region = branches
         .iter()
         .find(|b| b.id.as_str() == c.branch)

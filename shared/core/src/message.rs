@@ -250,6 +250,54 @@ pub struct Button {
 }
 
 impl Message {
+    /// A new message queued at `now` on `route`, with no delivery state yet
+    /// and nothing else set (no template, fallbacks, buttons…).
+    #[allow(clippy::too_many_arguments)]
+    pub fn queued(
+        id: MessageId,
+        tenant: TenantId,
+        about: RecordRef,
+        kind: TemplateKind,
+        audience: Audience,
+        route: Route,
+        purpose: Purpose,
+        language: Language,
+        body: String,
+        now: Timestamp,
+    ) -> Message {
+        Message {
+            id,
+            tenant,
+            about,
+            kind,
+            audience,
+            channel: route.channel,
+            to: route.to,
+            purpose,
+            language,
+            body,
+            status: MessageStatus::Queued,
+            attempts: 0,
+            created_at: now,
+            updated_at: now,
+            lease_until: None,
+            sent_at: None,
+            provider: None,
+            provider_id: None,
+            error: None,
+            template: None,
+            whatsapp_template: None,
+            subject: None,
+            fallbacks: Vec::new(),
+            previous: None,
+            handled: None,
+            buttons: Vec::new(),
+            expires_at: None,
+            rule: None,
+            occurrence: None,
+        }
+    }
+
     /// This message as a new attempt queued at `now`: its delivery state
     /// (status, attempts, lease, receipt, error, handling) starts over.
     pub fn requeued(mut self, now: Timestamp) -> Message {

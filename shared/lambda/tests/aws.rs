@@ -479,7 +479,10 @@ async fn an_appointment_goes_from_booking_to_survey_through_the_functions() {
     patient_says(&aws, "1").await;
     steps.take(&aws, "the patient's \"1\" and the reply (assign, send)");
     sweep_at(&aws, dec(2, 14, 0)).await;
-    steps.take(&aws, "a sweep with nothing due: the nudge died with the confirmation");
+    steps.take(
+        &aws,
+        "a sweep with nothing due: the nudge died with the confirmation",
+    );
     sweep_at(&aws, dec(3, 12, 0)).await;
     steps.take(&aws, "reminder (sweep, send)");
     aws.clock.set(dec(3, 14, 40));

@@ -9,9 +9,7 @@ use clinicflow_core::ids::{AppointmentId, Language, MessageId, RecordRef, RuleId
 use clinicflow_core::journey::Buttons;
 use clinicflow_core::lead::Lead;
 use clinicflow_core::locale;
-use clinicflow_core::message::{
-    self, Audience, Button, Channel, HandledVia, Message, MessageStatus, Purpose,
-};
+use clinicflow_core::message::{self, Audience, Button, Channel, HandledVia, Message, Purpose};
 use clinicflow_core::messaging::{self, Route, TemplateCall};
 use clinicflow_core::template::TemplateKind;
 use clinicflow_core::tenant::{Branch, Consultant, Manager, Tenant};
@@ -298,35 +296,26 @@ pub(crate) fn compose(
         _ => Vec::new(),
     };
     Ok(Some(Message {
-        id: d.id,
-        tenant: tenant.id.clone(),
-        about: d.about,
-        kind: d.kind,
-        audience: d.audience,
-        channel: route.channel,
-        to: route.to,
-        purpose: d.purpose,
-        language: rendered.language,
-        body: rendered.text,
-        status: MessageStatus::Queued,
-        attempts: 0,
-        created_at: now,
-        updated_at: now,
-        lease_until: None,
-        sent_at: None,
-        provider: None,
-        provider_id: None,
-        error: None,
         template: format,
         whatsapp_template: approved,
         subject: Some(tenant.name.clone()),
         fallbacks,
-        previous: None,
-        handled: None,
         buttons,
         expires_at: d.expires_at,
         rule: d.fired.as_ref().map(|(rule, _)| rule.clone()),
         occurrence: d.fired.map(|(_, occurrence)| occurrence),
+        ..Message::queued(
+            d.id,
+            tenant.id.clone(),
+            d.about,
+            d.kind,
+            d.audience,
+            route,
+            d.purpose,
+            rendered.language,
+            rendered.text,
+            now,
+        )
     }))
 }
 

@@ -8,7 +8,8 @@ use clinicflow_core::appointment::{Appointment, AppointmentEvent, AppointmentSta
 use clinicflow_core::ids::{MessageId, RecordRef, RuleId};
 use clinicflow_core::journey::{Buttons, Recipient};
 use clinicflow_core::locale;
-use clinicflow_core::message::{Audience, Channel, Message, MessageStatus, Purpose};
+use clinicflow_core::message::{Audience, Channel, Message, Purpose};
+use clinicflow_core::messaging::Route;
 use clinicflow_core::template::TemplateKind;
 use clinicflow_core::tenant::{Consultant, Tenant};
 use jiff::Timestamp;
@@ -227,35 +228,19 @@ pub(super) fn callback(
         event.as_str()
     ))
     .map_err(AppError::Internal)?;
-    Ok(Some(Message {
+    Ok(Some(Message::queued(
         id,
-        tenant: tenant.id.clone(),
-        about: RecordRef::Appointment(a.id.clone()),
-        kind: TemplateKind::SchedulerCallback,
-        audience: Audience::Scheduler,
-        channel: Channel::Webhook,
-        to: target.url.clone(),
-        purpose: Purpose::Operational,
-        language: tenant.default_language.clone(),
+        tenant.id.clone(),
+        RecordRef::Appointment(a.id.clone()),
+        TemplateKind::SchedulerCallback,
+        Audience::Scheduler,
+        Route {
+            channel: Channel::Webhook,
+            to: target.url.clone(),
+        },
+        Purpose::Operational,
+        tenant.default_language.clone(),
         body,
-        status: MessageStatus::Queued,
-        attempts: 0,
-        created_at: now,
-        updated_at: now,
-        lease_until: None,
-        sent_at: None,
-        provider: None,
-        provider_id: None,
-        error: None,
-        template: None,
-        whatsapp_template: None,
-        subject: None,
-        fallbacks: Vec::new(),
-        previous: None,
-        handled: None,
-        buttons: Vec::new(),
-        expires_at: None,
-        rule: None,
-        occurrence: None,
-    }))
+        now,
+    )))
 }
