@@ -21,7 +21,7 @@ use clinicflow_core::ids::RecordRef;
 use clinicflow_core::journey::{self, Occasion, SkipReason, Step};
 use clinicflow_core::lead::Lead;
 use clinicflow_core::message::Channel;
-use clinicflow_core::tenant::Tenant;
+use clinicflow_core::tenant::{Consultant, Tenant};
 use clinicflow_core::timer::{Timer, TimerKind};
 use clinicflow_ports::{Condition, Write};
 use jiff::Timestamp;
@@ -51,6 +51,25 @@ pub(super) struct Change<'a> {
     /// Whether the patient record follows the appointment's patient (a
     /// booking by staff or a feed); a patient's own answer leaves it be.
     pub patient_record: bool,
+}
+
+/// What the rules answering a change need besides the event.
+struct Replies<'a> {
+    tenant: &'a Tenant,
+    appointment: &'a Appointment,
+    by: &'a Actor,
+    score: Option<u8>,
+    owner: Option<&'a Consultant>,
+    window_from: Option<Timestamp>,
+}
+
+/// The occurrence an event is known by: the visit's one survey, or the
+/// version the change made.
+fn event_occurrence(event: AppointmentEvent, a: &Appointment) -> String {
+    match event {
+        AppointmentEvent::SurveyAnswered => "survey".to_owned(),
+        _ => format!("v{}", a.version),
+    }
 }
 
 /// A domain event about an appointment, as others read it: ids, times and
@@ -91,7 +110,6 @@ impl App {
             },
         };
         events.extend(change.extra);
-        let about = RecordRef::Appointment(after.id.clone());
         let patient_key = keys::patient(&tenant.id, &after.booking.patient.contact_key);
         let patient = records::get::<Patient>(self.store.as_ref(), &patient_key).await?;
         let lead = match &after.booking.lead {
@@ -170,95 +188,125 @@ impl App {
             .as_ref()
             .and_then(|l| l.value.owner.as_ref())
             .and_then(|o| tenant.consultant(&o.consultant));
-        let occasion = Occasion {
-            actor: Some(&change.by),
-            score: change.score,
-        };
         let mut window_from = patient.as_ref().and_then(|p| p.value.whatsapp_inbound_at);
         if matches!(&change.by, Actor::Patient { via } if via == Channel::Whatsapp.as_str()) {
             // The answer itself came on WhatsApp: the window is open now.
             window_from = window_from.max(Some(now));
         }
-        let mut fired = BTreeSet::new();
+        let replies = Replies {
+            tenant,
+            appointment: &after,
+            by: &change.by,
+            score: change.score,
+            owner,
+            window_from,
+        };
         for event in &events {
-            let occurrence = match event {
-                AppointmentEvent::SurveyAnswered => "survey".to_owned(),
-                _ => format!("v{}", after.version),
-            };
-            for rule in journey::react(&tenant.appointments.rules, *event, &after, occasion, &known)
-            {
-                if !fired.insert(rule.id.clone())
-                    || self
-                        .store
-                        .get(&keys::firing(&tenant.id, &about, &rule.id, &occurrence))
-                        .await?
-                        .is_some()
-                {
-                    // Answered already (the patient asked twice).
-                    continue;
-                }
-                let what = match event {
+            writes.extend(self.replies(&replies, *event, &known, now).await?);
+            writes.extend(self.callback(&replies, *event, now).await?);
+        }
+        Ok((after, writes))
+    }
+
+    /// The writes of the rules that answer `event` at once (each once per
+    /// occurrence: a patient asking twice is answered once).
+    async fn replies(
+        &self,
+        r: &Replies<'_>,
+        event: AppointmentEvent,
+        known: &journey::Facts<'_>,
+        now: Timestamp,
+    ) -> Result<Vec<Write>, AppError> {
+        let tenant = r.tenant;
+        let about = RecordRef::Appointment(r.appointment.id.clone());
+        let occurrence = event_occurrence(event, r.appointment);
+        let occasion = Occasion {
+            actor: Some(r.by),
+            score: r.score,
+        };
+        let mut writes = Vec::new();
+        for rule in journey::react(
+            &tenant.appointments.rules,
+            event,
+            r.appointment,
+            occasion,
+            known,
+        ) {
+            let firing_key = keys::firing(&tenant.id, &about, &rule.id, &occurrence);
+            if self.store.get(&firing_key).await?.is_some() {
+                continue;
+            }
+            let context = Context {
+                occurrence: &occurrence,
+                owner: r.owner,
+                window_from: r.window_from,
+                what: match event {
                     AppointmentEvent::Cancelled => "cancelled",
                     AppointmentEvent::RescheduleRequested => "reschedule",
                     _ => "reply",
-                };
-                let context = Context {
-                    occurrence: &occurrence,
-                    owner,
-                    window_from,
-                    what,
-                    score: change.score,
-                };
-                let mut firing = Firing {
-                    rule: rule.id.clone(),
-                    occurrence: occurrence.clone(),
-                    at: now,
-                    messages: Vec::new(),
-                    skipped: Some(SkipReason::NoChannel),
-                };
-                if let Some(fired) = self.actions(tenant, &after, rule, &context, now).await? {
-                    firing.messages = fired.messages;
-                    firing.skipped = None;
-                    writes.extend(fired.writes);
-                }
-                writes.push(records::firing(&tenant.id, &about, &firing)?);
+                },
+                score: r.score,
+            };
+            let mut firing = Firing {
+                rule: rule.id.clone(),
+                occurrence: occurrence.clone(),
+                at: now,
+                messages: Vec::new(),
+                skipped: Some(SkipReason::NoChannel),
+            };
+            if let Some(fired) = self
+                .actions(tenant, r.appointment, rule, &context, now)
+                .await?
+            {
+                firing.messages = fired.messages;
+                firing.skipped = None;
+                writes.extend(fired.writes);
             }
+            writes.push(records::firing(&tenant.id, &about, &firing)?);
         }
-        if let Actor::Patient { via } = &change.by {
-            for event in &events {
-                let occurrence = match event {
-                    AppointmentEvent::SurveyAnswered => "survey".to_owned(),
-                    _ => format!("v{}", after.version),
-                };
-                let tell = matches!(
-                    event,
-                    AppointmentEvent::Confirmed
-                        | AppointmentEvent::Cancelled
-                        | AppointmentEvent::RescheduleRequested
-                        | AppointmentEvent::SurveyAnswered
-                );
-                if tell
-                    && let Some(m) = messages::callback(
-                        tenant,
-                        &after,
-                        *event,
-                        &occurrence,
-                        change.score,
-                        via,
-                        now,
-                    )?
-                    // Told already (the patient answered twice).
-                    && self
-                        .store
-                        .get(&keys::message(&tenant.id, &about, &m.id))
-                        .await?
-                        .is_none()
-                {
-                    writes.extend(self.ledger_entry(&m, now)?);
-                }
-            }
+        Ok(writes)
+    }
+
+    /// The call that tells the clinic's scheduler of a patient's answer,
+    /// once per occurrence.
+    async fn callback(
+        &self,
+        r: &Replies<'_>,
+        event: AppointmentEvent,
+        now: Timestamp,
+    ) -> Result<Vec<Write>, AppError> {
+        let Actor::Patient { via } = r.by else {
+            return Ok(Vec::new());
+        };
+        let answer = matches!(
+            event,
+            AppointmentEvent::Confirmed
+                | AppointmentEvent::Cancelled
+                | AppointmentEvent::RescheduleRequested
+                | AppointmentEvent::SurveyAnswered
+        );
+        let occurrence = event_occurrence(event, r.appointment);
+        let Some(m) = messages::callback(
+            r.tenant,
+            r.appointment,
+            event,
+            &occurrence,
+            r.score,
+            via,
+            now,
+        )?
+        .filter(|_| answer) else {
+            return Ok(Vec::new());
+        };
+        if self
+            .store
+            .get(&keys::message(&r.tenant.id, &m.about, &m.id))
+            .await?
+            .is_some()
+        {
+            return Ok(Vec::new());
         }
-        Ok((after, writes))
+        Ok(self.ledger_entry(&m, now)?.into())
     }
 
     /// The step timers of `after`: armed for every step due at its current
