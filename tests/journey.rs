@@ -312,6 +312,14 @@ async fn the_openapi_document_describes_every_route() {
         ("/v1/messages", "get"),
         ("/v1/tasks", "get"),
         ("/v1/tasks/{task_id}/done", "post"),
+        ("/v1/appointments", "get"),
+        ("/v1/appointments", "post"),
+        ("/v1/appointments/{appointment_id}", "get"),
+        ("/v1/appointments/{appointment_id}/move", "post"),
+        ("/v1/appointments/{appointment_id}/cancel", "post"),
+        ("/v1/appointments/{appointment_id}/status", "post"),
+        ("/v1/surveys", "get"),
+        ("/fhir/Appointment", "put"),
         ("/healthz", "get"),
     ] {
         assert!(

@@ -961,3 +961,69 @@ async fn a_booking_from_a_lead_moves_its_stage_and_the_plan_explains_itself() {
     let named: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
     assert_eq!(named, ["practitioner", "start"]);
 }
+
+/// The router as a browser reaches it: the answer's status and body.
+async fn browse(w: &World, method: &str, path: &str, form: &str) -> (u16, String) {
+    use tower::ServiceExt;
+    let request = axum::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from(form.to_owned()))
+        .unwrap();
+    let response = clinicflow_app::http::router(w.app.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn the_signed_link_opens_the_appointment_and_takes_an_answer_once() {
+    let w = World::new(CONFIG, monday());
+    let t = w.tenant();
+    let FeedOutcome::Created(a) = put(
+        &w,
+        ID,
+        &resource("booked", ist(2026, 12, 3, 14, 0), 30, monday()),
+    )
+    .await
+    else {
+        panic!()
+    };
+    run_until(&w, ist(2026, 12, 1, 14, 5)).await;
+    let asked = sent(&w.messages().await, "appointment_confirmation")[0].clone();
+    let link = asked
+        .body
+        .split_whitespace()
+        .find(|w| w.starts_with("https://api.clinic.example/a/"))
+        .unwrap();
+    let path = link.trim_start_matches("https://api.clinic.example");
+    let (status, page) = browse(&w, "GET", path, "").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("3 Aralık Perşembe 14:00") && page.contains("value=\"cancel\""),
+        "{page}"
+    );
+    // A forged token opens nothing.
+    let forged = format!("{}x", &path[..path.len() - 1]);
+    assert_eq!(browse(&w, "GET", &forged, "").await.0, 404);
+    // Cancel, twice (a double click): queued, applied once.
+    assert_eq!(browse(&w, "POST", path, "answer=cancel").await.0, 200);
+    assert_eq!(browse(&w, "POST", path, "answer=cancel").await.0, 200);
+    w.drain(1).await;
+    let d = w.app.appointment_detail(&t, a.id.as_str()).await.unwrap();
+    assert_eq!(d.appointment.status(), AppointmentStatus::Cancelled);
+    assert_eq!(d.appointment.version, 2);
+    assert_eq!(sent(&w.messages().await, "answer_cancelled").len(), 1);
+    // The link now shows the cancellation, with no buttons.
+    let (_, page) = browse(&w, "GET", path, "").await;
+    assert!(
+        page.contains("iptal edilmiş") && !page.contains("value=\"cancel\""),
+        "{page}"
+    );
+}
