@@ -28,14 +28,12 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::fs::{self, File};
-use std::io::{BufRead, BufReader};
+use std::fs;
 use std::path::Path;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -66,7 +64,7 @@ const SCAN_OVERLAP: jiff::SignedDuration = jiff::SignedDuration::from_secs(5);
 #[path = "support/server.rs"]
 mod server;
 
-use server::{ServerProcess, cpu_time};
+use server::{ServerProcess, commit, cpu_time};
 
 fn main() -> ExitCode {
     if std::env::var(ROLE_VAR).as_deref() == Ok("baseline") {
@@ -1274,16 +1272,4 @@ fn storage(dir: &Path) -> String {
         Some((_, device, kind)) => format!("{} ({kind} on {device})", dir.display()),
         None => dir.display().to_string(),
     }
-}
-
-/// The checked-out commit, when this is a git checkout.
-fn commit() -> Option<String> {
-    let output = Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    let commit = String::from_utf8(output.stdout).ok()?.trim().to_owned();
-    (output.status.success() && !commit.is_empty()).then_some(commit)
 }

@@ -36,7 +36,7 @@ use axum::routing::post;
 use jiff::{SignedDuration, Timestamp};
 use reqwest::Client;
 use serde_json::{Value, json};
-use server::ServerProcess;
+use server::{ServerProcess, commit};
 
 const TOKEN: &str = "bench-staff-token-0123456789";
 /// The reminder goes this long before the start (the default journey's).
@@ -259,7 +259,8 @@ async fn phase(s: &Settings, dir: &Path, rate: Option<u32>) -> Result<Phase, Str
 
     // Book: every reminder due at one instant, far enough ahead.
     let n = s.appointments;
-    let lead = SignedDuration::from_secs(20 + (n as i64) / 200);
+    // Booking runs at a few thousand per second: a second per thousand, and margin.
+    let lead = SignedDuration::from_secs(15 + (n as i64) / 1000);
     let due = Timestamp::now() + lead;
     let start = due + BEFORE;
     let began = Instant::now();
@@ -430,6 +431,9 @@ fn report(s: &Settings, phases: &[Phase]) -> String {
         })
         .unwrap_or_default();
     let _ = writeln!(out, "# Reminders benchmark\n");
+    if let Some(commit) = commit() {
+        let _ = writeln!(out, "- Commit: {commit}");
+    }
     let _ = writeln!(out, "- Machine: {cpus} CPUs, {model}");
     let _ = writeln!(
         out,

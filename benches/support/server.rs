@@ -1,5 +1,6 @@
 //! What the benchmarks share: a server running as a child process, found
-//! by the `Listening on` line it prints, and the CPU time of a process.
+//! by the `Listening on` line it prints, the CPU time of a process, and the
+//! commit measured.
 
 #![allow(dead_code)]
 
@@ -96,4 +97,16 @@ pub fn cpu_time(pid: &str) -> Option<Duration> {
     let utime: u64 = fields.get(14 - 3)?.parse().ok()?;
     let stime: u64 = fields.get(15 - 3)?.parse().ok()?;
     Some(Duration::from_millis((utime + stime) * 1000 / USER_HZ))
+}
+
+/// The checked-out commit, when this is a git checkout.
+pub fn commit() -> Option<String> {
+    let output = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let commit = String::from_utf8(output.stdout).ok()?.trim().to_owned();
+    (output.status.success() && !commit.is_empty()).then_some(commit)
 }
