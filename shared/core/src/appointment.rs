@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::contact::{ContactKey, Reach};
 use crate::ids::{AppointmentId, BranchId, Language, LeadId, PractitionerId, ServiceId, TenantId};
-use crate::lead::Stage;
 
 /// FHIR R4's appointment status value set
 /// (hl7.org/fhir/R4/valueset-appointmentstatus.html).
@@ -97,17 +96,6 @@ impl AppointmentStatus {
             Cancelled => matches!(self, Proposed | Pending | Booked | Waitlist),
             EnteredInError => true,
             Proposed | Pending | Waitlist => false,
-        }
-    }
-
-    /// The stage a lead moves to when its appointment takes this status.
-    pub fn lead_stage(self) -> Option<Stage> {
-        use AppointmentStatus::*;
-        match self {
-            Booked => Some(Stage::AppointmentBooked),
-            Arrived | CheckedIn | Fulfilled => Some(Stage::Arrived),
-            Noshow => Some(Stage::NoShow),
-            _ => None,
         }
     }
 }

@@ -4,10 +4,11 @@
 //!
 //! A rule is a trigger (an event, or a time before the appointment's start),
 //! conditions, a delay (calendar time, or the branch's opening hours) and
-//! actions (a message from a template, a task). Every default journey —
-//! confirmation, nudge, reminder, no-show recovery, aftercare, the survey
-//! and the answers to a patient's reply — is one of these rules, with the
-//! tenant's timings and switches applied over the defaults.
+//! actions (a message from a template, a task, a stage move of the lead).
+//! Every default journey — confirmation, nudge, reminder, no-show
+//! recovery, aftercare, the survey, the answers to a patient's reply, and
+//! the lead's stage following its appointment — is one of these rules,
+//! with the tenant's timings and switches applied over the defaults.
 //!
 //! An occurrence names what a rule fires *for*: the appointment's start
 //! (so a moved appointment is a new occurrence and the old one dies), or
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::appointment::{Actor, Appointment, AppointmentEvent, AppointmentStatus, Confirmation};
 use crate::ids::{BranchId, PractitionerId, RuleId, ServiceId};
+use crate::lead::Stage;
 use crate::task::TaskKind;
 use crate::template::TemplateKind;
 use crate::tenant::Branch;
@@ -88,6 +90,8 @@ pub enum Condition {
     NotOptedOut,
     /// The change was the patient's own.
     ByPatient,
+    /// The appointment belongs to a lead.
+    HasLead,
     /// The survey score is at most this.
     ScoreAtMost(u8),
     Services(Vec<ServiceId>),
@@ -125,6 +129,9 @@ pub enum Action {
     },
     /// A task for the branch manager.
     Task { kind: TaskKind },
+    /// The appointment's lead moves to this stage of the pipeline (when it
+    /// has a lead, and the pipeline allows the move).
+    LeadStage(Stage),
 }
 
 /// Why a step did not (or will not) go. Shown to staff in the plan.
@@ -373,6 +380,7 @@ impl Rule {
                 Condition::ByPatient if !occasion.actor.is_some_and(Actor::is_patient) => {
                     Some(SkipReason::NotByPatient)
                 }
+                Condition::HasLead if b.lead.is_none() => Some(SkipReason::FilteredOut),
                 Condition::ScoreAtMost(max) if occasion.score.is_none_or(|s| s > *max) => {
                     Some(SkipReason::ScoreAboveThreshold)
                 }
@@ -882,6 +890,30 @@ pub fn defaults(low_score: u8) -> Vec<Rule> {
                 Recipient::Patient,
                 Buttons::None,
             )],
+        ),
+        reply(
+            "lead_follows_booking",
+            E::Booked,
+            vec![Condition::HasLead],
+            vec![Action::LeadStage(Stage::AppointmentBooked)],
+        ),
+        reply(
+            "lead_follows_arrival",
+            E::Arrived,
+            vec![Condition::HasLead],
+            vec![Action::LeadStage(Stage::Arrived)],
+        ),
+        reply(
+            "lead_follows_completion",
+            E::Completed,
+            vec![Condition::HasLead],
+            vec![Action::LeadStage(Stage::Arrived)],
+        ),
+        reply(
+            "lead_follows_no_show",
+            E::NoShow,
+            vec![Condition::HasLead],
+            vec![Action::LeadStage(Stage::NoShow)],
         ),
         reply(
             "low_score_alert",

@@ -180,7 +180,7 @@ pub struct PlanStepView {
     /// The journey (`appointment_confirmation`, `no_show_recovery_2`, …).
     pub rule: String,
     pub occurrence: String,
-    /// `planned`, `sent` or `skipped`.
+    /// `planned`, `sent`, `skipped`, or `done` (the lead moved, a task opened).
     pub state: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at: Option<String>,

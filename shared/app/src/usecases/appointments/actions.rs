@@ -7,6 +7,7 @@
 use clinicflow_core::appointment::Appointment;
 use clinicflow_core::ids::{MessageId, RecordRef, TaskId};
 use clinicflow_core::journey::{Action, Buttons, Recipient, Rule, Trigger};
+use clinicflow_core::lead::Lead;
 use clinicflow_core::locale;
 use clinicflow_core::task::{Task, TaskKind};
 use clinicflow_core::tenant::{Consultant, Tenant};
@@ -17,7 +18,7 @@ use super::branch_of;
 use super::messages::{self, About};
 use crate::App;
 use crate::error::AppError;
-use crate::records::{self, Question};
+use crate::records::{self, Question, Versioned};
 
 /// How long an unanswered survey question stays open.
 const SURVEY_OPEN: SignedDuration = SignedDuration::from_hours(24);
@@ -25,6 +26,8 @@ const SURVEY_OPEN: SignedDuration = SignedDuration::from_hours(24);
 /// What a firing knows besides the appointment and the rule.
 pub(super) struct Context<'a> {
     pub occurrence: &'a str,
+    /// The appointment's lead, as read.
+    pub lead: Option<&'a Versioned<Lead>>,
     /// The consultant who owns the patient's lead, if any.
     pub owner: Option<&'a Consultant>,
     /// The patient's last WhatsApp message (their window).
@@ -122,6 +125,16 @@ impl App {
                         &task(tenant, a, id, *kind, c.score, now),
                         None,
                     )?);
+                }
+                Action::LeadStage(stage) => {
+                    let Some(lead) = c.lead.filter(|l| l.value.stage.can_move_to(*stage)) else {
+                        continue;
+                    };
+                    let reason = Some(format!("appointment {} {}", a.id, a.status()));
+                    let (_, moved) = self
+                        .stage_writes(tenant, &lead.value, lead.version, *stage, reason, now)
+                        .await?;
+                    fired.writes.extend(moved);
                 }
             }
         }

@@ -48,7 +48,8 @@ pub struct PlanStep {
     pub rule: RuleId,
     /// The occurrence it is for (the appointment's start, a status's start, a version).
     pub occurrence: String,
-    /// `planned`, `sent`, or `skipped`.
+    /// `planned`, `sent`, `skipped`, or `done` (a rule that moved the
+    /// lead or opened a task without a message).
     pub state: &'static str,
     /// When it goes (planned) or went (sent, skipped).
     pub at: Option<Timestamp>,
@@ -294,10 +295,10 @@ fn explain(
             PlanStep {
                 rule: f.rule.clone(),
                 occurrence: f.occurrence.clone(),
-                state: if f.skipped.is_some() {
-                    "skipped"
-                } else {
-                    "sent"
+                state: match (&f.skipped, f.messages.is_empty()) {
+                    (Some(_), _) => "skipped",
+                    (None, true) => "done",
+                    (None, false) => "sent",
                 },
                 at: Some(f.at),
                 deferred_from: None,
@@ -351,7 +352,7 @@ fn planned_channel(
     let rule = tenant.appointments.rule(rule.as_str())?;
     let kind = rule.actions.iter().find_map(|action| match action {
         Action::Message { kind, .. } => Some(*kind),
-        Action::Task { .. } => None,
+        Action::Task { .. } | Action::LeadStage(_) => None,
     })?;
     let reach = &a.booking.patient.reach;
     let routes = match branch_of(tenant, &a.booking).channels.as_deref() {

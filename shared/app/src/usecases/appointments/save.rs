@@ -7,12 +7,12 @@
 //!   deleted for those that died (a cancelled appointment keeps none);
 //! - the scheduler identifiers it claims;
 //! - the patient record (created, or told of a new booking);
-//! - the lead's stage following the status (booked → Appointment booked,
-//!   arrived / fulfilled → Arrived, no-show → No-show);
 //! - the domain events (`appointment.booked`, …) for the bus;
-//! - the rules that answer at once (replies to the patient, notices,
-//!   tasks), each firing once per occurrence, and the call telling the
-//!   clinic's scheduler of the patient's answer.
+//! - the rules that act at once, each firing once per occurrence: the
+//!   lead's stage following the status (booked → Appointment booked,
+//!   arrived / fulfilled → Arrived, no-show → No-show), replies to the
+//!   patient, notices, tasks; and the call telling the clinic's scheduler
+//!   of the patient's answer.
 
 use std::collections::BTreeSet;
 
@@ -57,6 +57,7 @@ pub(super) struct Change<'a> {
 struct Replies<'a> {
     tenant: &'a Tenant,
     appointment: &'a Appointment,
+    lead: Option<&'a Versioned<Lead>>,
     by: &'a Actor,
     score: Option<u8>,
     owner: Option<&'a Consultant>,
@@ -171,19 +172,6 @@ impl App {
                 now,
             )?);
         }
-        if revision.is_some()
-            && let Some(lead) = &lead
-            && let Some(stage) = after.status().lead_stage()
-            && change.before.is_none_or(|b| b.status() != after.status())
-            && lead.value.stage.can_move_to(stage)
-        {
-            let reason = Some(format!("appointment {} {}", after.id, after.status()));
-            let (_, moved) = self
-                .stage_writes(tenant, &lead.value, lead.version, stage, reason, now)
-                .await?;
-            writes.extend(moved);
-        }
-
         let owner = lead
             .as_ref()
             .and_then(|l| l.value.owner.as_ref())
@@ -196,6 +184,7 @@ impl App {
         let replies = Replies {
             tenant,
             appointment: &after,
+            lead: lead.as_ref(),
             by: &change.by,
             score: change.score,
             owner,
@@ -238,6 +227,7 @@ impl App {
             }
             let context = Context {
                 occurrence: &occurrence,
+                lead: r.lead,
                 owner: r.owner,
                 window_from: r.window_from,
                 what: match event {

@@ -136,15 +136,15 @@ impl App {
                         Some(l) => {
                             records::get::<Lead>(self.store.as_ref(), &keys::lead(&tenant.id, l))
                                 .await?
-                                .map(|l| l.value)
                         }
                         None => None,
                     };
                     let context = Context {
                         occurrence,
+                        lead: lead.as_ref(),
                         owner: lead
                             .as_ref()
-                            .and_then(|l| l.owner.as_ref())
+                            .and_then(|l| l.value.owner.as_ref())
                             .and_then(|o| tenant.consultant(&o.consultant)),
                         window_from: patient.as_ref().and_then(|p| p.value.whatsapp_inbound_at),
                         what: "reply",
