@@ -1027,3 +1027,75 @@ async fn the_signed_link_opens_the_appointment_and_takes_an_answer_once() {
         "{page}"
     );
 }
+
+#[tokio::test]
+async fn a_message_queued_before_its_appointment_moved_is_not_sent() {
+    let w = World::new(CONFIG, monday());
+    let t = w.tenant();
+    let FeedOutcome::Created(a) = put(
+        &w,
+        ID,
+        &resource("booked", ist(2026, 12, 3, 14, 0), 30, monday()),
+    )
+    .await
+    else {
+        panic!()
+    };
+    // The sweep fires the confirmation; before the sender gets to it, the
+    // clinic moves the appointment.
+    w.clock.set(ist(2026, 12, 1, 14, 0));
+    w.app.sweep_due_timers().await.unwrap();
+    w.app
+        .move_appointment(
+            &t,
+            a.id.as_str(),
+            MoveInput {
+                start: ist(2026, 12, 5, 11, 0).to_string(),
+                ..MoveInput::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    w.drain(1).await;
+    let messages = w.messages().await;
+    let old = messages
+        .iter()
+        .find(|m| m.kind.as_str() == "appointment_confirmation")
+        .unwrap();
+    assert_eq!(old.status, MessageStatus::Failed);
+    assert_eq!(old.error.as_ref().unwrap().code, "stale");
+    assert!(
+        w.sandbox_records().await.is_empty(),
+        "nothing reached the patient"
+    );
+    // Not a failure for staff to handle.
+    let panel = w
+        .app
+        .list_messages(
+            &t,
+            &clinicflow_app::usecases::MessageFilter {
+                status: Some(MessageStatus::Failed),
+                handled: Some(false),
+            },
+            50,
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(panel.items.is_empty(), "{:?}", panel.items);
+    // The new time gets its own confirmation.
+    run_until(&w, ist(2026, 12, 3, 11, 5)).await;
+    let messages = w.messages().await;
+    let current = sent(&messages, "appointment_confirmation");
+    assert_eq!(current.len(), 1);
+    assert_eq!(
+        current[0].occurrence.as_deref(),
+        Some(
+            ist(2026, 12, 5, 11, 0)
+                .as_millisecond()
+                .to_string()
+                .as_str()
+        )
+    );
+}

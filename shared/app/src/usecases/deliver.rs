@@ -213,6 +213,16 @@ impl App {
         if message.status == MessageStatus::Failed && !stale {
             writes.extend(self.fallback(&mut message, now).await?);
         }
+        if stale {
+            // Nobody needs to act on a message that lost its use: it stays
+            // out of the failed-messages panel.
+            message.handled = Some(Handled {
+                via: HandledVia::Other,
+                at: now,
+                next: None,
+                note: Some("not sent: no longer needed".into()),
+            });
+        }
         writes.push(records::message(&message, Some(version))?);
         landed(self.store.write(writes).await)
     }
