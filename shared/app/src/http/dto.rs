@@ -328,12 +328,15 @@ impl From<&Message> for MessageView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TimerView {
-    /// `assign`, `sla_warn`, `sla_reassign` or `deliver`.
+    /// `assign`, `sla_warn`, `sla_reassign`, `deliver` or `step` (a journey's).
     pub kind: String,
     pub due_at: String,
     pub cycle: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// For a journey's step: the rule it fires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 impl From<&Timer> for TimerView {
@@ -343,6 +346,7 @@ impl From<&Timer> for TimerView {
             due_at: t.due_at.to_string(),
             cycle: t.cycle,
             message: t.message.as_ref().map(ToString::to_string),
+            rule: t.rule.as_ref().map(ToString::to_string),
         }
     }
 }
