@@ -108,6 +108,36 @@ async fn subscribe(aws: &Aws) -> String {
     url
 }
 
+/// Every event the subscriber's queue received, read and deleted: each as
+/// JSON and as the text that came.
+async fn heard(aws: &Aws, subscriber: &str) -> Vec<(Value, String)> {
+    let sqs = aws_sdk_sqs::Client::new(&aws.emulator.sdk_config());
+    let mut events = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(subscriber)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return events;
+        }
+        for m in messages {
+            let body = m.body().unwrap().to_owned();
+            events.push((serde_json::from_str(&body).unwrap(), body));
+            sqs.delete_message()
+                .queue_url(subscriber)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lead_goes_from_form_to_reassignment_through_the_functions() {
     let aws = Aws::start("journey").await;
@@ -172,38 +202,16 @@ async fn a_lead_goes_from_form_to_reassignment_through_the_functions() {
     assert_ne!(d.lead.owner.unwrap().consultant, first_owner);
 
     // A clinic's consumer heard each step.
-    let sqs = aws_sdk_sqs::Client::new(&aws.emulator.sdk_config());
     let mut kinds = Vec::new();
-    loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(&subscriber)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        let messages = out.messages.unwrap_or_default();
-        if messages.is_empty() {
-            break;
-        }
-        for m in messages {
-            let event: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-            assert_eq!(event["source"], "clinicflow");
-            assert_eq!(event["detail"]["lead"], lead.as_str());
-            // The patient's number in any form (ids and times may hold "532").
-            let body = m.body().unwrap();
-            assert!(
-                !body.contains("5321234567") && !body.contains("532 123"),
-                "no patient data in events"
-            );
-            kinds.push(event["detail-type"].as_str().unwrap().to_owned());
-            sqs.delete_message()
-                .queue_url(&subscriber)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
+    for (event, body) in heard(&aws, &subscriber).await {
+        assert_eq!(event["source"], "clinicflow");
+        assert_eq!(event["detail"]["lead"], lead.as_str());
+        // The patient's number in any form (ids and times may hold "532").
+        assert!(
+            !body.contains("5321234567") && !body.contains("532 123"),
+            "no patient data in events"
+        );
+        kinds.push(event["detail-type"].as_str().unwrap().to_owned());
     }
     kinds.sort();
     assert_eq!(
@@ -531,35 +539,13 @@ async fn an_appointment_goes_from_booking_to_survey_through_the_functions() {
     assert!(steps.requests <= 120, "{} requests", steps.requests);
 
     // A clinic's consumer heard the appointment's story, without patient data.
-    let sqs = aws_sdk_sqs::Client::new(&aws.emulator.sdk_config());
     let mut kinds = Vec::new();
-    loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(&subscriber)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        let messages = out.messages.unwrap_or_default();
-        if messages.is_empty() {
-            break;
-        }
-        for m in messages {
-            let body = m.body().unwrap();
-            assert!(
-                !body.contains("5321112233") && !body.contains("Ayşe"),
-                "no patient data in events"
-            );
-            let event: Value = serde_json::from_str(body).unwrap();
-            kinds.push(event["detail-type"].as_str().unwrap().to_owned());
-            sqs.delete_message()
-                .queue_url(&subscriber)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
+    for (event, body) in heard(&aws, &subscriber).await {
+        assert!(
+            !body.contains("5321112233") && !body.contains("Ayşe"),
+            "no patient data in events"
+        );
+        kinds.push(event["detail-type"].as_str().unwrap().to_owned());
     }
     kinds.sort();
     assert_eq!(
