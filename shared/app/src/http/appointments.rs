@@ -338,7 +338,7 @@ pub struct MoveRequest {
     pub by: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelRequest {
     #[serde(default)]
@@ -667,10 +667,7 @@ pub async fn cancel(
     let version = if_match(&headers)?;
     let bytes = body::read(body).await?;
     let r: CancelRequest = if bytes.is_empty() {
-        CancelRequest {
-            reason: None,
-            by: None,
-        }
+        CancelRequest::default()
     } else {
         body::json(&headers, &bytes)?
     };
