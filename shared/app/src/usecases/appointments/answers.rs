@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 use tracing::info;
 
 use super::messages::{self, About};
+use super::owner_of;
 use super::save::{Change, commit};
 use crate::error::AppError;
 use crate::records::{self, Question, SurveyAnswer, Versioned};
@@ -134,19 +135,14 @@ impl App {
                 }
             }
         }
-        let question =
-            records::get::<Question>(self.store.as_ref(), &keys::question(&tenant.id, contact))
-                .await?;
-        Ok(question
-            .map(|q| q.value)
-            .filter(|q| q.expires_at > now)
-            .and_then(|q| {
-                read(q.asks).map(|reply| Answered {
-                    appointment: q.appointment,
-                    version: Some(q.version).filter(|_| q.asks == Buttons::Answer),
-                    reply,
-                })
-            }))
+        let question = self.open_question(&tenant.id, contact, now).await?;
+        Ok(question.and_then(|q| {
+            read(q.asks).map(|reply| Answered {
+                appointment: q.appointment,
+                version: Some(q.version).filter(|_| q.asks == Buttons::Answer),
+                reply,
+            })
+        }))
     }
 
     /// Whether the patient has an open question: free text from them is
@@ -226,19 +222,7 @@ impl App {
                     Answer::Reschedule => (None, vec![AppointmentEvent::RescheduleRequested]),
                 };
                 let (_, writes) = self
-                    .change_writes(
-                        Change {
-                            tenant,
-                            before: Some(&a),
-                            revised,
-                            extra,
-                            by,
-                            score: None,
-                            claims: Vec::new(),
-                            patient_record: false,
-                        },
-                        now,
-                    )
+                    .change_writes(Change::answer(tenant, &a, revised, extra, by), now)
                     .await?;
                 info!(tenant = %tenant.id, appointment = %a.id, answer = answer.as_str(), via, "patient answered");
                 Ok(Some(writes))
@@ -274,14 +258,14 @@ impl App {
                 let (_, change) = self
                     .change_writes(
                         Change {
-                            tenant,
-                            before: Some(&a),
-                            revised: None,
-                            extra: vec![AppointmentEvent::SurveyAnswered],
-                            by,
                             score: Some(score),
-                            claims: Vec::new(),
-                            patient_record: false,
+                            ..Change::answer(
+                                tenant,
+                                &a,
+                                None,
+                                vec![AppointmentEvent::SurveyAnswered],
+                                by,
+                            )
                         },
                         now,
                     )
@@ -302,29 +286,14 @@ impl App {
         key: &str,
         now: Timestamp,
     ) -> Result<Vec<Write>, AppError> {
-        let digest = Sha256::digest(key.as_bytes());
-        let id = MessageId::new(format!(
-            "answer_changed.{}.{}",
-            a.id,
-            hex::encode(&digest[..8])
-        ))
-        .map_err(AppError::Internal)?;
-        let patient = records::get::<crate::records::Patient>(
-            self.store.as_ref(),
-            &keys::patient(&tenant.id, &a.booking.patient.contact_key),
-        )
-        .await?;
+        let patient = self.booking_patient(tenant, &a.booking).await?;
         let about = About {
-            id,
-            kind: TemplateKind::AnswerChanged,
-            to: Recipient::Patient,
-            buttons: Buttons::None,
             window_from: patient.and_then(|p| p.value.whatsapp_inbound_at),
-            link: None,
-            owner: None,
-            what: "reply",
-            fired: None,
-            expires_at: None,
+            ..About::reply(
+                reply_id("answer_changed", &a.id, key)?,
+                TemplateKind::AnswerChanged,
+                Recipient::Patient,
+            )
         };
         match messages::message(tenant, a, about, now)? {
             Some(m) => Ok(self.ledger_entry(&m, now)?.into()),
@@ -349,34 +318,14 @@ impl App {
         else {
             return Ok(Vec::new());
         };
-        let owner = match &a.booking.lead {
-            Some(lead) => records::get::<clinicflow_core::lead::Lead>(
-                self.store.as_ref(),
-                &keys::lead(&tenant.id, lead),
-            )
-            .await?
-            .and_then(|l| l.value.owner)
-            .and_then(|o| tenant.consultant(&o.consultant)),
-            None => None,
-        };
-        let digest = Sha256::digest(key.as_bytes());
-        let id = MessageId::new(format!(
-            "appointment_notice.{}.{}",
-            a.id,
-            hex::encode(&digest[..8])
-        ))
-        .map_err(AppError::Internal)?;
+        let lead = self.booking_lead(tenant, &a.booking).await?;
         let about = About {
-            id,
-            kind: TemplateKind::AppointmentNotice,
-            to: Recipient::Owner,
-            buttons: Buttons::None,
-            window_from: None,
-            link: None,
-            owner,
-            what: "reply",
-            fired: None,
-            expires_at: None,
+            owner: owner_of(tenant, lead.as_ref()),
+            ..About::reply(
+                reply_id("appointment_notice", &a.id, key)?,
+                TemplateKind::AppointmentNotice,
+                Recipient::Owner,
+            )
         };
         match messages::message(tenant, &a, about, now)? {
             Some(m) => Ok(self.ledger_entry(&m, now)?.into()),
@@ -427,4 +376,15 @@ impl App {
         }
         Err(busy("answer"))
     }
+}
+
+/// The id of a message answering what the patient sent (`key` names it
+/// uniquely): the same inbound message is answered once.
+fn reply_id(kind: &str, appointment: &AppointmentId, key: &str) -> Result<MessageId, AppError> {
+    let digest = Sha256::digest(key.as_bytes());
+    MessageId::new(format!(
+        "{kind}.{appointment}.{}",
+        hex::encode(&digest[..8])
+    ))
+    .map_err(AppError::Internal)
 }

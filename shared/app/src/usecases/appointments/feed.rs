@@ -271,14 +271,8 @@ impl App {
         let (after, writes) = self
             .change_writes(
                 Change {
-                    tenant,
-                    before,
-                    revised: Some(revised),
-                    extra: Vec::new(),
-                    by,
-                    score: None,
                     claims,
-                    patient_record: true,
+                    ..Change::revision(tenant, before, revised, by)
                 },
                 now,
             )

@@ -38,6 +38,25 @@ pub(super) struct About<'a> {
     pub expires_at: Option<Timestamp>,
 }
 
+impl<'a> About<'a> {
+    /// A message that answers what someone did: it asks nothing, belongs
+    /// to no step and does not expire.
+    pub fn reply(id: MessageId, kind: TemplateKind, to: Recipient) -> Self {
+        About {
+            id,
+            kind,
+            to,
+            buttons: Buttons::None,
+            window_from: None,
+            link: None,
+            owner: None,
+            what: "reply",
+            fired: None,
+            expires_at: None,
+        }
+    }
+}
+
 /// The variables of every message to the patient about `a`.
 pub(super) fn patient_vars(
     tenant: &Tenant,

@@ -33,13 +33,48 @@ pub use staff::{BookInput, MoveInput};
 
 use clinicflow_core::appointment::{Appointment, Booking};
 use clinicflow_core::journey::{Facts, Rule};
+use clinicflow_core::lead::Lead;
 use clinicflow_core::locale;
-use clinicflow_core::tenant::{Branch, Tenant};
+use clinicflow_core::tenant::{Branch, Consultant, Tenant};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
-use crate::records::Patient;
+use crate::error::AppError;
+use crate::records::{self, Patient, Versioned};
+use crate::{App, keys};
+
+impl App {
+    /// The record of the appointment's patient, if there is one yet.
+    async fn booking_patient(
+        &self,
+        tenant: &Tenant,
+        booking: &Booking,
+    ) -> Result<Option<Versioned<Patient>>, AppError> {
+        let key = keys::patient(&tenant.id, &booking.patient.contact_key);
+        records::get::<Patient>(self.store.as_ref(), &key).await
+    }
+
+    /// The lead the appointment belongs to, if any.
+    async fn booking_lead(
+        &self,
+        tenant: &Tenant,
+        booking: &Booking,
+    ) -> Result<Option<Versioned<Lead>>, AppError> {
+        match &booking.lead {
+            Some(id) => {
+                records::get::<Lead>(self.store.as_ref(), &keys::lead(&tenant.id, id)).await
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+/// The consultant who owns `lead`, if any.
+fn owner_of<'t>(tenant: &'t Tenant, lead: Option<&Versioned<Lead>>) -> Option<&'t Consultant> {
+    lead.and_then(|l| l.value.owner.as_ref())
+        .and_then(|o| tenant.consultant(&o.consultant))
+}
 
 /// The branch of an appointment (the default branch if it left the configuration).
 fn branch_of<'t>(tenant: &'t Tenant, booking: &Booking) -> &'t Branch {

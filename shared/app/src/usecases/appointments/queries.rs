@@ -17,7 +17,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::{branch_of, facts, patient_zone};
 use crate::error::AppError;
-use crate::records::{self, Firing, Patient, SurveyAnswer, decode};
+use crate::records::{Firing, Patient, SurveyAnswer, decode};
 use crate::usecases::Listing;
 use crate::{App, keys};
 
@@ -191,12 +191,10 @@ impl App {
             })
             .await?;
         let tasks = tasks.items.iter().map(decode).collect::<Result<_, _>>()?;
-        let patient = records::get::<Patient>(
-            self.store.as_ref(),
-            &keys::patient(&tenant.id, &appointment.booking.patient.contact_key),
-        )
-        .await?
-        .map(|p| p.value);
+        let patient = self
+            .booking_patient(tenant, &appointment.booking)
+            .await?
+            .map(|p| p.value);
         messages.sort_by_key(|m| m.created_at);
         timers.sort_by_key(|t| t.due_at);
         let plan = explain(

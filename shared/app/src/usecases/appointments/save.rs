@@ -29,7 +29,7 @@ use serde::Serialize;
 
 use super::actions::Context;
 use super::messages;
-use super::{facts, local_day, patient_zone};
+use super::{facts, local_day, owner_of, patient_zone};
 use crate::error::AppError;
 use crate::records::{self, Firing, Patient, Versioned};
 use crate::{App, keys};
@@ -51,6 +51,47 @@ pub(super) struct Change<'a> {
     /// Whether the patient record follows the appointment's patient (a
     /// booking by staff or a feed); a patient's own answer leaves it be.
     pub patient_record: bool,
+}
+
+impl<'a> Change<'a> {
+    /// A new version from staff or a scheduler: the patient record follows.
+    pub fn revision(
+        tenant: &'a Tenant,
+        before: Option<&'a Appointment>,
+        revised: Revised,
+        by: Actor,
+    ) -> Self {
+        Change {
+            tenant,
+            before,
+            revised: Some(revised),
+            extra: Vec::new(),
+            by,
+            score: None,
+            claims: Vec::new(),
+            patient_record: true,
+        }
+    }
+
+    /// The patient's own answer: a new version, events, or both.
+    pub fn answer(
+        tenant: &'a Tenant,
+        before: &'a Appointment,
+        revised: Option<Revised>,
+        extra: Vec<AppointmentEvent>,
+        by: Actor,
+    ) -> Self {
+        Change {
+            tenant,
+            before: Some(before),
+            revised,
+            extra,
+            by,
+            score: None,
+            claims: Vec::new(),
+            patient_record: false,
+        }
+    }
 }
 
 /// What the rules answering a change need besides the event.
@@ -111,14 +152,8 @@ impl App {
             },
         };
         events.extend(change.extra);
-        let patient_key = keys::patient(&tenant.id, &after.booking.patient.contact_key);
-        let patient = records::get::<Patient>(self.store.as_ref(), &patient_key).await?;
-        let lead = match &after.booking.lead {
-            Some(id) => {
-                records::get::<Lead>(self.store.as_ref(), &keys::lead(&tenant.id, id)).await?
-            }
-            None => None,
-        };
+        let patient = self.booking_patient(tenant, &after.booking).await?;
+        let lead = self.booking_lead(tenant, &after.booking).await?;
         let zone = patient_zone(tenant, &after.booking);
         let known = facts(
             tenant,
@@ -135,8 +170,8 @@ impl App {
                     tenant,
                     change.before,
                     &mut after,
+                    &known,
                     patient.as_ref(),
-                    now,
                 )?);
                 writes.push(records::appointment(
                     &after,
@@ -172,10 +207,7 @@ impl App {
                 now,
             )?);
         }
-        let owner = lead
-            .as_ref()
-            .and_then(|l| l.value.owner.as_ref())
-            .and_then(|o| tenant.consultant(&o.consultant));
+        let owner = owner_of(tenant, lead.as_ref());
         let mut window_from = patient.as_ref().and_then(|p| p.value.whatsapp_inbound_at);
         if matches!(&change.by, Actor::Patient { via } if via == Channel::Whatsapp.as_str()) {
             // The answer itself came on WhatsApp: the window is open now.
@@ -265,9 +297,6 @@ impl App {
         event: AppointmentEvent,
         now: Timestamp,
     ) -> Result<Vec<Write>, AppError> {
-        let Actor::Patient { via } = r.by else {
-            return Ok(Vec::new());
-        };
         let answer = matches!(
             event,
             AppointmentEvent::Confirmed
@@ -275,6 +304,9 @@ impl App {
                 | AppointmentEvent::RescheduleRequested
                 | AppointmentEvent::SurveyAnswered
         );
+        let (Actor::Patient { via }, true) = (r.by, answer) else {
+            return Ok(Vec::new());
+        };
         let occurrence = event_occurrence(event, r.appointment);
         let Some(m) = messages::callback(
             r.tenant,
@@ -285,7 +317,7 @@ impl App {
             via,
             now,
         )?
-        .filter(|_| answer) else {
+        else {
             return Ok(Vec::new());
         };
         if self
@@ -299,21 +331,21 @@ impl App {
         Ok(self.ledger_entry(&m, now)?.into())
     }
 
-    /// The step timers of `after`: armed for every step due at its current
-    /// time (unless armed unchanged before), deleted for every step that
-    /// was armed and died. Sets `after.armed`.
+    /// The step timers of `after` (whose facts are `known`): armed for
+    /// every step due at its current time (unless armed unchanged before),
+    /// deleted for every step that was armed and died. Sets `after.armed`.
     fn replan(
         &self,
         tenant: &Tenant,
         before: Option<&Appointment>,
         after: &mut Appointment,
+        known: &journey::Facts<'_>,
         patient: Option<&Versioned<Patient>>,
-        now: Timestamp,
     ) -> Result<Vec<Write>, AppError> {
         let rules = &tenant.appointments.rules;
         let patient = patient.map(|p| &p.value);
-        let zone = patient_zone(tenant, &after.booking);
-        let planned = journey::plan(rules, after, &facts(tenant, after, &zone, patient, now));
+        let now = known.now;
+        let planned = journey::plan(rules, after, known);
         let unchanged: BTreeSet<(String, String, Timestamp)> = match before {
             Some(b) => {
                 let zone = patient_zone(tenant, &b.booking);

@@ -180,19 +180,7 @@ impl App {
                 now,
             );
             let (after, writes) = self
-                .change_writes(
-                    Change {
-                        tenant,
-                        before: None,
-                        revised: Some(revised),
-                        extra: Vec::new(),
-                        by: by.clone(),
-                        score: None,
-                        claims: Vec::new(),
-                        patient_record: true,
-                    },
-                    now,
-                )
+                .change_writes(Change::revision(tenant, None, revised, by.clone()), now)
                 .await?;
             if commit(self, writes).await? {
                 info!(tenant = %tenant.id, appointment = %after.id, lead = %lead.id, "appointment booked");
@@ -234,19 +222,7 @@ impl App {
                 return Ok(a);
             };
             let (after, writes) = self
-                .change_writes(
-                    Change {
-                        tenant,
-                        before: Some(&a),
-                        revised: Some(revised),
-                        extra: Vec::new(),
-                        by: by.clone(),
-                        score: None,
-                        claims: Vec::new(),
-                        patient_record: true,
-                    },
-                    now,
-                )
+                .change_writes(Change::revision(tenant, Some(&a), revised, by.clone()), now)
                 .await?;
             if commit(self, writes).await? {
                 info!(tenant = %tenant.id, appointment = %after.id, version = after.version, status = after.status().as_str(), "appointment changed");

@@ -13,7 +13,6 @@
 use clinicflow_core::appointment::Appointment;
 use clinicflow_core::ids::RecordRef;
 use clinicflow_core::journey::{Planned, SkipReason, Step};
-use clinicflow_core::lead::Lead;
 use clinicflow_core::timer::Timer;
 use clinicflow_ports::Condition;
 use jiff::{SignedDuration, Timestamp};
@@ -21,9 +20,9 @@ use tracing::{info, warn};
 
 use super::actions::Context;
 use super::save::commit;
-use super::{facts, patient_zone, rule};
+use super::{facts, owner_of, patient_zone, rule};
 use crate::error::AppError;
-use crate::records::{self, Firing, Patient, Versioned};
+use crate::records::{self, Firing, Versioned};
 use crate::usecases::{MAX_ROUNDS, busy};
 use crate::{App, keys};
 
@@ -61,8 +60,7 @@ impl App {
                 return self.drop_timer(timer, claimed).await;
             }
             let now = self.clock.now();
-            let patient_key = keys::patient(&tenant.id, &a.booking.patient.contact_key);
-            let patient = records::get::<Patient>(self.store.as_ref(), &patient_key).await?;
+            let patient = self.booking_patient(tenant, &a.booking).await?;
             let zone = patient_zone(tenant, &a.booking);
             let known = facts(tenant, &a, &zone, patient.as_ref().map(|p| &p.value), now);
             let planned = rule.fire(&a, &known);
@@ -132,20 +130,11 @@ impl App {
             match step {
                 Step::Skipped(reason) => firing.skipped = Some(reason),
                 Step::Due { .. } => {
-                    let lead = match &a.booking.lead {
-                        Some(l) => {
-                            records::get::<Lead>(self.store.as_ref(), &keys::lead(&tenant.id, l))
-                                .await?
-                        }
-                        None => None,
-                    };
+                    let lead = self.booking_lead(tenant, &a.booking).await?;
                     let context = Context {
                         occurrence,
                         lead: lead.as_ref(),
-                        owner: lead
-                            .as_ref()
-                            .and_then(|l| l.value.owner.as_ref())
-                            .and_then(|o| tenant.consultant(&o.consultant)),
+                        owner: owner_of(tenant, lead.as_ref()),
                         window_from: patient.as_ref().and_then(|p| p.value.whatsapp_inbound_at),
                         what: "reply",
                         score: None,
