@@ -520,37 +520,13 @@ fn change(field: &str, from: Option<&str>, to: Option<&str>) -> FieldChange {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contact::{PhoneNumber, Region};
 
     fn at(s: &str) -> Timestamp {
         s.parse().unwrap()
     }
 
     fn booking() -> Booking {
-        let reach = Reach {
-            phone: Some(
-                PhoneNumber::parse("0532 123 45 67", "TR".parse::<Region>().unwrap()).unwrap(),
-            ),
-            email: None,
-        };
-        Booking {
-            patient: PatientRef {
-                contact_key: reach.dedupe_key().unwrap(),
-                name: Some("Ayşe Kaya".into()),
-                reach,
-                language: Language::parse("tr").unwrap(),
-                time_zone: None,
-            },
-            lead: None,
-            branch: BranchId::new("kadikoy").unwrap(),
-            practitioner: PractitionerId::new("dr-aydin").unwrap(),
-            service: ServiceId::new("implant").unwrap(),
-            start: at("2026-12-03T07:00:00Z"),
-            end: at("2026-12-03T07:30:00Z"),
-            status: AppointmentStatus::Booked,
-            cancellation_reason: None,
-            confirmation: Confirmation::NeedsAction,
-        }
+        crate::fixture::booking("kadikoy", "0532 123 45 67", at("2026-12-03T07:00:00Z"))
     }
 
     fn created() -> Appointment {

@@ -2,12 +2,15 @@
 
 use std::sync::Arc;
 
-use jiff::Timestamp;
 use jiff::civil::date;
 use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
+use crate::appointment::{AppointmentStatus, Booking, Confirmation, PatientRef};
 use crate::config::{Directory, TenantConfig};
+use crate::contact::{PhoneNumber, Reach, Region};
+use crate::ids::{BranchId, Language, PractitionerId, ServiceId};
 use crate::tenant::Tenant;
 
 pub const CONFIG: &str = r#"
@@ -139,4 +142,31 @@ pub fn istanbul(y: i16, mo: i8, d: i8, h: i8, mi: i8) -> Timestamp {
         .unwrap()
         .to_timestamp(date(y, mo, d).at(h, mi, 0, 0))
         .unwrap()
+}
+
+/// A booked, unconfirmed 30-minute implant visit with Dr. Aydın for a
+/// Turkish patient whose phone is `phone`.
+pub fn booking(branch: &str, phone: &str, start: Timestamp) -> Booking {
+    let reach = Reach {
+        phone: Some(PhoneNumber::parse(phone, "TR".parse::<Region>().unwrap()).unwrap()),
+        email: None,
+    };
+    Booking {
+        patient: PatientRef {
+            contact_key: reach.dedupe_key().unwrap(),
+            name: Some("Ayşe Kaya".into()),
+            reach,
+            language: Language::parse("tr").unwrap(),
+            time_zone: None,
+        },
+        lead: None,
+        branch: BranchId::new(branch).unwrap(),
+        practitioner: PractitionerId::new("dr-aydin").unwrap(),
+        service: ServiceId::new("implant").unwrap(),
+        start,
+        end: start + SignedDuration::from_mins(30),
+        status: AppointmentStatus::Booked,
+        cancellation_reason: None,
+        confirmation: Confirmation::NeedsAction,
+    }
 }

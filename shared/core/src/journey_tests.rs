@@ -8,10 +8,9 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use super::*;
-use crate::appointment::{Appointment, AppointmentStatus, Booking, Confirmation, PatientRef};
-use crate::contact::{PhoneNumber, Reach, Region};
+use crate::appointment::{Appointment, AppointmentStatus, Confirmation};
 use crate::fixture;
-use crate::ids::{AppointmentId, BranchId, Language, PractitionerId, ServiceId, TenantId};
+use crate::ids::{AppointmentId, TenantId};
 use crate::locale::patient_zone;
 use crate::tenant::Tenant;
 
@@ -33,28 +32,7 @@ fn berlin(y: i16, mo: i8, d: i8, h: i8, mi: i8) -> Timestamp {
 /// An appointment booked at `booked` for `start` (30 minutes) at `branch`,
 /// for a patient with `phone`.
 fn appointment(branch: &str, phone: &str, start: Timestamp, booked: Timestamp) -> Appointment {
-    let reach = Reach {
-        phone: Some(PhoneNumber::parse(phone, "TR".parse::<Region>().unwrap()).unwrap()),
-        email: None,
-    };
-    let booking = Booking {
-        patient: PatientRef {
-            contact_key: reach.dedupe_key().unwrap(),
-            name: Some("Ayşe Kaya".into()),
-            reach,
-            language: Language::parse("tr").unwrap(),
-            time_zone: None,
-        },
-        lead: None,
-        branch: BranchId::new(branch).unwrap(),
-        practitioner: PractitionerId::new("dr-aydin").unwrap(),
-        service: ServiceId::new("implant").unwrap(),
-        start,
-        end: start + SignedDuration::from_mins(30),
-        status: AppointmentStatus::Booked,
-        cancellation_reason: None,
-        confirmation: Confirmation::NeedsAction,
-    };
+    let booking = fixture::booking(branch, phone, start);
     Appointment::create(
         AppointmentId::new("a1").unwrap(),
         TenantId::new("demo").unwrap(),
