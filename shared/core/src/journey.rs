@@ -315,11 +315,6 @@ impl Rule {
         }
     }
 
-    /// The name of the timer that fires this rule for an appointment.
-    pub fn timer_name(&self) -> String {
-        format!("step.{}", self.id)
-    }
-
     /// The occurrence this rule would fire for now, if the appointment is
     /// in the state its trigger names.
     pub fn occurrence(&self, appointment: &Appointment) -> Option<String> {

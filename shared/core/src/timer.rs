@@ -78,9 +78,14 @@ impl Timer {
     /// The timer's name within its record: one timer per name.
     pub fn name(&self) -> String {
         match (&self.rule, self.kind) {
-            (Some(rule), TimerKind::Step) => format!("step.{rule}"),
+            (Some(rule), TimerKind::Step) => Timer::step_name(rule),
             _ => Timer::name_of(self.kind, self.message.as_ref()),
         }
+    }
+
+    /// The name of the timer that fires `rule`'s step for a record.
+    pub fn step_name(rule: &RuleId) -> String {
+        format!("step.{rule}")
     }
 
     /// The name of the timer of `kind` (for `message`, if a delivery timer).

@@ -351,11 +351,11 @@ impl App {
                 let zone = patient_zone(tenant, &b.booking);
                 journey::plan(rules, b, &facts(tenant, b, &zone, patient, now))
                     .into_iter()
+                    .filter(|p| b.armed.contains(&Timer::step_name(&p.rule)))
                     .filter_map(|p| match p.step {
                         Step::Due { at, .. } => Some((p.rule.to_string(), p.occurrence, at)),
                         Step::Skipped(_) => None,
                     })
-                    .filter(|(rule, _, _)| b.armed.contains(&format!("step.{rule}")))
                     .collect()
             }
             None => BTreeSet::new(),
