@@ -48,32 +48,38 @@ pub fn verify_meta(
     header: Option<&str>,
 ) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing(META_HEADER))?;
-    let expected = header
+    let hex_signature = header
         .trim()
         .strip_prefix("sha256=")
-        .and_then(|h| hex::decode(h).ok())
         .ok_or(SignatureError::Malformed(META_HEADER))?;
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(app_secret)
-        .map_err(|_| SignatureError::Mismatch(META_HEADER))?;
-    mac.update(body);
-    mac.verify_slice(&expected)
-        .map_err(|_| SignatureError::Mismatch(META_HEADER))
+    verify_hmac_sha256(app_secret, body, hex_signature, META_HEADER)
 }
 
-/// Checks Cal.com's `X-Cal-Signature-256` over the raw `body`.
+/// Checks Cal.com's `X-Cal-Signature-256` over the raw `body` (hex, with
+/// or without a `sha256=` prefix).
 pub fn verify_calcom(
     secret: &[u8],
     body: &[u8],
     header: Option<&str>,
 ) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing(CALCOM_HEADER))?;
-    let expected = hex::decode(header.trim().trim_start_matches("sha256="))
-        .map_err(|_| SignatureError::Malformed(CALCOM_HEADER))?;
+    let hex_signature = header.trim().trim_start_matches("sha256=");
+    verify_hmac_sha256(secret, body, hex_signature, CALCOM_HEADER)
+}
+
+/// Checks a hex HMAC-SHA256 of `body` under `secret`, sent in `header`.
+fn verify_hmac_sha256(
+    secret: &[u8],
+    body: &[u8],
+    hex_signature: &str,
+    header: &'static str,
+) -> Result<(), SignatureError> {
+    let expected = hex::decode(hex_signature).map_err(|_| SignatureError::Malformed(header))?;
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
-        .map_err(|_| SignatureError::Mismatch(CALCOM_HEADER))?;
+        .map_err(|_| SignatureError::Mismatch(header))?;
     mac.update(body);
     mac.verify_slice(&expected)
-        .map_err(|_| SignatureError::Mismatch(CALCOM_HEADER))
+        .map_err(|_| SignatureError::Mismatch(header))
 }
 
 /// Our `X-Clinicflow-Signature-256` of a callback `body` sent at `timestamp`.
