@@ -85,7 +85,7 @@ pub fn firing(tenant: &TenantId, about: &RecordRef, rule: &RuleId, occurrence: &
 
 /// A patient's score of one visit.
 pub fn survey(tenant: &TenantId, id: &AppointmentId) -> Key {
-    Key::new(appointment_pk(tenant, id), "SURVEY")
+    Key::new(appointment_pk(tenant, id), SURVEY_SK)
 }
 
 /// Prefixes of the item kinds in an appointment partition.
@@ -311,8 +311,8 @@ pub fn record_tasks_index_pk(tenant: &TenantId, about: &RecordRef) -> String {
     }
 }
 
-/// A patient's appointments, by start: their visits, and whether they
-/// booked again.
+/// A patient's appointments, by start: their visits, for the blast's
+/// last-visit filter (written now so that every appointment is indexed).
 pub fn patient_appointments_index(
     tenant: &TenantId,
     contact: &ContactKey,

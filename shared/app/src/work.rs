@@ -41,9 +41,9 @@ pub enum Work {
 impl Work {
     pub fn queue(&self) -> QueueName {
         match self {
-            // Inbound events ride the leads queue: like new leads, they are
-            // the patient reaching out, and they may create a lead.
-            // Patients reaching out, like new leads, ride the leads queue.
+            // What arrives from outside rides the leads queue: new leads,
+            // inbound messages (which may create a lead), a scheduler's
+            // bookings and patients' answers on the link page.
             Work::Assign { .. }
             | Work::Inbound { .. }
             | Work::Calcom { .. }
