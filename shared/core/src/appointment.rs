@@ -239,6 +239,24 @@ impl Actor {
     pub fn is_patient(&self) -> bool {
         matches!(self, Actor::Patient { .. })
     }
+
+    /// `staff`, `feed` or `patient`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Actor::Staff { .. } => "staff",
+            Actor::Feed { .. } => "feed",
+            Actor::Patient { .. } => "patient",
+        }
+    }
+
+    /// Who on staff, which feed (`fhir`, `calcom`), or the patient's channel.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Actor::Staff { by } => by.as_deref(),
+            Actor::Feed { source } => Some(source),
+            Actor::Patient { via } => Some(via),
+        }
+    }
 }
 
 /// One field's change, as shown in the history. Patient details are

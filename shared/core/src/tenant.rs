@@ -90,6 +90,11 @@ impl Tenant {
         // Validation guarantees at least one branch.
         &self.branches[0]
     }
+
+    /// The branch `id`, or the default branch when it left the configuration.
+    pub fn branch_or_default(&self, id: &BranchId) -> &Branch {
+        self.branch(id).unwrap_or_else(|| self.default_branch())
+    }
 }
 
 #[derive(Debug)]

@@ -78,9 +78,7 @@ fn resource(
     now: Timestamp,
 ) -> serde_json::Value {
     let practitioner = &tenant.practitioners[n % tenant.practitioners.len()];
-    let branch = tenant
-        .branch(&practitioner.branch)
-        .unwrap_or_else(|| tenant.default_branch());
+    let branch = tenant.branch_or_default(&practitioner.branch);
     let day = branch
         .time_zone
         .to_datetime(now + SignedDuration::from_hours(24 * days))

@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use clinicflow_core::appointment::{Actor, Appointment, AppointmentStatus, Confirmation, Revision};
+use clinicflow_core::appointment::{Appointment, AppointmentStatus, Confirmation, Revision};
 use clinicflow_core::ids::{BranchId, PractitionerId, ServiceId};
 use clinicflow_core::submission::FieldError;
 use clinicflow_core::tenant::Tenant;
@@ -79,11 +79,7 @@ pub struct AppointmentView {
 impl AppointmentView {
     pub fn new(tenant: &Tenant, a: &Appointment) -> Self {
         let b = &a.booking;
-        let tz = tenant
-            .branch(&b.branch)
-            .unwrap_or_else(|| tenant.default_branch())
-            .time_zone
-            .clone();
+        let tz = tenant.branch_or_default(&b.branch).time_zone.clone();
         AppointmentView {
             id: a.id.to_string(),
             version: a.version,
@@ -151,16 +147,11 @@ pub struct RevisionView {
 
 impl From<&Revision> for RevisionView {
     fn from(r: &Revision) -> Self {
-        let (by, by_detail) = match &r.by {
-            Actor::Staff { by } => ("staff", by.clone()),
-            Actor::Feed { source } => ("feed", Some(source.clone())),
-            Actor::Patient { via } => ("patient", Some(via.clone())),
-        };
         RevisionView {
             version: r.version,
             at: r.at.to_string(),
-            by: by.to_owned(),
-            by_detail,
+            by: r.by.kind().to_owned(),
+            by_detail: r.by.detail().map(str::to_owned),
             changes: r
                 .changes
                 .iter()

@@ -20,9 +20,7 @@ use crate::error::AppError;
 
 /// The branch a lead belongs to (the default branch if it left the configuration).
 pub fn branch_of<'t>(tenant: &'t Tenant, lead: &Lead) -> &'t Branch {
-    tenant
-        .branch(&lead.branch)
-        .unwrap_or_else(|| tenant.default_branch())
+    tenant.branch_or_default(&lead.branch)
 }
 
 /// The warm "we received your request" message, naming the consultant and,

@@ -78,9 +78,7 @@ fn owner_of<'t>(tenant: &'t Tenant, lead: Option<&Versioned<Lead>>) -> Option<&'
 
 /// The branch of an appointment (the default branch if it left the configuration).
 fn branch_of<'t>(tenant: &'t Tenant, booking: &Booking) -> &'t Branch {
-    tenant
-        .branch(&booking.branch)
-        .unwrap_or_else(|| tenant.default_branch())
+    tenant.branch_or_default(&booking.branch)
 }
 
 /// The local date of the appointment at its branch: its day in listings.

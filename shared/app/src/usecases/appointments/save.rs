@@ -415,11 +415,7 @@ fn publication(
         practitioner: b.practitioner.as_str(),
         service: b.service.as_str(),
         lead: b.lead.as_ref().map(|l| l.as_str()),
-        by: match by {
-            Actor::Staff { .. } => "staff",
-            Actor::Feed { .. } => "feed",
-            Actor::Patient { .. } => "patient",
-        },
+        by: by.kind(),
         score: score.filter(|_| event == AppointmentEvent::SurveyAnswered),
         at: now,
     })
