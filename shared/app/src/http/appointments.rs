@@ -22,7 +22,7 @@ use super::PathParam;
 use super::body;
 use super::dto::{MessageView, Page, TaskView, TimerView};
 use super::error::{ApiError, ErrorBody};
-use super::staff::{Staff, limit, params};
+use super::staff::{Staff, limit, params, parsed};
 use crate::App;
 use crate::records::SurveyAnswer;
 use crate::usecases::{
@@ -404,21 +404,6 @@ fn answer(status: StatusCode, tenant: &Tenant, a: &Appointment) -> Response {
     let mut response = (status, Json(AppointmentView::new(tenant, a))).into_response();
     response.headers_mut().insert(header::ETAG, etag(a.version));
     response
-}
-
-fn parsed<T>(
-    field: &str,
-    raw: Option<&str>,
-    parse: impl Fn(&str) -> Option<T>,
-    problem: &str,
-    errors: &mut Vec<FieldError>,
-) -> Option<T> {
-    let raw = raw?;
-    let value = parse(raw.trim());
-    if value.is_none() {
-        errors.push(FieldError::new(field, problem));
-    }
-    value
 }
 
 /// A branch's appointments on one day, by start time.

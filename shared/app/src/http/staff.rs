@@ -104,6 +104,23 @@ pub(super) fn params<T: for<'de> Deserialize<'de> + Default>(
     }
 }
 
+/// A query parameter read by `parse`, when given; `problem` is named
+/// with the field when it cannot be read.
+pub(super) fn parsed<T>(
+    field: &str,
+    raw: Option<&str>,
+    parse: impl Fn(&str) -> Option<T>,
+    problem: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    let raw = raw?;
+    let value = parse(raw.trim());
+    if value.is_none() {
+        errors.push(FieldError::new(field, problem));
+    }
+    value
+}
+
 pub(super) fn limit(raw: Option<&str>, errors: &mut Vec<FieldError>) -> usize {
     match raw {
         None => DEFAULT_LIMIT,
@@ -138,22 +155,27 @@ pub async fn list_leads(
     let p: LeadListParams = params(query)?;
     let mut errors = Vec::new();
     let filter = LeadFilter {
-        stage: p.stage.as_deref().and_then(|s| {
-            Stage::parse(s).or_else(|| {
-                errors.push(FieldError::new("stage", "is not a stage"));
-                None
-            })
-        }),
-        owner: p.owner.as_deref().and_then(|s| {
-            ConsultantId::new(s)
-                .map_err(|_| errors.push(FieldError::new("owner", "is not a consultant id")))
-                .ok()
-        }),
-        branch: p.branch.as_deref().and_then(|s| {
-            BranchId::new(s)
-                .map_err(|_| errors.push(FieldError::new("branch", "is not a branch id")))
-                .ok()
-        }),
+        stage: parsed(
+            "stage",
+            p.stage.as_deref(),
+            Stage::parse,
+            "is not a stage",
+            &mut errors,
+        ),
+        owner: parsed(
+            "owner",
+            p.owner.as_deref(),
+            |s| ConsultantId::new(s).ok(),
+            "is not a consultant id",
+            &mut errors,
+        ),
+        branch: parsed(
+            "branch",
+            p.branch.as_deref(),
+            |s| BranchId::new(s).ok(),
+            "is not a branch id",
+            &mut errors,
+        ),
     };
     let limit = limit(p.limit.as_deref(), &mut errors);
     if !errors.is_empty() {
@@ -298,21 +320,20 @@ pub async fn list_messages(
     let p: MessageListParams = params(query)?;
     let mut errors = Vec::new();
     let filter = MessageFilter {
-        status: p.status.as_deref().and_then(|s| {
-            MessageStatus::parse(s).or_else(|| {
-                errors.push(FieldError::new("status", "is not a message status"));
-                None
-            })
-        }),
-        handled: match p.handled.as_deref() {
-            None => None,
-            Some("true") => Some(true),
-            Some("false") => Some(false),
-            Some(_) => {
-                errors.push(FieldError::new("handled", "must be `true` or `false`"));
-                None
-            }
-        },
+        status: parsed(
+            "status",
+            p.status.as_deref(),
+            MessageStatus::parse,
+            "is not a message status",
+            &mut errors,
+        ),
+        handled: parsed(
+            "handled",
+            p.handled.as_deref(),
+            |s| s.parse::<bool>().ok(),
+            "must be `true` or `false`",
+            &mut errors,
+        ),
     };
     let limit = limit(p.limit.as_deref(), &mut errors);
     if !errors.is_empty() {
