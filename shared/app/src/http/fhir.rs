@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use super::appointments::etag;
 use super::body;
+use super::staff::staff_tenant;
 use crate::App;
 use crate::error::AppError;
 use crate::usecases::{FeedOutcome, FhirRefusal, FhirWrite};
@@ -99,18 +100,7 @@ pub async fn put_appointment(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    let Some(tenant) = token
-        .and_then(|t| app.directory.tenant_for_token(t))
-        .cloned()
-    else {
+    let Some(tenant) = staff_tenant(&app, &headers) else {
         let mut response = error(
             StatusCode::UNAUTHORIZED,
             "login",

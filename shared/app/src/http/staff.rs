@@ -37,21 +37,23 @@ impl FromRequestParts<Arc<App>> for Staff {
         parts: &mut Parts,
         app: &Arc<App>,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .ok_or_else(ApiError::unauthorized)?;
-        app.directory
-            .tenant_for_token(token)
-            .map(|t| Staff(t.clone()))
+        staff_tenant(app, &parts.headers)
+            .map(Staff)
             .ok_or_else(ApiError::unauthorized)
     }
+}
+
+/// The tenant whose staff token `Authorization: Bearer …` carries.
+pub(super) fn staff_tenant(app: &App, headers: &HeaderMap) -> Option<Arc<Tenant>> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)?;
+    app.directory.tenant_for_token(token).cloned()
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
