@@ -88,9 +88,7 @@ fn resource(
         .to_timestamp(day.at(hour, minute, 0, 0))
         .unwrap_or(now);
     let service = tenant
-        .services
-        .iter()
-        .find(|s| s.id.as_str() == service)
+        .service_by_code(service)
         .unwrap_or(&tenant.services[0]);
     let (given, family) = name.split_once(' ').unwrap_or((name, ""));
     json!({
