@@ -81,6 +81,9 @@ pub struct TenantConfig {
     /// Amazon SES e-mail; without it e-mail goes to the sandbox.
     #[serde(default)]
     pub email: Option<EmailConfig>,
+    /// Blast templates, limits and prices.
+    #[serde(default)]
+    pub blasts: crate::blast::BlastsConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -572,6 +575,16 @@ fn build_tenant(
         .as_ref()
         .and_then(|m| build_appointments(path, c, m, errors));
 
+    let blasts = match crate::blast::build(&format!("{path}.blasts"), &c.blasts) {
+        Ok(b) => Some(b),
+        Err(problems) => {
+            for (at, problem) in problems {
+                errors.add(at, problem);
+            }
+            None
+        }
+    };
+
     if errors.0.len() > before {
         return None;
     }
@@ -590,6 +603,7 @@ fn build_tenant(
             templates: templates?,
             messaging: messaging?,
             appointments: appointments?,
+            blasts: blasts?,
         },
         digests,
     ))

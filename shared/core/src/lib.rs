@@ -22,6 +22,7 @@
 pub mod answer;
 pub mod appointment;
 pub mod assignment;
+pub mod blast;
 pub mod calcom;
 pub mod config;
 pub mod contact;

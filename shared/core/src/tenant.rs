@@ -34,6 +34,8 @@ pub struct Tenant {
     pub messaging: MessagingPolicy,
     /// How appointments are followed: journeys, send hours, answers.
     pub appointments: AppointmentPolicy,
+    /// Blast templates, limits and prices.
+    pub blasts: crate::blast::BlastPolicy,
 }
 
 impl Tenant {
