@@ -12,7 +12,7 @@ ZIG_VERSION := 0.17.1
 # The deploy tool, in a venv of its own (its pins differ from moto's).
 SAM_VENV := .venv-sam
 SAM_CLI_VERSION := 1.170.0
-FUNCTIONS := intake api webhooks assign send sweep
+FUNCTIONS := intake api webhooks assign send blast sweep
 # The tenants' configuration packed into every function (as clinicflow.toml).
 CONFIG ?= config/demo.toml
 

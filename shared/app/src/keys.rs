@@ -5,7 +5,8 @@
 use clinicflow_core::appointment::Identifier;
 use clinicflow_core::contact::ContactKey;
 use clinicflow_core::ids::{
-    AppointmentId, BranchId, ConsultantId, LeadId, MessageId, RecordRef, RuleId, TaskId, TenantId,
+    AppointmentId, BlastId, BranchId, ConsultantId, LeadId, MessageId, RecordRef, RuleId, TaskId,
+    TenantId,
 };
 use clinicflow_ports::{IndexKey, Key};
 use jiff::Timestamp;
@@ -52,6 +53,7 @@ pub fn record_pk(tenant: &TenantId, about: &RecordRef) -> String {
     match about {
         RecordRef::Lead(lead) => lead_pk(tenant, lead),
         RecordRef::Appointment(a) => appointment_pk(tenant, a),
+        RecordRef::Blast(b) => blast_pk(tenant, b),
     }
 }
 
@@ -308,6 +310,7 @@ pub fn record_tasks_index_pk(tenant: &TenantId, about: &RecordRef) -> String {
     match about {
         RecordRef::Lead(lead) => format!("T#{tenant}#LTASKS#{lead}"),
         RecordRef::Appointment(a) => format!("T#{tenant}#ATASKS#{a}"),
+        RecordRef::Blast(b) => format!("T#{tenant}#BTASKS#{b}"),
     }
 }
 
@@ -327,4 +330,45 @@ pub fn patient_appointments_index(
 
 pub fn patient_appointments_index_pk(tenant: &TenantId, contact: &ContactKey) -> String {
     format!("T#{tenant}#PAPPTS#{}", contact.as_str())
+}
+
+/// A blast's own partition: the blast, its frozen audience (one item per
+/// page), its timer and its test messages. Its recipients live in one
+/// partition per page, so that sending spreads its writes.
+pub fn blast_pk(tenant: &TenantId, blast: &BlastId) -> String {
+    format!("T#{tenant}#BLAST#{blast}")
+}
+
+pub const BLAST_SK: &str = "BLAST";
+
+pub fn blast(tenant: &TenantId, blast: &BlastId) -> Key {
+    Key::new(blast_pk(tenant, blast), BLAST_SK)
+}
+
+/// Page `page` of a blast's frozen audience.
+pub fn audience_page(tenant: &TenantId, blast: &BlastId, page: u32) -> Key {
+    Key::new(blast_pk(tenant, blast), format!("AUD#{page:06}"))
+}
+
+pub fn recipients_pk(tenant: &TenantId, blast: &BlastId, page: u32) -> String {
+    format!("T#{tenant}#BLAST#{blast}#P{page:06}")
+}
+
+pub fn recipient(tenant: &TenantId, blast: &BlastId, page: u32, contact: &ContactKey) -> Key {
+    Key::new(
+        recipients_pk(tenant, blast, page),
+        format!("R#{}", contact.as_str()),
+    )
+}
+
+/// A tenant's blasts, newest last.
+pub fn blasts_index(tenant: &TenantId, created: Timestamp, blast: &BlastId) -> IndexKey {
+    IndexKey::new(
+        blasts_index_pk(tenant),
+        format!("{}#{blast}", millis(created)),
+    )
+}
+
+pub fn blasts_index_pk(tenant: &TenantId) -> String {
+    format!("T#{tenant}#BLASTS")
 }

@@ -4,10 +4,11 @@
 
 use clinicflow_core::appointment::{Appointment, Identifier, Revision};
 use clinicflow_core::assignment::Load;
+use clinicflow_core::blast::{AudiencePage, Blast, LastBlast, Recipient};
 use clinicflow_core::contact::{ContactKey, Reach};
 use clinicflow_core::ids::{
-    AppointmentId, BranchId, ConsultantId, FormId, LeadId, MessageId, PractitionerId, RecordRef,
-    RuleId, ServiceId, TenantId,
+    AppointmentId, BlastId, BranchId, ConsultantId, FormId, LeadId, MessageId, PractitionerId,
+    RecordRef, RuleId, ServiceId, TenantId,
 };
 use clinicflow_core::journey::{Buttons, SkipReason, SurveyScale};
 use clinicflow_core::lead::{Lead, Recorded, Touch};
@@ -63,6 +64,13 @@ pub struct Patient {
     /// When the patient last booked an appointment (a booking stops recovery).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_booked_at: Option<Timestamp>,
+    /// When the patient got promotional blasts, the latest few: the per-patient cap.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub promotions: Vec<Timestamp>,
+    /// The last blast message the patient got: what their reply or next
+    /// booking is attributed to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_blast: Option<LastBlast>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -100,6 +108,10 @@ impl Patient {
                 .unwrap_or_default(),
             last_inbound_at: before.and_then(|p| p.value.last_inbound_at),
             last_booked_at: before.and_then(|p| p.value.last_booked_at),
+            promotions: before
+                .map(|p| p.value.promotions.clone())
+                .unwrap_or_default(),
+            last_blast: before.and_then(|p| p.value.last_blast.clone()),
             created_at: before.map_or(now, |p| p.value.created_at),
             updated_at: now,
         }
@@ -122,9 +134,17 @@ impl Patient {
             opted_out: BTreeMap::new(),
             last_inbound_at: None,
             last_booked_at: None,
+            promotions: Vec::new(),
+            last_blast: None,
             created_at: now,
             updated_at: now,
         }
+    }
+
+    /// Promotional blasts the patient got since `since`.
+    pub fn promotions_since(&self, since: Timestamp) -> u32 {
+        let n = self.promotions.iter().filter(|at| **at >= since).count();
+        u32::try_from(n).unwrap_or(u32::MAX)
     }
 
     /// Whether the patient opted out of promotional messages on `channel`.
@@ -623,4 +643,48 @@ pub fn delete(key: Key, condition: Condition) -> Write {
 /// A write that only checks a condition.
 pub fn check(key: Key, condition: Condition) -> Write {
     Write::Check { key, condition }
+}
+
+pub fn blast(blast: &Blast, previous: Option<u64>) -> Result<Write, AppError> {
+    put(
+        keys::blast(&blast.tenant, &blast.id),
+        blast,
+        previous,
+        Some(keys::blasts_index(
+            &blast.tenant,
+            blast.created_at,
+            &blast.id,
+        )),
+        None,
+    )
+}
+
+pub fn audience_page(
+    tenant: &TenantId,
+    blast: &BlastId,
+    page: &AudiencePage,
+) -> Result<Write, AppError> {
+    put(
+        keys::audience_page(tenant, blast, page.page),
+        page,
+        None,
+        None,
+        None,
+    )
+}
+
+pub fn recipient(
+    tenant: &TenantId,
+    blast: &BlastId,
+    page: u32,
+    recipient: &Recipient,
+    previous: Option<u64>,
+) -> Result<Write, AppError> {
+    put(
+        keys::recipient(tenant, blast, page, &recipient.planned.contact),
+        recipient,
+        previous,
+        None,
+        None,
+    )
 }

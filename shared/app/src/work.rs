@@ -1,7 +1,7 @@
 //! The messages that cross function boundaries through the queues.
 
 use clinicflow_core::calcom::CalcomWrite;
-use clinicflow_core::ids::{AppointmentId, LeadId, MessageId, RecordRef, TenantId};
+use clinicflow_core::ids::{AppointmentId, BlastId, LeadId, MessageId, RecordRef, TenantId};
 use clinicflow_core::inbound::Inbound;
 use clinicflow_ports::{QueueName, Write};
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,12 @@ pub enum Work {
         reply: Reply,
         key: String,
     },
+    /// Send one page of a blast's frozen audience.
+    BlastPage {
+        tenant: TenantId,
+        blast: BlastId,
+        page: u32,
+    },
 }
 
 impl Work {
@@ -49,6 +55,7 @@ impl Work {
             | Work::Calcom { .. }
             | Work::Answer { .. } => QueueName::Leads,
             Work::Deliver { .. } => QueueName::Outbox,
+            Work::BlastPage { .. } => QueueName::Blast,
         }
     }
 

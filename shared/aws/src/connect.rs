@@ -12,6 +12,7 @@ pub struct Resources {
     pub table: String,
     pub leads_queue_url: String,
     pub outbox_queue_url: String,
+    pub blast_queue_url: String,
     pub event_bus: String,
 }
 
@@ -55,6 +56,7 @@ impl Resources {
                 aws_sdk_sqs::Client::from_conf(sqs),
                 self.leads_queue_url.clone(),
                 self.outbox_queue_url.clone(),
+                self.blast_queue_url.clone(),
             ),
             EventBus::new(
                 aws_sdk_eventbridge::Client::from_conf(events),

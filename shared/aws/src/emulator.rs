@@ -107,7 +107,7 @@ impl Emulator {
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let mut urls = Vec::new();
         let mut dead_letters = Vec::new();
-        for queue in ["LeadsQueue", "OutboxQueue"] {
+        for queue in ["LeadsQueue", "OutboxQueue", "BlastQueue"] {
             let (url, dlq) = template.create_queue(&sqs, name, queue).await;
             urls.push(url);
             dead_letters.push(dlq);
@@ -124,10 +124,12 @@ impl Emulator {
                 table,
                 leads_queue_url: urls[0].clone(),
                 outbox_queue_url: urls[1].clone(),
+                blast_queue_url: urls[2].clone(),
                 event_bus: bus,
             },
             leads_dead_letter_url: dead_letters[0].clone(),
             outbox_dead_letter_url: dead_letters[1].clone(),
+            blast_dead_letter_url: dead_letters[2].clone(),
             max_receive_count: template.max_receive_count(),
         }
     }
@@ -146,6 +148,7 @@ pub struct Deployment {
     pub resources: Resources,
     pub leads_dead_letter_url: String,
     pub outbox_dead_letter_url: String,
+    pub blast_dead_letter_url: String,
     pub max_receive_count: u64,
 }
 

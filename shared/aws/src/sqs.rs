@@ -12,14 +12,21 @@ pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
     leads_url: String,
     outbox_url: String,
+    blast_url: String,
 }
 
 impl SqsQueue {
-    pub fn new(client: aws_sdk_sqs::Client, leads_url: String, outbox_url: String) -> Self {
+    pub fn new(
+        client: aws_sdk_sqs::Client,
+        leads_url: String,
+        outbox_url: String,
+        blast_url: String,
+    ) -> Self {
         SqsQueue {
             client,
             leads_url,
             outbox_url,
+            blast_url,
         }
     }
 
@@ -27,6 +34,7 @@ impl SqsQueue {
         match queue {
             QueueName::Leads => &self.leads_url,
             QueueName::Outbox => &self.outbox_url,
+            QueueName::Blast => &self.blast_url,
         }
     }
 

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::appointment::{AppointmentStatus, Confirmation};
 use crate::contact::ContactKey;
-use crate::ids::{BranchId, Language, PractitionerId, RecordRef, ServiceId};
+use crate::ids::{BlastId, BranchId, Language, MessageId, PractitionerId, RecordRef, ServiceId};
 use crate::journey::SendHours;
 use crate::lead::Stage;
 use crate::message::{Channel, Purpose};
@@ -734,6 +734,352 @@ impl RecipientState {
     pub fn is_final(self) -> bool {
         !matches!(self, RecipientState::Pending | RecipientState::InFlight)
     }
+}
+
+/// Where a blast is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlastState {
+    /// Counted and shown; nothing is sent until staff send it.
+    Previewed,
+    /// Sent at `send_at`.
+    Scheduled,
+    Sending,
+    /// Stopped by staff or by the provider (`reason`); resumable.
+    Paused,
+    /// Stopped for good by staff: what was not sent never will be.
+    Cancelled,
+    /// Stopped for good by the provider (`reason`: a missing template).
+    Failed,
+    /// Every recipient has its outcome.
+    Done,
+}
+
+impl BlastState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlastState::Previewed => "previewed",
+            BlastState::Scheduled => "scheduled",
+            BlastState::Sending => "sending",
+            BlastState::Paused => "paused",
+            BlastState::Cancelled => "cancelled",
+            BlastState::Failed => "failed",
+            BlastState::Done => "done",
+        }
+    }
+
+    /// Whether recipients still waiting will never be sent.
+    pub fn is_stopped(self) -> bool {
+        matches!(self, BlastState::Cancelled | BlastState::Failed)
+    }
+}
+
+/// The preview's counts: the audience, and every member in one bucket.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Buckets {
+    /// Patients the filter selected (appointments or leads, before dedup).
+    pub audience: u32,
+    /// Sent now, by channel.
+    pub send: BTreeMap<Channel, u32>,
+    /// Sent when the patient's quiet hours end, by channel.
+    pub deferred: BTreeMap<Channel, u32>,
+    /// Not sent, by reason.
+    pub excluded: BTreeMap<Exclusion, u32>,
+}
+
+impl Buckets {
+    pub fn of(buckets: &[Bucket]) -> Buckets {
+        let mut b = Buckets {
+            audience: u32::try_from(buckets.len()).unwrap_or(u32::MAX),
+            ..Buckets::default()
+        };
+        for bucket in buckets {
+            match bucket {
+                Bucket::Send { route, .. } => *b.send.entry(route.channel).or_default() += 1,
+                Bucket::Deferred { route, .. } => {
+                    *b.deferred.entry(route.channel).or_default() += 1
+                }
+                Bucket::Excluded(e) => *b.excluded.entry(*e).or_default() += 1,
+            }
+        }
+        b
+    }
+
+    /// Recipients: the patients who get the message, now or later.
+    pub fn planned(&self) -> u32 {
+        self.send.values().chain(self.deferred.values()).sum()
+    }
+}
+
+/// One line of the cost estimate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CostLine {
+    pub channel: Channel,
+    /// ISO 3166, or `*` for a country the table prices as any other.
+    pub country: String,
+    pub messages: u32,
+    /// `None` when the price table has no price for it.
+    pub unit_price: Option<f64>,
+    pub total: Option<f64>,
+}
+
+/// The estimate, from the tenant's price table of `prices_as_of`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cost {
+    pub currency: Option<String>,
+    pub prices_as_of: Option<Date>,
+    pub lines: Vec<CostLine>,
+    pub total: f64,
+}
+
+impl Cost {
+    /// Prices each recipient's channel and country; free-form messages in
+    /// an open WhatsApp window cost nothing for operational blasts.
+    pub fn estimate(
+        policy: &BlastPolicy,
+        purpose: Purpose,
+        rows: &[(Channel, Option<String>, bool)],
+    ) -> Cost {
+        let mut count: BTreeMap<(Channel, String), (u32, u32)> = BTreeMap::new();
+        for (channel, country, template) in rows {
+            let key = (*channel, country.clone().unwrap_or_else(|| "*".into()));
+            let entry = count.entry(key).or_default();
+            entry.0 += 1;
+            // WhatsApp bills templates; a utility message inside the
+            // window is free, a marketing one never is.
+            let billed =
+                *channel != Channel::Whatsapp || *template || purpose == Purpose::Promotional;
+            if billed {
+                entry.1 += 1;
+            }
+        }
+        let mut cost = Cost {
+            currency: policy.prices.as_ref().map(|p| p.currency.clone()),
+            prices_as_of: policy.prices.as_ref().map(|p| p.as_of),
+            ..Cost::default()
+        };
+        for ((channel, country), (messages, billed)) in count {
+            let unit = policy.price(channel, Some(country.as_str()), purpose);
+            let total = unit.map(|u| (u * f64::from(billed) * 10_000.0).round() / 10_000.0);
+            cost.total += total.unwrap_or(0.0);
+            cost.lines.push(CostLine {
+                channel,
+                country,
+                messages,
+                unit_price: unit,
+                total,
+            });
+        }
+        cost.total = (cost.total * 10_000.0).round() / 10_000.0;
+        cost
+    }
+}
+
+/// A rendered message of the preview's sample.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sample {
+    pub channel: Channel,
+    /// Masked.
+    pub to: String,
+    pub language: Language,
+    pub text: String,
+    /// The WhatsApp template it goes as, outside the 24-hour window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+}
+
+/// A blast, from its preview on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Blast {
+    pub id: BlastId,
+    pub tenant: crate::ids::TenantId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub template: String,
+    pub purpose: Purpose,
+    pub filter: Filter,
+    pub state: BlastState,
+    /// Why it paused or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub buckets: Buckets,
+    /// Recipients (will be sent, now or later).
+    pub planned: u32,
+    /// Pages of the frozen audience.
+    pub pages: u32,
+    /// WhatsApp templates it sends outside a window: its share of the daily limit.
+    pub whatsapp_templates: u32,
+    pub fingerprint: String,
+    pub cost: Cost,
+    pub sample: Vec<Sample>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
+    /// Staff test sends so far.
+    #[serde(default)]
+    pub tests: u32,
+}
+
+/// One member of the frozen audience who gets the message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Planned {
+    pub contact: ContactKey,
+    #[serde(flatten)]
+    pub about: RecordRef,
+    pub language: Language,
+    pub route: Route,
+    /// On WhatsApp outside the window: as the approved template.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub template: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<Timestamp>,
+    /// The channels to try next if this one fails for good.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallbacks: Vec<Route>,
+}
+
+/// A page of the frozen audience.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AudiencePage {
+    pub page: u32,
+    pub recipients: Vec<Planned>,
+}
+
+/// A recipient's record: its state, kept in step with its ledger message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recipient {
+    #[serde(flatten)]
+    pub planned: Planned,
+    pub state: RecipientState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<MessageId>,
+    /// The provider's code and our words, for failed and skipped ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The provider's id of the message sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<String>,
+    /// The patient replied within 72 hours (or to this very message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replied_at: Option<Timestamp>,
+    /// The patient booked or moved an appointment within 7 days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebooked_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
+}
+
+impl Recipient {
+    /// A recipient nothing has happened to yet.
+    pub fn pending(planned: Planned, at: Timestamp) -> Recipient {
+        Recipient {
+            planned,
+            state: RecipientState::Pending,
+            message: None,
+            code: None,
+            reason: None,
+            provider_id: None,
+            replied_at: None,
+            rebooked_at: None,
+            updated_at: at,
+        }
+    }
+}
+
+/// How long after a blast message a reply is counted as its outcome.
+pub const REPLY_WINDOW: SignedDuration = SignedDuration::from_hours(72);
+/// How long after a blast message a booking or move is counted as its outcome.
+pub const BOOKING_WINDOW: SignedDuration = SignedDuration::from_hours(24 * 7);
+
+/// The last blast message a patient got: what a reply or booking is
+/// attributed to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastBlast {
+    pub blast: BlastId,
+    pub page: u32,
+    pub at: Timestamp,
+}
+
+/// Exact counts of a blast's recipients.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub planned: u32,
+    pub pending: u32,
+    pub in_flight: u32,
+    /// Sent, whatever happened after (delivered and read are among them).
+    pub sent: u32,
+    pub delivered: u32,
+    pub read: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    pub cancelled: u32,
+    pub replied: u32,
+    pub rebooked: u32,
+}
+
+impl Progress {
+    /// Tallies the recipients; `unplanned` recipients have no record yet
+    /// (pending). Pending ones of a stopped blast are cancelled.
+    pub fn tally<'r>(blast: &Blast, recipients: impl Iterator<Item = &'r Recipient>) -> Progress {
+        let mut p = Progress {
+            planned: blast.planned,
+            ..Progress::default()
+        };
+        let mut seen = 0u32;
+        for r in recipients {
+            seen += 1;
+            match r.state {
+                RecipientState::Pending => p.pending += 1,
+                RecipientState::InFlight => p.in_flight += 1,
+                RecipientState::Sent => p.sent += 1,
+                RecipientState::Delivered => {
+                    p.sent += 1;
+                    p.delivered += 1;
+                }
+                RecipientState::Read => {
+                    p.sent += 1;
+                    p.delivered += 1;
+                    p.read += 1;
+                }
+                RecipientState::Failed => p.failed += 1,
+                RecipientState::Skipped => p.skipped += 1,
+                RecipientState::Cancelled => p.cancelled += 1,
+            }
+            p.replied += u32::from(r.replied_at.is_some());
+            p.rebooked += u32::from(r.rebooked_at.is_some());
+        }
+        p.pending += blast.planned.saturating_sub(seen);
+        if blast.state.is_stopped() {
+            p.cancelled += p.pending;
+            p.pending = 0;
+        }
+        p
+    }
+
+    /// Whether every recipient has its outcome.
+    pub fn finished(&self) -> bool {
+        self.pending == 0 && self.in_flight == 0
+    }
+}
+
+/// What ties a ledger message to its blast recipient.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mark {
+    pub blast: BlastId,
+    /// The audience page the recipient is on.
+    pub page: u32,
+    pub contact: ContactKey,
+}
+
+/// The id of a blast's one message to a patient.
+pub fn message_id(blast: &BlastId, contact: &ContactKey) -> Result<MessageId, String> {
+    MessageId::new(format!("blast-{blast}-{}", contact.as_str()))
 }
 
 #[cfg(test)]

@@ -101,6 +101,11 @@ id_type!(
     check_slug
 );
 id_type!(
+    /// A blast: a generated, time-ordered identifier.
+    BlastId,
+    check_token
+);
+id_type!(
     /// A rule of the automation engine (`appointment_confirmation`).
     RuleId,
     check_slug
@@ -114,6 +119,8 @@ id_type!(
 pub enum RecordRef {
     Lead(LeadId),
     Appointment(AppointmentId),
+    /// A blast: its timer, and its test messages.
+    Blast(BlastId),
 }
 
 impl RecordRef {
@@ -122,20 +129,21 @@ impl RecordRef {
         match self {
             RecordRef::Lead(id) => id.as_str(),
             RecordRef::Appointment(id) => id.as_str(),
+            RecordRef::Blast(id) => id.as_str(),
         }
     }
 
     pub fn lead(&self) -> Option<&LeadId> {
         match self {
             RecordRef::Lead(id) => Some(id),
-            RecordRef::Appointment(_) => None,
+            RecordRef::Appointment(_) | RecordRef::Blast(_) => None,
         }
     }
 
     pub fn appointment(&self) -> Option<&AppointmentId> {
         match self {
             RecordRef::Appointment(id) => Some(id),
-            RecordRef::Lead(_) => None,
+            RecordRef::Lead(_) | RecordRef::Blast(_) => None,
         }
     }
 }
@@ -145,6 +153,7 @@ impl fmt::Display for RecordRef {
         match self {
             RecordRef::Lead(id) => write!(f, "lead {id}"),
             RecordRef::Appointment(id) => write!(f, "appointment {id}"),
+            RecordRef::Blast(id) => write!(f, "blast {id}"),
         }
     }
 }

@@ -240,6 +240,9 @@ pub struct Message {
     pub rule: Option<RuleId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occurrence: Option<String>,
+    /// For a blast's message: the blast and the recipient it is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blast: Option<crate::blast::Mark>,
 }
 
 /// A reply button: what it says, and the payload a tap sends back.
@@ -295,6 +298,7 @@ impl Message {
             expires_at: None,
             rule: None,
             occurrence: None,
+            blast: None,
         }
     }
 

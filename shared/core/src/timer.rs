@@ -20,6 +20,9 @@ pub enum TimerKind {
     Deliver,
     /// A rule of the automation engine fires for an appointment.
     Step,
+    /// A blast starts (when scheduled), or its pages are driven again
+    /// (deferred recipients, lost queue messages).
+    Blast,
 }
 
 impl TimerKind {
@@ -30,6 +33,7 @@ impl TimerKind {
             TimerKind::SlaReassign => "sla_reassign",
             TimerKind::Deliver => "deliver",
             TimerKind::Step => "step",
+            TimerKind::Blast => "blast",
         }
     }
 }

@@ -270,6 +270,7 @@ impl Function {
             .env("TABLE_NAME", &resources.table)
             .env("LEADS_QUEUE_URL", &resources.leads_queue_url)
             .env("OUTBOX_QUEUE_URL", &resources.outbox_queue_url)
+            .env("BLAST_QUEUE_URL", &resources.blast_queue_url)
             .env("EVENT_BUS_NAME", &resources.event_bus)
             .env("CLINICFLOW_CONFIG", config())
             .env("DEMO_WHATSAPP_TOKEN", "bench-token")

@@ -45,6 +45,7 @@ impl Env {
                 table: required("TABLE_NAME")?,
                 leads_queue_url: required("LEADS_QUEUE_URL")?,
                 outbox_queue_url: required("OUTBOX_QUEUE_URL")?,
+                blast_queue_url: required("BLAST_QUEUE_URL")?,
                 event_bus: required("EVENT_BUS_NAME")?,
             },
         })
@@ -67,6 +68,10 @@ mod tests {
             (
                 "OUTBOX_QUEUE_URL",
                 "https://sqs.eu-central-1.amazonaws.com/1/outbox",
+            ),
+            (
+                "BLAST_QUEUE_URL",
+                "https://sqs.eu-central-1.amazonaws.com/1/blast",
             ),
             ("EVENT_BUS_NAME", "clinicflow-events"),
         ];

@@ -11,15 +11,20 @@ pub enum QueueName {
     Leads,
     /// assign / sweep → send: ledger messages to deliver.
     Outbox,
+    /// api / sweep → blast: pages of a blast's audience to send, apart
+    /// from the outbox so that a 100,000-patient blast never delays a
+    /// greeting or a reminder.
+    Blast,
 }
 
 impl QueueName {
-    pub const ALL: [QueueName; 2] = [QueueName::Leads, QueueName::Outbox];
+    pub const ALL: [QueueName; 3] = [QueueName::Leads, QueueName::Outbox, QueueName::Blast];
 
     pub fn as_str(self) -> &'static str {
         match self {
             QueueName::Leads => "leads",
             QueueName::Outbox => "outbox",
+            QueueName::Blast => "blast",
         }
     }
 }

@@ -13,6 +13,7 @@ use axum::routing::{get, post, put};
 use crate::App;
 
 mod appointments;
+mod blasts;
 mod body;
 mod dto;
 mod error;
@@ -142,6 +143,14 @@ fn staff_routes() -> Router<Arc<App>> {
             post(appointments::status),
         )
         .route("/v1/surveys", get(appointments::surveys))
+        .route("/v1/blasts", get(blasts::list).post(blasts::preview))
+        .route("/v1/blasts/{blast_id}", get(blasts::detail))
+        .route("/v1/blasts/{blast_id}/send", post(blasts::send))
+        .route("/v1/blasts/{blast_id}/test", post(blasts::test))
+        .route("/v1/blasts/{blast_id}/pause", post(blasts::pause))
+        .route("/v1/blasts/{blast_id}/resume", post(blasts::resume))
+        .route("/v1/blasts/{blast_id}/cancel", post(blasts::cancel))
+        .route("/v1/blasts/{blast_id}/recipients", get(blasts::recipients))
         .route("/fhir/Appointment", put(fhir::put_appointment))
         .route("/v1/messages", get(staff::list_messages))
         .route("/v1/tasks", get(staff::list_tasks))

@@ -9,19 +9,23 @@ use super::appointments::{
     MoveRequest, PatientView, PlanStepView, RevisionView, StatusRequest, SurveyPage,
     SurveySummaryView, SurveyView,
 };
+use super::blasts::{
+    BlastBody, PreviewRequest, RecipientBody, RefusedBody, RefusedDetail, SendRequest, TestRequest,
+    TestSent,
+};
 use super::dto::{
     Accepted, AttributionView, ContactRequest, HandledRequest, Health, HistoryView, LeadDetailView,
     LeadView, MessageView, OwnerView, PhoneRequest, ReplyRequest, StageChangeView, StageRequest,
     SubmissionFields, TaskView, TimerView, TouchView,
 };
 use super::error::{ErrorBody, ErrorDetail, FieldProblem};
-use super::{appointments, fhir, forms, outreach, staff};
+use super::{appointments, blasts, fhir, forms, outreach, staff};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Clinicflow",
-        description = "Lead intake, assignment, SLA escalation, appointments and their journeys, and the message ledger for clinic chains.",
+        description = "Lead intake, assignment, SLA escalation, appointments and their journeys, blasts, and the message ledger for clinic chains.",
     ),
     paths(
         forms::submit,
@@ -45,6 +49,15 @@ use super::{appointments, fhir, forms, outreach, staff};
         appointments::status,
         appointments::surveys,
         fhir::put_appointment,
+        blasts::preview,
+        blasts::list,
+        blasts::detail,
+        blasts::send,
+        blasts::test,
+        blasts::pause,
+        blasts::resume,
+        blasts::cancel,
+        blasts::recipients,
         super::health,
     ),
     components(schemas(
@@ -83,12 +96,21 @@ use super::{appointments, fhir, forms, outreach, staff};
         SurveyPage,
         SurveySummaryView,
         SurveyView,
+        PreviewRequest,
+        SendRequest,
+        TestRequest,
+        TestSent,
+        BlastBody,
+        RefusedBody,
+        RefusedDetail,
+        RecipientBody,
     )),
     modifiers(&StaffToken),
     tags(
         (name = "forms", description = "Public: web forms post leads here"),
         (name = "staff", description = "Clinic staff; a bearer token per clinic chain"),
         (name = "appointments", description = "Appointments and their journeys; the staff token"),
+        (name = "blasts", description = "Blasts to a filtered set of patients: previewed, paced, sent once; the staff token"),
         (name = "fhir", description = "A clinic's scheduler feeding appointments (FHIR R4); the staff token"),
         (name = "operations", description = "For operators"),
     ),

@@ -9,6 +9,7 @@
 //! because a second copy is worse than a visible failure.
 
 use clinicflow_core::appointment::Appointment;
+use clinicflow_core::blast::{self, BlastState, Effect};
 use clinicflow_core::ids::{MessageId, RecordRef, TenantId};
 use clinicflow_core::lead::Lead;
 use clinicflow_core::message::{
@@ -19,11 +20,16 @@ use clinicflow_ports::{Condition, Receipt, SendError, Write};
 use jiff::{SignedDuration, Timestamp};
 use tracing::{info, warn};
 
+use super::blasts::Hold;
 use super::compose;
 use super::{MAX_ROUNDS, busy, landed, pacing};
 use crate::error::AppError;
 use crate::records::{self, Patient, Versioned};
 use crate::{App, keys};
+
+/// When a blast message the provider found too fast is tried again, should
+/// its page not send it first.
+const RATE_RETRY: SignedDuration = SignedDuration::from_secs(2);
 
 /// The longest wait between two delivery attempts.
 const MAX_BACKOFF: SignedDuration = SignedDuration::from_hours(1);
@@ -38,6 +44,18 @@ impl App {
         tenant: &TenantId,
         about: &RecordRef,
         id: &MessageId,
+    ) -> Result<(), AppError> {
+        self.deliver(tenant, about, id, false).await
+    }
+
+    /// Delivers one ledger message; with `turn_taken`, the caller already
+    /// took the sender's turn for it (a blast takes its turns in chunks).
+    pub(super) async fn deliver(
+        &self,
+        tenant: &TenantId,
+        about: &RecordRef,
+        id: &MessageId,
+        turn_taken: bool,
     ) -> Result<(), AppError> {
         let key = keys::message(tenant, about, id);
         for _ in 0..MAX_ROUNDS {
@@ -76,6 +94,22 @@ impl App {
                     continue;
                 }
             }
+            if let Some(mark) = &message.blast {
+                match self.blast_hold(tenant, mark).await? {
+                    Hold::Go => {}
+                    Hold::Wait => {
+                        // Paused: resuming drives its page, which sends it.
+                        self.clear_deliver_timer(tenant, about, id).await?;
+                        return Ok(());
+                    }
+                    Hold::Stop(failure) => {
+                        if self.settle(message, version, Err(failure), now).await? {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                }
+            }
             if message.purpose == Purpose::Promotional && self.opted_out(&message).await? {
                 let failure = Failure {
                     code: "opted_out".into(),
@@ -91,7 +125,9 @@ impl App {
             }
             let rate = self.messenger.rate(&message);
             let mut turn = None;
-            if let Some(rate) = &rate {
+            if let Some(rate) = &rate
+                && !turn_taken
+            {
                 turn = Some(pacing::wait_turn(self, &message.tenant, rate).await?);
             }
             let now = self.clock.now();
@@ -127,6 +163,31 @@ impl App {
         result: Result<Receipt, SendError>,
     ) -> Result<(), AppError> {
         let now = self.clock.now();
+        if let (Some(mark), Err(e)) = (&message.blast, &result) {
+            let (SendError::Retryable { code, reason } | SendError::Permanent { code, reason }) = e;
+            match blast::effect(code) {
+                Effect::SlowDown => {
+                    let at = now.saturating_add(RATE_RETRY).unwrap_or(now);
+                    return self
+                        .hold_back(message, version, code, reason, Some(at), now)
+                        .await;
+                }
+                Effect::Pause => {
+                    let why = format!("{code}: {}", blast::explain(code));
+                    self.stop_blast(&message.tenant, &mark.blast, BlastState::Paused, &why)
+                        .await?;
+                    return self
+                        .hold_back(message, version, code, reason, None, now)
+                        .await;
+                }
+                Effect::Fail => {
+                    let why = format!("{code}: {}", blast::explain(code));
+                    self.stop_blast(&message.tenant, &mark.blast, BlastState::Failed, &why)
+                        .await?;
+                }
+                Effect::Skip | Effect::OptOut | Effect::Failed => {}
+            }
+        }
         match result {
             Ok(receipt) => {
                 info!(message_id = %message.id, kind = message.kind.as_str(), channel = message.channel.as_str(), provider = %receipt.provider, "message sent");
@@ -163,6 +224,43 @@ impl App {
                     warn!(message_id = %queued.id, "message changed while its retry was recorded");
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Puts a blast message the provider held back (too fast, or the
+    /// blast is paused) back in the queue without counting the attempt;
+    /// with `retry_at`, its timer sends it then should its page not.
+    async fn hold_back(
+        &self,
+        message: Message,
+        version: u64,
+        code: &str,
+        reason: &str,
+        retry_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(), AppError> {
+        let mut queued = message;
+        queued.status = MessageStatus::Queued;
+        queued.attempts = queued.attempts.saturating_sub(1);
+        queued.lease_until = None;
+        queued.error = Some(Failure {
+            code: code.to_owned(),
+            reason: reason.to_owned(),
+        });
+        queued.updated_at = now;
+        let timer = match retry_at {
+            Some(at) => {
+                records::timer(&compose::deliver_timer(&queued, at), now, Condition::Always)?
+            }
+            None => records::delete(
+                deliver_timer_key(&queued.tenant, &queued.about, &queued.id),
+                Condition::Always,
+            ),
+        };
+        let writes = vec![records::message(&queued, Some(version))?, timer];
+        if !landed(self.store.write(writes).await)? {
+            warn!(message_id = %queued.id, "message changed while it was held back");
         }
         Ok(())
     }
@@ -224,7 +322,24 @@ impl App {
             });
         }
         writes.push(records::message(&message, Some(version))?);
-        landed(self.store.write(writes).await)
+        if message.blast.is_none() {
+            return landed(self.store.write(writes).await);
+        }
+        // A blast message's recipient changes with it; the recipient may
+        // change meanwhile (a reply attributed), so only its part is read again.
+        let key = keys::message(&message.tenant, &message.about, &message.id);
+        for _ in 0..MAX_ROUNDS {
+            let mut all = writes.clone();
+            all.extend(self.mirror_writes(&message, now).await?);
+            if landed(self.store.write(all).await)? {
+                return Ok(true);
+            }
+            let current = self.store.get(&key).await?;
+            if current.is_none_or(|item| item.version != version) {
+                return Ok(false);
+            }
+        }
+        Err(busy("blast recipient"))
     }
 
     /// For a message that just failed for good: the writes that queue its
@@ -299,6 +414,8 @@ impl App {
             return Ok(None);
         }
         let contact = match &message.about {
+            _ if message.blast.is_some() => message.blast.as_ref().map(|m| m.contact.clone()),
+            RecordRef::Blast(_) => None,
             RecordRef::Lead(lead) => {
                 records::get::<Lead>(self.store.as_ref(), &keys::lead(&message.tenant, lead))
                     .await?

@@ -7,6 +7,7 @@
 //! lands in the same transaction as its effects, so a webhook delivered
 //! three times changes what one delivery changed.
 
+use clinicflow_core::blast::{self, BlastState, Effect};
 use clinicflow_core::contact::{PhoneNumber, Reach};
 use clinicflow_core::ids::{LeadId, MessageId, TenantId};
 use clinicflow_core::inbound::{self, Inbound, InboundMessage, StatusUpdate};
@@ -90,7 +91,21 @@ impl App {
                 writes.extend(self.fallback(&mut updated, now).await?);
             }
             writes.push(records::message(&updated, Some(version))?);
+            writes.extend(self.mirror_writes(&updated, now).await?);
             if landed(self.store.write(writes).await)? {
+                if let (Some(mark), Some(e)) = (&updated.blast, &updated.error) {
+                    // Meta reports restrictions in statuses too.
+                    let stop = match blast::effect(&e.code) {
+                        Effect::Pause => Some(BlastState::Paused),
+                        Effect::Fail => Some(BlastState::Failed),
+                        _ => None,
+                    };
+                    if let Some(state) = stop {
+                        let why = format!("{}: {}", e.code, blast::explain(&e.code));
+                        self.stop_blast(&tenant.id, &mark.blast, state, &why)
+                            .await?;
+                    }
+                }
                 info!(message_id = %updated.id, status = s.status.as_str(), "delivery status recorded");
                 return Ok(());
             }
@@ -125,6 +140,11 @@ impl App {
             }
             let now = self.clock.now();
             let patient = records::get::<Patient>(self.store.as_ref(), &patient_key).await?;
+            if let Some(p) = &patient {
+                let context = m.context.as_deref().map(|c| (m.provider.as_str(), c));
+                self.attribute_reply(&tenant.id, &p.value, context, m.at)
+                    .await?;
+            }
             let version = patient.as_ref().map(|p| p.version);
             let mut record = patient.map(|p| p.value).unwrap_or_else(|| {
                 Patient::new(contact.clone(), m.name.clone(), reach.clone(), now)

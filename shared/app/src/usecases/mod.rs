@@ -7,6 +7,7 @@
 
 mod appointments;
 mod assign;
+pub(crate) mod blasts;
 mod compose;
 mod deliver;
 mod inbound;
@@ -22,6 +23,7 @@ pub use appointments::{
     AppointmentDetail, AppointmentFilter, BookInput, DayPart, FeedOutcome, FhirRefusal, FhirWrite,
     LinkPage, MoveInput, PlanStep, Reply, SurveyFilter, SurveySummary,
 };
+pub use blasts::{BlastInput, BlastView, RecipientFilter, Refused};
 pub use intake::Submitted;
 pub use queries::{LeadDetail, LeadFilter, Listing, MessageFilter, TaskFilter};
 pub use staff::{ContactInput, StageInput};
@@ -117,6 +119,11 @@ impl App {
                 self.answer_by_link(&tenant, &appointment, version, reply, &key)
                     .await
             }
+            Work::BlastPage {
+                tenant,
+                blast,
+                page,
+            } => self.send_blast_page(&tenant, &blast, page).await,
         }
     }
 }

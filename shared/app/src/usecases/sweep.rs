@@ -139,7 +139,9 @@ impl App {
         match (timer.kind, &timer.message) {
             (TimerKind::Assign, _) => match &timer.about {
                 RecordRef::Lead(lead) => self.assign_lead(&timer.tenant, lead).await,
-                RecordRef::Appointment(_) => self.drop_timer(timer, claimed).await,
+                RecordRef::Appointment(_) | RecordRef::Blast(_) => {
+                    self.drop_timer(timer, claimed).await
+                }
             },
             (TimerKind::Deliver, Some(message)) => {
                 self.deliver_message(&timer.tenant, &timer.about, message)
@@ -149,6 +151,7 @@ impl App {
             (TimerKind::Deliver, None) => self.drop_timer(timer, claimed).await,
             (TimerKind::SlaWarn, _) => self.sla_warn(timer, claimed).await,
             (TimerKind::SlaReassign, _) => self.sla_reassign(timer, claimed).await,
+            (TimerKind::Blast, _) => self.fire_blast_timer(timer, claimed).await,
         }
     }
 }

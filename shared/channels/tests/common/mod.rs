@@ -40,5 +40,6 @@ pub fn message(channel: Channel, to: &str, template: Option<TemplateCall>) -> Me
         expires_at: None,
         rule: None,
         occurrence: None,
+        blast: None,
     }
 }

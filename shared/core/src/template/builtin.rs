@@ -9,7 +9,7 @@ pub(super) fn texts(kind: TemplateKind) -> &'static [(&'static str, &'static str
         Greeting => GREETING,
         SlaAlert => SLA_ALERT,
         InboundNotice => INBOUND_NOTICE,
-        Reply => REPLY,
+        Reply | Blast => REPLY,
         AppointmentConfirmation => CONFIRMATION,
         AppointmentNudge => NUDGE,
         AppointmentReminder => REMINDER,

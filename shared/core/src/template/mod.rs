@@ -58,6 +58,9 @@ pub enum TemplateKind {
     AppointmentNotice,
     /// To the clinic's own scheduler: a patient's answer, as JSON.
     SchedulerCallback,
+    /// A blast's message, rendered from the clinic's blast template (the
+    /// kind only frames it, and names its channel order).
+    Blast,
 }
 
 /// Who reads a kind, which decides the languages it needs.
@@ -93,7 +96,7 @@ const APPOINTMENT_VARIABLES: &[&str] = &[
 ];
 
 impl TemplateKind {
-    pub const ALL: [TemplateKind; 19] = [
+    pub const ALL: [TemplateKind; 20] = [
         TemplateKind::Greeting,
         TemplateKind::SlaAlert,
         TemplateKind::InboundNotice,
@@ -113,6 +116,7 @@ impl TemplateKind {
         TemplateKind::SurveyThanks,
         TemplateKind::AppointmentNotice,
         TemplateKind::SchedulerCallback,
+        TemplateKind::Blast,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -137,6 +141,7 @@ impl TemplateKind {
             SurveyThanks => "survey_thanks",
             AppointmentNotice => "appointment_notice",
             SchedulerCallback => "scheduler_callback",
+            Blast => "blast",
         }
     }
 
@@ -175,7 +180,7 @@ impl TemplateKind {
                 "waited_minutes",
             ],
             InboundNotice => &["consultant", "patient", "channel", "lead_id"],
-            Reply => &["text"],
+            Reply | Blast => &["text"],
             AppointmentNotice => &[
                 "recipient",
                 "patient",

@@ -58,7 +58,7 @@ impl<'a> About<'a> {
 }
 
 /// The variables of every message to the patient about `a`.
-pub(super) fn patient_vars(
+pub(crate) fn patient_vars(
     tenant: &Tenant,
     a: &Appointment,
     link: Option<&str>,

@@ -26,6 +26,7 @@ mod steps;
 pub use answers::Reply;
 pub use feed::{FeedOutcome, FhirRefusal, FhirWrite};
 pub use links::LinkPage;
+pub(crate) use messages::patient_vars;
 pub use queries::{
     AppointmentDetail, AppointmentFilter, DayPart, PlanStep, SurveyFilter, SurveySummary,
 };

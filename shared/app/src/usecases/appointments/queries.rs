@@ -9,7 +9,7 @@ use clinicflow_core::journey::{self, Action, SkipReason, Step};
 use clinicflow_core::message::{Channel, Message};
 use clinicflow_core::messaging;
 use clinicflow_core::task::Task;
-use clinicflow_core::tenant::Tenant;
+use clinicflow_core::tenant::{Branch, Tenant};
 use clinicflow_core::timer::Timer;
 use clinicflow_ports::{Index, Query, SortKey};
 use jiff::civil::{Date, Time};
@@ -40,6 +40,56 @@ pub struct AppointmentFilter {
     pub service: Option<ServiceId>,
     pub status: Option<AppointmentStatus>,
     pub confirmation: Option<Confirmation>,
+}
+
+impl AppointmentFilter {
+    /// The branch the filter reads: the one named, or the only one.
+    pub(crate) fn branch<'t>(&self, tenant: &'t Tenant) -> Result<&'t Branch, AppError> {
+        match &self.branch {
+            Some(b) => tenant
+                .branch(b)
+                .ok_or_else(|| AppError::invalid("branch", "is not a branch of this clinic")),
+            None if tenant.branches.len() == 1 => Ok(tenant.default_branch()),
+            None => Err(AppError::invalid(
+                "branch",
+                "is required: this clinic has several branches",
+            )),
+        }
+    }
+
+    /// The index partition of the branch's day and the range of its half
+    /// day (in the branch's time zone).
+    pub(crate) fn day_range(
+        &self,
+        tenant: &Tenant,
+    ) -> Result<(BranchId, String, SortKey), AppError> {
+        let branch = self.branch(tenant)?;
+        let tz = &branch.time_zone;
+        let noon = tz
+            .to_timestamp(self.date.to_datetime(Time::constant(12, 0, 0, 0)))
+            .map_err(|_| AppError::invalid("date", "is out of range"))?;
+        let sk = match self.part {
+            None => SortKey::All,
+            Some(DayPart::Morning) => SortKey::AtMost(format!(
+                "{}#~",
+                keys::millis(noon - SignedDuration::from_millis(1))
+            )),
+            Some(DayPart::Afternoon) => SortKey::AtLeast(keys::millis(noon)),
+        };
+        let pk = keys::branch_day_index_pk(&tenant.id, &branch.id, self.date);
+        Ok((branch.id.clone(), pk, sk))
+    }
+
+    /// Whether an appointment of the day's index passes the filter.
+    pub(crate) fn matches(&self, a: &Appointment, branch: &BranchId) -> bool {
+        let b = &a.booking;
+        self.practitioner.as_ref().is_none_or(|p| &b.practitioner == p)
+            && self.service.as_ref().is_none_or(|s| &b.service == s)
+            && self.status.is_none_or(|s| b.status == s)
+            && self.confirmation.is_none_or(|c| b.confirmation == c)
+            // The day's index may hold an appointment moved since (it may lag).
+            && &b.branch == branch
+    }
 }
 
 /// One step of an appointment's journey, explained.
@@ -101,31 +151,7 @@ impl App {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Listing<Appointment>, AppError> {
-        let branch = match &filter.branch {
-            Some(b) => tenant
-                .branch(b)
-                .ok_or_else(|| AppError::invalid("branch", "is not a branch of this clinic"))?,
-            None if tenant.branches.len() == 1 => tenant.default_branch(),
-            None => {
-                return Err(AppError::invalid(
-                    "branch",
-                    "is required: this clinic has several branches",
-                ));
-            }
-        };
-        let tz = &branch.time_zone;
-        let noon = tz
-            .to_timestamp(filter.date.to_datetime(Time::constant(12, 0, 0, 0)))
-            .map_err(|_| AppError::invalid("date", "is out of range"))?;
-        let sk = match filter.part {
-            None => SortKey::All,
-            Some(DayPart::Morning) => SortKey::AtMost(format!(
-                "{}#~",
-                keys::millis(noon - SignedDuration::from_millis(1))
-            )),
-            Some(DayPart::Afternoon) => SortKey::AtLeast(keys::millis(noon)),
-        };
-        let pk = keys::branch_day_index_pk(&tenant.id, &branch.id, filter.date);
+        let (branch, pk, sk) = filter.day_range(tenant)?;
         self.scan_range(
             tenant,
             Index::Gsi1,
@@ -134,15 +160,7 @@ impl App {
             false,
             limit,
             cursor,
-            |a: &Appointment| {
-                let b = &a.booking;
-                filter.practitioner.as_ref().is_none_or(|p| &b.practitioner == p)
-                && filter.service.as_ref().is_none_or(|s| &b.service == s)
-                && filter.status.is_none_or(|s| b.status == s)
-                && filter.confirmation.is_none_or(|c| b.confirmation == c)
-                // The day's index may hold an appointment moved since (it may lag).
-                && b.branch == branch.id
-            },
+            |a: &Appointment| filter.matches(a, &branch),
         )
         .await
     }

@@ -163,6 +163,12 @@ impl App {
             now,
         );
         let mut writes = Vec::new();
+        let rebooked = events
+            .iter()
+            .any(|e| matches!(e, AppointmentEvent::Booked | AppointmentEvent::Rescheduled));
+        if rebooked && let Some(p) = &patient {
+            writes.extend(self.booking_attribution(&tenant.id, &p.value, now).await?);
+        }
 
         match &revision {
             Some(revision) => {

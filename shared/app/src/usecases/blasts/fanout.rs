@@ -1,0 +1,647 @@
+//! Sending a blast: one queue message per page of its frozen audience.
+//!
+//! A page's recipients are written as records (once; a redelivered page
+//! finds them), then each pending one is claimed by one transaction that
+//! moves it to in flight and puts its message in the ledger under an id
+//! made of the blast and the patient — so a second claim, a redelivered
+//! page or a second consumer finds the message and never makes another.
+//! The message then goes through the ordinary delivery (its lease, the
+//! sender's rate, opt-outs, fallbacks), with the sender's turns taken in
+//! chunks. Its outcome is mirrored onto the recipient in the same
+//! transaction that records it.
+//!
+//! The blast's state is read before every chunk and by every delivery: a
+//! pause or a cancel stops the sending within a chunk.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use clinicflow_core::blast::{
+    self, Blast, BlastState, Effect, LastBlast, Mark, Recipient, RecipientState,
+};
+use clinicflow_core::ids::{BlastId, TenantId};
+use clinicflow_core::message::{Audience, Failure, HandledVia, Message, MessageStatus, Purpose};
+use clinicflow_core::template::TemplateKind;
+use clinicflow_core::tenant::Tenant;
+use clinicflow_ports::{Condition, SendRate, Write};
+use futures_util::future::join_all;
+use jiff::Timestamp;
+use tracing::{info, warn};
+
+use super::control::blast_timer;
+use crate::error::AppError;
+use crate::records::{self, OptOut, Patient, Versioned};
+use crate::usecases::{MAX_ROUNDS, busy, compose, landed, pacing};
+use crate::{App, keys};
+
+/// Recipients claimed and sent together (and between two reads of the
+/// blast's state).
+const CHUNK: usize = 50;
+
+/// The longest a page slows down for after a provider said "too fast".
+const MAX_SLOWDOWN: Duration = Duration::from_secs(8);
+
+/// What the delivery of a blast message does, given its blast's state.
+pub(crate) enum Hold {
+    Go,
+    /// Not now (paused, not started): leave it queued.
+    Wait,
+    /// Never (cancelled, failed): settle it with this failure.
+    Stop(Failure),
+}
+
+/// The failure code of a blast message its blast's stop kept from going.
+const STOPPED: &str = "blast_stopped";
+
+impl App {
+    /// Sends what is due on page `page` of blast `id`.
+    pub async fn send_blast_page(
+        &self,
+        tenant_id: &TenantId,
+        id: &BlastId,
+        page: u32,
+    ) -> Result<(), AppError> {
+        let Some(tenant) = self.directory.tenant(tenant_id).cloned() else {
+            warn!(tenant = %tenant_id, "blast page for a tenant no longer configured; dropped");
+            return Ok(());
+        };
+        let Some(Versioned { value: blast, .. }) =
+            records::get::<Blast>(self.store.as_ref(), &keys::blast(tenant_id, id)).await?
+        else {
+            return Ok(());
+        };
+        if blast.state != BlastState::Sending || page >= blast.pages {
+            return Ok(());
+        }
+        let recipients = self.page_recipients(&tenant, &blast, page).await?;
+        let now = self.clock.now();
+        let mut due = Vec::new();
+        let mut later: Option<Timestamp> = None;
+        for r in recipients {
+            match r.value.state {
+                RecipientState::InFlight => due.push(r),
+                RecipientState::Pending => match r.value.planned.not_before {
+                    Some(at) if at > now => later = Some(later.map_or(at, |l| l.min(at))),
+                    _ => due.push(r),
+                },
+                _ => {}
+            }
+        }
+        let mut slowdown = Duration::ZERO;
+        for chunk in due.chunks(CHUNK) {
+            let current = self.blast(tenant_id, id).await?.value;
+            if current.state != BlastState::Sending {
+                info!(tenant = %tenant_id, blast = %id, page, state = current.state.as_str(), "blast page stopped");
+                return Ok(());
+            }
+            if !slowdown.is_zero() {
+                tokio::time::sleep(slowdown).await;
+            }
+            let claimed = join_all(chunk.iter().map(|r| self.claim(&tenant, &current, page, r)))
+                .await
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?;
+            let messages: Vec<Message> = claimed.into_iter().flatten().collect();
+            let slowed = self.send_chunk(&tenant, messages).await?;
+            slowdown = if slowed {
+                (slowdown * 2).clamp(Duration::from_millis(250), MAX_SLOWDOWN)
+            } else {
+                slowdown / 2
+            };
+        }
+        if let Some(at) = later {
+            self.wake_blast_at(&blast, at).await?;
+        }
+        Ok(())
+    }
+
+    /// The page's recipient records, written from its audience the first time.
+    async fn page_recipients(
+        &self,
+        tenant: &Tenant,
+        blast: &Blast,
+        page: u32,
+    ) -> Result<Vec<Versioned<Recipient>>, AppError> {
+        let audience = self.audience_page(&tenant.id, &blast.id, page).await?;
+        let mut recorded = self.page_records(&tenant.id, &blast.id, page).await?;
+        if recorded.len() >= audience.recipients.len() {
+            return Ok(recorded);
+        }
+        let now = self.clock.now();
+        let missing: Vec<Recipient> = audience
+            .recipients
+            .into_iter()
+            .filter(|p| {
+                !recorded
+                    .iter()
+                    .any(|r| r.value.planned.contact == p.contact)
+            })
+            .map(|p| Recipient::pending(p, now))
+            .collect();
+        for batch in missing.chunks(clinicflow_ports::store::MAX_TRANSACTION_ITEMS) {
+            let writes = batch
+                .iter()
+                .map(|r| records::recipient(&tenant.id, &blast.id, page, r, None))
+                .collect::<Result<Vec<_>, _>>()?;
+            if !landed(self.store.write(writes).await)? {
+                // Another consumer of the same page wrote some: one by one.
+                for r in batch {
+                    let write = records::recipient(&tenant.id, &blast.id, page, r, None)?;
+                    landed(self.store.write(vec![write]).await)?;
+                }
+            }
+        }
+        recorded = self.page_records(&tenant.id, &blast.id, page).await?;
+        Ok(recorded)
+    }
+
+    /// Moves a pending recipient to in flight with its message in the
+    /// ledger (one transaction); the message to send, if it still needs
+    /// sending.
+    async fn claim(
+        &self,
+        tenant: &Tenant,
+        blast: &Blast,
+        page: u32,
+        r: &Versioned<Recipient>,
+    ) -> Result<Option<Message>, AppError> {
+        let mut r = r.clone();
+        for _ in 0..MAX_ROUNDS {
+            let now = self.clock.now();
+            if r.value.state == RecipientState::InFlight {
+                let Some(id) = &r.value.message else {
+                    return Ok(None);
+                };
+                return Ok(records::get::<Message>(
+                    self.store.as_ref(),
+                    &keys::message(&tenant.id, &r.value.planned.about, id),
+                )
+                .await?
+                .map(|m| m.value)
+                .filter(|m| !m.status.is_settled()));
+            }
+            if r.value.state != RecipientState::Pending {
+                return Ok(None);
+            }
+            let message = self
+                .blast_message(tenant, blast, page, &r.value, now)
+                .await?;
+            let mut flying = r.value.clone();
+            flying.state = RecipientState::InFlight;
+            flying.message = Some(message.id.clone());
+            flying.updated_at = now;
+            let patient_key = keys::patient(&tenant.id, &flying.planned.contact);
+            let patient = records::get::<Patient>(self.store.as_ref(), &patient_key).await?;
+            let mut writes = vec![
+                records::recipient(&tenant.id, &blast.id, page, &flying, Some(r.version))?,
+                records::message(&message, None)?,
+                records::timer(
+                    &compose::deliver_timer(
+                        &message,
+                        now.saturating_add(self.tuning.safety_net).unwrap_or(now),
+                    ),
+                    now,
+                    Condition::Always,
+                )?,
+            ];
+            if let Some(p) = &patient {
+                let mut record = p.value.clone();
+                record.last_blast = Some(LastBlast {
+                    blast: blast.id.clone(),
+                    page,
+                    at: now,
+                });
+                if blast.purpose == Purpose::Promotional {
+                    let since = now
+                        .checked_sub(tenant.blasts.promotional_period)
+                        .unwrap_or(now);
+                    record.promotions.retain(|at| *at >= since);
+                    record.promotions.push(now);
+                }
+                record.updated_at = now;
+                writes.push(records::patient(&tenant.id, &record, Some(p.version))?);
+            }
+            if landed(self.store.write(writes).await)? {
+                return Ok(Some(message));
+            }
+            // Someone else claimed it, or the patient changed: read again.
+            let key = keys::recipient(&tenant.id, &blast.id, page, &r.value.planned.contact);
+            match records::get::<Recipient>(self.store.as_ref(), &key).await? {
+                Some(fresh) => r = fresh,
+                None => return Ok(None),
+            }
+        }
+        Err(busy("blast recipient"))
+    }
+
+    /// The blast's message to one recipient, rendered from the record as it
+    /// stands now.
+    async fn blast_message(
+        &self,
+        tenant: &Tenant,
+        blast: &Blast,
+        page: u32,
+        r: &Recipient,
+        now: Timestamp,
+    ) -> Result<Message, AppError> {
+        let p = &r.planned;
+        let template = tenant
+            .blasts
+            .templates
+            .get(&blast.template)
+            .ok_or_else(|| {
+                AppError::Internal(format!(
+                    "blast {} names template {} the configuration no longer has",
+                    blast.id, blast.template
+                ))
+            })?;
+        let vars = self.blast_vars(tenant, &p.about).await?;
+        let text = tenant
+            .blasts
+            .render(&template.id, &p.language, &vars)
+            .map_err(AppError::Internal)?;
+        let call = template
+            .whatsapp
+            .as_ref()
+            .map(|w| w.call(&p.language, &vars));
+        let id = blast::message_id(&blast.id, &p.contact).map_err(AppError::Internal)?;
+        Ok(Message {
+            template: if p.template { call.clone() } else { None },
+            whatsapp_template: call,
+            subject: Some(tenant.name.clone()),
+            fallbacks: p.fallbacks.clone(),
+            blast: Some(Mark {
+                blast: blast.id.clone(),
+                page,
+                contact: p.contact.clone(),
+            }),
+            ..Message::queued(
+                id,
+                tenant.id.clone(),
+                p.about.clone(),
+                TemplateKind::Blast,
+                Audience::Patient,
+                p.route.clone(),
+                blast.purpose,
+                p.language.clone(),
+                text,
+                now,
+            )
+        })
+    }
+
+    /// Sends claimed messages, taking each sender's turns in chunks;
+    /// whether a provider said "too fast" to any.
+    async fn send_chunk(&self, tenant: &Tenant, messages: Vec<Message>) -> Result<bool, AppError> {
+        let mut by_sender: BTreeMap<Option<String>, (Option<SendRate>, Vec<Message>)> =
+            BTreeMap::new();
+        for m in messages {
+            let rate = self.messenger.rate(&m);
+            let entry = by_sender
+                .entry(rate.as_ref().map(|r| r.sender.clone()))
+                .or_insert_with(|| (rate, Vec::new()));
+            entry.1.push(m);
+        }
+        let mut slowed = false;
+        for (_, (rate, mut pending)) in by_sender {
+            while !pending.is_empty() {
+                let n = match &rate {
+                    Some(rate) => {
+                        let wanted = u32::try_from(pending.len()).unwrap_or(u32::MAX);
+                        let (granted, _) =
+                            pacing::take_turns(self, &tenant.id, rate, wanted).await?;
+                        usize::try_from(granted).unwrap_or(1).max(1)
+                    }
+                    None => pending.len(),
+                };
+                let batch: Vec<Message> = pending.drain(..n.min(pending.len())).collect();
+                let outcomes = join_all(
+                    batch
+                        .iter()
+                        .map(|m| self.deliver(&m.tenant, &m.about, &m.id, rate.is_some())),
+                )
+                .await;
+                for (m, outcome) in batch.iter().zip(outcomes) {
+                    if let Err(e) = outcome {
+                        // Its timer (or the page's next run) sends it later.
+                        warn!(message_id = %m.id, error = %e, "blast message not sent this time");
+                    }
+                }
+                slowed |= self.any_slowed(&batch).await?;
+            }
+        }
+        Ok(slowed)
+    }
+
+    /// Whether a provider held any of `batch` back as too fast.
+    async fn any_slowed(&self, batch: &[Message]) -> Result<bool, AppError> {
+        for m in batch {
+            let key = keys::message(&m.tenant, &m.about, &m.id);
+            if let Some(now) = records::get::<Message>(self.store.as_ref(), &key).await?
+                && now.value.status == MessageStatus::Queued
+                && now
+                    .value
+                    .error
+                    .as_ref()
+                    .is_some_and(|e| blast::effect(&e.code) == Effect::SlowDown)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Arms the blast's timer at `at` unless it is due sooner.
+    async fn wake_blast_at(&self, blast: &Blast, at: Timestamp) -> Result<(), AppError> {
+        let now = self.clock.now();
+        let key = keys::timer(
+            &blast.tenant,
+            &clinicflow_core::ids::RecordRef::Blast(blast.id.clone()),
+            clinicflow_core::timer::TimerKind::Blast.as_str(),
+        );
+        for _ in 0..MAX_ROUNDS {
+            let current =
+                records::get::<clinicflow_core::timer::Timer>(self.store.as_ref(), &key).await?;
+            let condition = match &current {
+                Some(t) if t.value.due_at <= at => return Ok(()),
+                Some(t) => Condition::VersionIs(t.version),
+                None => Condition::Absent,
+            };
+            let write = records::timer(&blast_timer(blast, at), now, condition)?;
+            if landed(self.store.write(vec![write]).await)? {
+                return Ok(());
+            }
+        }
+        Err(busy("blast timer"))
+    }
+
+    /// Whether a blast message may go now, given its blast.
+    pub(crate) async fn blast_hold(
+        &self,
+        tenant: &TenantId,
+        mark: &Mark,
+    ) -> Result<Hold, AppError> {
+        let Some(blast) =
+            records::get::<Blast>(self.store.as_ref(), &keys::blast(tenant, &mark.blast)).await?
+        else {
+            return Ok(Hold::Go);
+        };
+        Ok(match blast.value.state {
+            BlastState::Sending | BlastState::Done => Hold::Go,
+            BlastState::Cancelled | BlastState::Failed => Hold::Stop(Failure {
+                code: STOPPED.into(),
+                reason: format!(
+                    "the blast was {} before this message went",
+                    blast.value.state.as_str()
+                ),
+            }),
+            BlastState::Previewed | BlastState::Scheduled | BlastState::Paused => Hold::Wait,
+        })
+    }
+
+    /// Pauses or fails a sending blast with the provider's reason.
+    pub(crate) async fn stop_blast(
+        &self,
+        tenant: &TenantId,
+        id: &BlastId,
+        state: BlastState,
+        reason: &str,
+    ) -> Result<(), AppError> {
+        for _ in 0..MAX_ROUNDS {
+            let now = self.clock.now();
+            let Some(Versioned {
+                value: mut blast,
+                version,
+            }) = records::get::<Blast>(self.store.as_ref(), &keys::blast(tenant, id)).await?
+            else {
+                return Ok(());
+            };
+            if !matches!(blast.state, BlastState::Sending | BlastState::Scheduled) {
+                return Ok(());
+            }
+            blast.state = state;
+            blast.reason = Some(reason.to_owned());
+            blast.updated_at = now;
+            if state == BlastState::Failed {
+                blast.finished_at = Some(now);
+            }
+            if landed(
+                self.store
+                    .write(vec![records::blast(&blast, Some(version))?])
+                    .await,
+            )? {
+                warn!(tenant = %tenant, blast = %id, state = state.as_str(), %reason, "blast stopped by the provider's answer");
+                return Ok(());
+            }
+        }
+        Err(busy("blast"))
+    }
+
+    /// The writes that bring a blast message's recipient in step with the
+    /// message (and record an opt-out the provider reported).
+    pub(crate) async fn mirror_writes(
+        &self,
+        message: &Message,
+        now: Timestamp,
+    ) -> Result<Vec<Write>, AppError> {
+        let Some(mark) = &message.blast else {
+            return Ok(Vec::new());
+        };
+        let key = keys::recipient(&message.tenant, &mark.blast, mark.page, &mark.contact);
+        let Some(Versioned {
+            value: mut r,
+            version,
+        }) = records::get::<Recipient>(self.store.as_ref(), &key).await?
+        else {
+            return Ok(Vec::new());
+        };
+        if r.message.as_ref() != Some(&message.id) {
+            // The recipient follows a later attempt (a fallback).
+            return Ok(Vec::new());
+        }
+        let mut writes = Vec::new();
+        let code = message.error.as_ref().map(|e| e.code.clone());
+        let next = match message.status {
+            MessageStatus::Queued | MessageStatus::Sending => return Ok(writes),
+            MessageStatus::Sent => RecipientState::Sent,
+            MessageStatus::Delivered => RecipientState::Delivered,
+            MessageStatus::Read => RecipientState::Read,
+            MessageStatus::Failed => {
+                if let Some(h) = &message.handled
+                    && h.via == HandledVia::Fallback
+                    && let Some(next) = &h.next
+                {
+                    // Its fallback carries the recipient on.
+                    r.message = Some(next.clone());
+                    r.updated_at = now;
+                    writes.push(records::recipient(
+                        &message.tenant,
+                        &mark.blast,
+                        mark.page,
+                        &r,
+                        Some(version),
+                    )?);
+                    return Ok(writes);
+                }
+                match code.as_deref().map(blast::effect) {
+                    _ if code.as_deref() == Some(STOPPED) => RecipientState::Cancelled,
+                    Some(Effect::Skip) => RecipientState::Skipped,
+                    Some(Effect::OptOut) => {
+                        writes.extend(self.opt_out_writes(message, now).await?);
+                        RecipientState::Skipped
+                    }
+                    _ => RecipientState::Failed,
+                }
+            }
+        };
+        if r.state == next || (r.state.is_final() && next < r.state) {
+            return Ok(Vec::new());
+        }
+        r.state = next;
+        r.updated_at = now;
+        if message.provider_id.is_some() {
+            r.provider_id = message.provider_id.clone();
+        }
+        if let Some(e) = &message.error
+            && matches!(
+                next,
+                RecipientState::Failed | RecipientState::Skipped | RecipientState::Cancelled
+            )
+        {
+            r.code = Some(e.code.clone());
+            r.reason = Some(match blast::effect(&e.code) {
+                Effect::Failed => e.reason.clone(),
+                _ => blast::explain(&e.code).to_owned(),
+            });
+        }
+        writes.push(records::recipient(
+            &message.tenant,
+            &mark.blast,
+            mark.page,
+            &r,
+            Some(version),
+        )?);
+        Ok(writes)
+    }
+
+    /// The patient stopped marketing messages on the channel (WhatsApp's
+    /// 131050): recorded as their opt-out.
+    async fn opt_out_writes(
+        &self,
+        message: &Message,
+        now: Timestamp,
+    ) -> Result<Vec<Write>, AppError> {
+        let Some(mark) = &message.blast else {
+            return Ok(Vec::new());
+        };
+        let key = keys::patient(&message.tenant, &mark.contact);
+        let Some(p) = records::get::<Patient>(self.store.as_ref(), &key).await? else {
+            return Ok(Vec::new());
+        };
+        if p.value.opted_out_of(message.channel) {
+            return Ok(Vec::new());
+        }
+        let mut record = p.value;
+        record.opted_out.insert(
+            message.channel,
+            OptOut {
+                at: now,
+                source: message
+                    .provider
+                    .clone()
+                    .unwrap_or_else(|| message.channel.as_str().to_owned()),
+                word: "131050".into(),
+            },
+        );
+        record.updated_at = now;
+        Ok(vec![records::patient(
+            &message.tenant,
+            &record,
+            Some(p.version),
+        )?])
+    }
+
+    /// Attributes a patient's reply to a blast message: the one it
+    /// answers (WhatsApp's `context` names it), else the last one they got
+    /// within 72 hours. Recorded once.
+    pub(crate) async fn attribute_reply(
+        &self,
+        tenant: &TenantId,
+        patient: &Patient,
+        context: Option<(&str, &str)>,
+        at: Timestamp,
+    ) -> Result<(), AppError> {
+        let mut target = None;
+        if let Some((provider, id)) = context {
+            let mut query =
+                clinicflow_ports::Query::partition(keys::provider_index_pk(tenant, provider, id));
+            query.index = clinicflow_ports::Index::Gsi2;
+            if let Some(item) = self.store.query(&query).await?.items.first() {
+                let m: Message = records::decode(item)?;
+                target = m.blast.map(|mark| (mark.blast, mark.page));
+            }
+        }
+        if target.is_none()
+            && let Some(last) = &patient.last_blast
+            && at >= last.at
+            && at.duration_since(last.at) <= blast::REPLY_WINDOW
+        {
+            target = Some((last.blast.clone(), last.page));
+        }
+        let Some((blast_id, page)) = target else {
+            return Ok(());
+        };
+        let key = keys::recipient(tenant, &blast_id, page, &patient.contact_key);
+        for _ in 0..MAX_ROUNDS {
+            let Some(Versioned {
+                value: mut r,
+                version,
+            }) = records::get::<Recipient>(self.store.as_ref(), &key).await?
+            else {
+                return Ok(());
+            };
+            if r.replied_at.is_some() {
+                return Ok(());
+            }
+            r.replied_at = Some(at);
+            r.updated_at = self.clock.now();
+            let write = records::recipient(tenant, &blast_id, page, &r, Some(version))?;
+            if landed(self.store.write(vec![write]).await)? {
+                info!(tenant = %tenant, blast = %blast_id, "blast reply recorded");
+                return Ok(());
+            }
+        }
+        Err(busy("blast outcome"))
+    }
+
+    /// The write that attributes a patient's booking or move to the last
+    /// blast message they got within 7 days (made with the appointment's
+    /// change, in its transaction); none when there is nothing to record.
+    pub(crate) async fn booking_attribution(
+        &self,
+        tenant: &TenantId,
+        patient: &Patient,
+        at: Timestamp,
+    ) -> Result<Option<Write>, AppError> {
+        let Some(last) = &patient.last_blast else {
+            return Ok(None);
+        };
+        if at < last.at || at.duration_since(last.at) > blast::BOOKING_WINDOW {
+            return Ok(None);
+        }
+        let key = keys::recipient(tenant, &last.blast, last.page, &patient.contact_key);
+        let Some(Versioned {
+            value: mut r,
+            version,
+        }) = records::get::<Recipient>(self.store.as_ref(), &key).await?
+        else {
+            return Ok(None);
+        };
+        if r.rebooked_at.is_some() {
+            return Ok(None);
+        }
+        r.rebooked_at = Some(at);
+        r.updated_at = at;
+        records::recipient(tenant, &last.blast, last.page, &r, Some(version)).map(Some)
+    }
+}
