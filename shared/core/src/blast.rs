@@ -918,6 +918,11 @@ pub struct Blast {
     pub send_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Timestamp>,
+    /// When its first message (sent alone, before any other) got an answer
+    /// that did not stop the blast: a template the provider does not have
+    /// fails the blast on that one message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probed_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Timestamp>,
     /// Staff test sends so far.

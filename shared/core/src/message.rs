@@ -241,7 +241,12 @@ pub struct Message {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occurrence: Option<String>,
     /// For a blast's message: the blast and the recipient it is for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// (Not `blast`: a blast's test message is about the blast, `"blast": id`.)
+    #[serde(
+        default,
+        rename = "blast_mark",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub blast: Option<crate::blast::Mark>,
 }
 

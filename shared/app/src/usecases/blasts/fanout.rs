@@ -38,6 +38,11 @@ use crate::{App, keys};
 /// blast's state).
 const CHUNK: usize = 50;
 
+/// Tries of a blast's first message while the provider says "too fast".
+const PROBE_TRIES: usize = 8;
+/// Rounds of 200 ms a page waits for the blast's first message.
+const PROBE_WAIT_ROUNDS: usize = 50;
+
 /// The longest a page slows down for after a provider said "too fast".
 const MAX_SLOWDOWN: Duration = Duration::from_secs(8);
 
@@ -87,6 +92,18 @@ impl App {
                 _ => {}
             }
         }
+        if blast.probed_at.is_none() && !due.is_empty() {
+            let go_on = if page == 0 {
+                let first = due.remove(0);
+                self.probe(&tenant, &blast, page, &first).await?
+            } else {
+                // Page 0 sends the first message alone; the others wait for it.
+                self.await_probe(tenant_id, id).await?
+            };
+            if !go_on {
+                return Ok(());
+            }
+        }
         let mut slowdown = Duration::ZERO;
         for chunk in due.chunks(CHUNK) {
             let current = self.blast(tenant_id, id).await?.value;
@@ -113,6 +130,89 @@ impl App {
             self.wake_blast_at(&blast, at).await?;
         }
         Ok(())
+    }
+
+    /// Sends a blast's first message alone, again while the provider says
+    /// "too fast", and records that the blast may go on; `false` when the
+    /// answer stopped the blast (a missing template), busy when the
+    /// message could not be sent yet (the page comes back).
+    async fn probe(
+        &self,
+        tenant: &Tenant,
+        blast: &Blast,
+        page: u32,
+        first: &Versioned<Recipient>,
+    ) -> Result<bool, AppError> {
+        let mut wait = Duration::from_millis(250);
+        for _ in 0..PROBE_TRIES {
+            let Some(message) = self.claim(tenant, blast, page, first).await? else {
+                break;
+            };
+            let slowed = self.send_chunk(tenant, vec![message.clone()]).await?;
+            if !slowed {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(MAX_SLOWDOWN);
+        }
+        let key = keys::message(
+            &tenant.id,
+            &first.value.planned.about,
+            &blast::message_id(&blast.id, &first.value.planned.contact)
+                .map_err(AppError::Internal)?,
+        );
+        let settled = records::get::<Message>(self.store.as_ref(), &key)
+            .await?
+            .is_some_and(|m| m.value.status.is_settled());
+        for _ in 0..MAX_ROUNDS {
+            let Versioned {
+                value: mut current,
+                version,
+            } = self.blast(&tenant.id, &blast.id).await?;
+            if current.state != BlastState::Sending {
+                return Ok(false);
+            }
+            if !settled {
+                return Err(AppError::Busy(format!(
+                    "blast {}: its first message is not answered yet",
+                    blast.id
+                )));
+            }
+            if current.probed_at.is_some() {
+                return Ok(true);
+            }
+            let now = self.clock.now();
+            current.probed_at = Some(now);
+            current.updated_at = now;
+            if landed(
+                self.store
+                    .write(vec![records::blast(&current, Some(version))?])
+                    .await,
+            )? {
+                info!(tenant = %tenant.id, blast = %blast.id, "blast's first message answered; the rest follow");
+                return Ok(true);
+            }
+        }
+        Err(busy("blast"))
+    }
+
+    /// Waits a little for the blast's first message to be answered:
+    /// `true` once it is, `false` if the blast stopped; busy (the page
+    /// comes back later) if it is not answered yet.
+    async fn await_probe(&self, tenant: &TenantId, id: &BlastId) -> Result<bool, AppError> {
+        for _ in 0..PROBE_WAIT_ROUNDS {
+            let blast = self.blast(tenant, id).await?.value;
+            if blast.state != BlastState::Sending {
+                return Ok(false);
+            }
+            if blast.probed_at.is_some() {
+                return Ok(true);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(AppError::Busy(format!(
+            "blast {id} waits for its first message"
+        )))
     }
 
     /// The page's recipient records, written from its audience the first time.

@@ -181,6 +181,7 @@ impl App {
             updated_at: now,
             send_at: None,
             started_at: None,
+            probed_at: None,
             finished_at: None,
             tests: 0,
         };
