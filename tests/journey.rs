@@ -320,6 +320,15 @@ async fn the_openapi_document_describes_every_route() {
         ("/v1/appointments/{appointment_id}/status", "post"),
         ("/v1/surveys", "get"),
         ("/fhir/Appointment", "put"),
+        ("/v1/blasts", "get"),
+        ("/v1/blasts", "post"),
+        ("/v1/blasts/{blast_id}", "get"),
+        ("/v1/blasts/{blast_id}/send", "post"),
+        ("/v1/blasts/{blast_id}/test", "post"),
+        ("/v1/blasts/{blast_id}/pause", "post"),
+        ("/v1/blasts/{blast_id}/resume", "post"),
+        ("/v1/blasts/{blast_id}/cancel", "post"),
+        ("/v1/blasts/{blast_id}/recipients", "get"),
         ("/healthz", "get"),
     ] {
         assert!(

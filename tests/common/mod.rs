@@ -125,6 +125,11 @@ impl Server {
         Server::start_with(dir, &dir.join("clinicflow.toml"))
     }
 
+    /// Starts again with the configuration already written and `env`.
+    pub fn restart_with_env(dir: &Path, env: &[(&str, &str)]) -> Server {
+        Server::launch(dir, &dir.join("clinicflow.toml"), env)
+    }
+
     fn start_with(dir: &Path, config_path: &Path) -> Server {
         Server::launch(dir, config_path, &[])
     }

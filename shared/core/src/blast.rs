@@ -39,7 +39,7 @@ pub const VARIABLES: &[&str] = &[
 ];
 
 /// `[tenants.blasts]`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlastsConfig {
     /// The business portfolio's WhatsApp messaging limit: unique patients
@@ -60,6 +60,19 @@ pub struct BlastsConfig {
     /// Template id → template.
     #[serde(default)]
     pub templates: BTreeMap<String, BlastTemplateConfig>,
+}
+
+impl Default for BlastsConfig {
+    fn default() -> Self {
+        BlastsConfig {
+            whatsapp_daily_limit: None,
+            operational_reserve: 0,
+            promotional_per_patient: one(),
+            promotional_period: week(),
+            prices: None,
+            templates: BTreeMap::new(),
+        }
+    }
 }
 
 fn one() -> u32 {

@@ -558,3 +558,80 @@ async fn an_appointment_goes_from_booking_to_survey_through_the_functions() {
         ]
     );
 }
+
+/// Books patient `n` with Dr. Aydın at Kadıköy on Thursday afternoon
+/// through the FHIR upsert (the api function).
+async fn book_thursday(aws: &Aws, n: u32) {
+    let start = dec(3, 14, 0) + jiff::SignedDuration::from_mins(i64::from(n % 8) * 15);
+    let body = json!({
+        "resourceType": "Appointment",
+        "identifier": [{ "system": "https://mis.example", "value": format!("B-{n}") }],
+        "status": "booked",
+        "serviceType": [{ "coding": [{ "code": "consultation" }] }],
+        "start": start.to_string(),
+        "end": (start + jiff::SignedDuration::from_mins(15)).to_string(),
+        "contained": [{ "resourceType": "Patient", "id": "p",
+                        "name": [{ "given": [format!("Hasta{n}")] }],
+                        "telecom": [{ "system": "phone", "value": format!("+90533{n:07}") }] }],
+        "participant": [
+            { "actor": { "reference": "#p" } },
+            { "actor": { "reference": "Practitioner/dr-aydin" } },
+            { "actor": { "reference": "Location/kadikoy" } }
+        ]
+    });
+    let (status, body) = staff(
+        aws,
+        "PUT",
+        &format!("/fhir/Appointment?identifier=https://mis.example|B-{n}"),
+        body,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blast_goes_from_preview_to_every_recipient_through_the_functions() {
+    let aws = Aws::start("blast").await;
+    aws.clock.set(dec(1, 10, 0));
+    let n = 60;
+    for i in 0..n {
+        book_thursday(&aws, i).await;
+    }
+    aws.usage.reset();
+    let mut steps = Steps::default();
+    let (status, preview) = staff(
+        &aws,
+        "POST",
+        "/v1/blasts",
+        json!({ "template": "doctor_out", "purpose": "operational",
+                "filter": { "date": "2026-12-03", "branch": "kadikoy", "part": "afternoon", "practitioner": "dr-aydin" } }),
+    )
+    .await;
+    assert_eq!(status, 201, "{preview}");
+    assert_eq!(preview["planned"], n);
+    steps.take(&aws, "preview (api)");
+    let id = preview["id"].as_str().unwrap().to_owned();
+    let (status, sent) = staff(&aws, "POST", &format!("/v1/blasts/{id}/send"), json!({})).await;
+    assert_eq!(status, 202, "{sent}");
+    steps.take(&aws, "send (api)");
+    // Each page twice: a redelivering queue.
+    while aws.drain(&aws.blast_queue(), 2).await > 0 {}
+    steps.take(&aws, "fan-out (blast)");
+    let (_, done) = staff(&aws, "GET", &format!("/v1/blasts/{id}"), Value::Null).await;
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["progress"]["sent"], n, "{done}");
+    steps.print();
+    let per = |x: f64| x / f64::from(n);
+    println!(
+        "per recipient: {:.1} requests, {:.2} read units, {:.2} write units",
+        per(steps.requests as f64),
+        per(steps.reads),
+        per(steps.writes)
+    );
+    // A ceiling against regressions (each page handled twice included).
+    assert!(
+        steps.requests <= u64::from(n) * 14,
+        "{} requests for {n} recipients",
+        steps.requests
+    );
+}

@@ -184,4 +184,26 @@ async fn the_fhir_and_calcom_samples_feed_appointments() {
         assert_eq!(items.len(), 1, "{identifier}");
         assert_eq!(items[0].identifiers[0].value, identifier);
     }
+
+    // api: Dr. Aydın's Thursday afternoon previewed as a blast (the
+    // patient's send hours are 09:00-21:00: the clock is in them).
+    aws.clock
+        .set(common::monday(10, 0) + jiff::SignedDuration::from_hours(24));
+    let (status, preview) = call(api_router(app.clone()), "api-blast-preview.json").await;
+    assert_eq!(status, 201, "{preview}");
+    assert_eq!(preview["planned"], 1, "{preview}");
+    let blast = preview["id"].as_str().unwrap().to_owned();
+    app.send_blast(&tenant, &blast, None)
+        .await
+        .unwrap()
+        .unwrap();
+    // blast: its page, as the blast queue delivers it.
+    let page: SqsEvent = serde_json::from_str(
+        &event("blast-sqs-batch.json").replace("01JDEMOBLAST00000000000000", &blast),
+    )
+    .unwrap();
+    let response = handlers::queue_batch(&app, page).await;
+    assert!(response.batch_item_failures.is_empty());
+    let view = app.blast_detail(&tenant, &blast).await.unwrap();
+    assert_eq!(view.progress.unwrap().sent, 1);
 }

@@ -21,6 +21,11 @@ use tracing::{debug, warn};
 /// Messages taken per receive, as Lambda's SQS batches.
 const BATCH: usize = 10;
 
+/// A blast page is sent at the provider's pace, minutes at a low rate: it
+/// is taken alone and kept out of sight that long (the blast queue's
+/// visibility timeout on AWS).
+const BLAST_VISIBILITY: Duration = Duration::from_secs(900);
+
 /// How long to wait before retrying work that failed.
 const RETRY_DELAY: Duration = Duration::from_secs(2);
 
@@ -86,8 +91,12 @@ async fn consume(
     visibility: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let (batch_size, visibility) = match queue {
+        QueueName::Blast => (1, visibility.max(BLAST_VISIBILITY)),
+        _ => (BATCH, visibility),
+    };
     while !*shutdown.borrow() {
-        let batch = match queues.receive(queue, BATCH, visibility).await {
+        let batch = match queues.receive(queue, batch_size, visibility).await {
             Ok(batch) => batch,
             Err(e) => {
                 warn!(queue = queue.as_str(), error = %e, "receive failed");

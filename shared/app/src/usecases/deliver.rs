@@ -45,18 +45,19 @@ impl App {
         about: &RecordRef,
         id: &MessageId,
     ) -> Result<(), AppError> {
-        self.deliver(tenant, about, id, false).await
+        self.deliver(tenant, about, id, false).await.map(|_| ())
     }
 
     /// Delivers one ledger message; with `turn_taken`, the caller already
     /// took the sender's turn for it (a blast takes its turns in chunks).
+    /// `Ok(true)` when the provider held it back as too fast.
     pub(super) async fn deliver(
         &self,
         tenant: &TenantId,
         about: &RecordRef,
         id: &MessageId,
         turn_taken: bool,
-    ) -> Result<(), AppError> {
+    ) -> Result<bool, AppError> {
         let key = keys::message(tenant, about, id);
         for _ in 0..MAX_ROUNDS {
             let Some(Versioned {
@@ -65,17 +66,17 @@ impl App {
             }) = records::get::<Message>(self.store.as_ref(), &key).await?
             else {
                 self.clear_deliver_timer(tenant, about, id).await?;
-                return Ok(());
+                return Ok(false);
             };
             let now = self.clock.now();
             if message.status.is_settled() {
                 self.clear_deliver_timer(tenant, about, id).await?;
-                return Ok(());
+                return Ok(false);
             }
             if let Some(failure) = self.no_longer_wanted(&message, now).await? {
                 info!(message_id = %message.id, code = %failure.code, "message no longer wanted; not sent");
                 if self.settle(message, version, Err(failure), now).await? {
-                    return Ok(());
+                    return Ok(false);
                 }
                 continue;
             }
@@ -89,7 +90,7 @@ impl App {
                         reason: "sending was interrupted; the provider may or may not have delivered it, so it is not sent again automatically".into(),
                     };
                     if self.settle(message, version, Err(failure), now).await? {
-                        return Ok(());
+                        return Ok(false);
                     }
                     continue;
                 }
@@ -100,11 +101,11 @@ impl App {
                     Hold::Wait => {
                         // Paused: resuming drives its page, which sends it.
                         self.clear_deliver_timer(tenant, about, id).await?;
-                        return Ok(());
+                        return Ok(false);
                     }
                     Hold::Stop(failure) => {
                         if self.settle(message, version, Err(failure), now).await? {
-                            return Ok(());
+                            return Ok(false);
                         }
                         continue;
                     }
@@ -119,7 +120,7 @@ impl App {
                     ),
                 };
                 if self.settle(message, version, Err(failure), now).await? {
-                    return Ok(());
+                    return Ok(false);
                 }
                 continue;
             }
@@ -156,29 +157,30 @@ impl App {
         Err(busy("delivery"))
     }
 
+    /// `Ok(true)` when the provider held a blast message back as too fast.
     async fn record_outcome(
         &self,
         message: Message,
         version: u64,
         result: Result<Receipt, SendError>,
-    ) -> Result<(), AppError> {
+    ) -> Result<bool, AppError> {
         let now = self.clock.now();
         if let (Some(mark), Err(e)) = (&message.blast, &result) {
             let (SendError::Retryable { code, reason } | SendError::Permanent { code, reason }) = e;
             match blast::effect(code) {
                 Effect::SlowDown => {
                     let at = now.saturating_add(RATE_RETRY).unwrap_or(now);
-                    return self
-                        .hold_back(message, version, code, reason, Some(at), now)
-                        .await;
+                    self.hold_back(message, version, code, reason, Some(at), now)
+                        .await?;
+                    return Ok(true);
                 }
                 Effect::Pause => {
                     let why = format!("{code}: {}", blast::explain(code));
                     self.stop_blast(&message.tenant, &mark.blast, BlastState::Paused, &why)
                         .await?;
-                    return self
-                        .hold_back(message, version, code, reason, None, now)
-                        .await;
+                    self.hold_back(message, version, code, reason, None, now)
+                        .await?;
+                    return Ok(false);
                 }
                 Effect::Fail => {
                     let why = format!("{code}: {}", blast::explain(code));
@@ -225,7 +227,7 @@ impl App {
                 }
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Puts a blast message the provider held back (too fast, or the

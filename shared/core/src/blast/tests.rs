@@ -253,3 +253,10 @@ fn provider_codes_say_what_happens_to_the_blast() {
     assert_eq!(effect("131050"), Effect::OptOut);
     assert_eq!(effect("131026"), Effect::Failed);
 }
+
+#[test]
+fn a_tenant_without_a_blasts_section_gets_the_defaults() {
+    let p = build("tenants[0].blasts", &BlastsConfig::default()).unwrap();
+    assert_eq!(p.promotional_per_patient, 1);
+    assert!(p.templates.is_empty());
+}

@@ -85,6 +85,10 @@ impl Aws {
         self.deployment.resources.outbox_queue_url.clone()
     }
 
+    pub fn blast_queue(&self) -> String {
+        self.deployment.resources.blast_queue_url.clone()
+    }
+
     /// Up to ten messages of `queue` as Lambda delivers them.
     pub async fn receive(&self, queue: &str) -> SqsEvent {
         let out = self
@@ -180,10 +184,11 @@ impl Aws {
         panic!("{queue} did not drain in 100 batches");
     }
 
-    /// Drains both queues, leads first, until neither has work.
+    /// Drains the queues, leads first, until none has work.
     pub async fn drain_all(&self, times: usize) {
         while self.drain(&self.leads_queue(), times).await
             + self.drain(&self.outbox_queue(), times).await
+            + self.drain(&self.blast_queue(), times).await
             > 0
         {}
     }

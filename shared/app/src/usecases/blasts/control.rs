@@ -288,11 +288,7 @@ impl App {
         if blast.state == BlastState::Previewed {
             return Ok(BlastView::previewed(blast));
         }
-        let mut recipients = Vec::new();
-        for page in 0..blast.pages {
-            recipients.extend(self.page_records(&tenant.id, &blast.id, page).await?);
-        }
-        let progress = Progress::tally(&blast, recipients.iter().map(|r| &r.value));
+        let (progress, _) = self.tally(tenant, &blast).await?;
         if blast.state == BlastState::Sending && progress.finished() {
             // Every recipient has its outcome; the timer records it soon.
             blast.state = BlastState::Done;
@@ -301,6 +297,44 @@ impl App {
             blast,
             progress: Some(progress),
         })
+    }
+
+    /// Exact counts of a blast, and the pages that still have recipients
+    /// without an outcome.
+    async fn tally(
+        &self,
+        tenant: &Tenant,
+        blast: &Blast,
+    ) -> Result<(Progress, Vec<u32>), AppError> {
+        let mut recipients = Vec::new();
+        let mut unfinished = Vec::new();
+        for page in 0..blast.pages {
+            let records = self.page_records(&tenant.id, &blast.id, page).await?;
+            let size = self
+                .audience_size(&tenant.id, &blast.id, page, records.len())
+                .await?;
+            if records.len() < size || records.iter().any(|r| !r.value.state.is_final()) {
+                unfinished.push(page);
+            }
+            recipients.extend(records);
+        }
+        let progress = Progress::tally(blast, recipients.iter().map(|r| &r.value));
+        Ok((progress, unfinished))
+    }
+
+    /// The recipients on a page of the audience: all of them but the last
+    /// page are full, so only a page with fewer records than that is read.
+    async fn audience_size(
+        &self,
+        tenant: &TenantId,
+        id: &BlastId,
+        page: u32,
+        recorded: usize,
+    ) -> Result<usize, AppError> {
+        if recorded >= super::PAGE_SIZE {
+            return Ok(recorded);
+        }
+        Ok(self.audience_page(tenant, id, page).await?.recipients.len())
     }
 
     /// The recipients of a blast page by page from `cursor` (a page
@@ -488,8 +522,7 @@ impl App {
                 Ok(())
             }
             BlastState::Sending => {
-                let view = self.blast_view(&tenant, blast.clone()).await?;
-                let progress = view.progress.unwrap_or_default();
+                let (progress, unfinished) = self.tally(&tenant, &blast).await?;
                 if progress.finished() {
                     blast.state = BlastState::Done;
                     blast.finished_at = Some(now);
@@ -506,7 +539,20 @@ impl App {
                     }
                     return Ok(());
                 }
-                let mut works = page_works(&blast);
+                // The pages still at work go again (a lost queue message,
+                // patients whose quiet hours ended); a page already being
+                // sent finds its recipients claimed.
+                let mut works: Vec<Write> = unfinished
+                    .into_iter()
+                    .map(|page| {
+                        crate::work::Work::BlastPage {
+                            tenant: blast.tenant.clone(),
+                            blast: blast.id.clone(),
+                            page,
+                        }
+                        .enqueue()
+                    })
+                    .collect();
                 let mut writes = vec![records::timer(
                     &blast_timer(&blast, next),
                     now,

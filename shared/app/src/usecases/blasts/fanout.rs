@@ -422,33 +422,17 @@ impl App {
                 )
                 .await;
                 for (m, outcome) in batch.iter().zip(outcomes) {
-                    if let Err(e) = outcome {
+                    match outcome {
+                        Ok(held_back) => slowed |= held_back,
                         // Its timer (or the page's next run) sends it later.
-                        warn!(message_id = %m.id, error = %e, "blast message not sent this time");
+                        Err(e) => {
+                            warn!(message_id = %m.id, error = %e, "blast message not sent this time")
+                        }
                     }
                 }
-                slowed |= self.any_slowed(&batch).await?;
             }
         }
         Ok(slowed)
-    }
-
-    /// Whether a provider held any of `batch` back as too fast.
-    async fn any_slowed(&self, batch: &[Message]) -> Result<bool, AppError> {
-        for m in batch {
-            let key = keys::message(&m.tenant, &m.about, &m.id);
-            if let Some(now) = records::get::<Message>(self.store.as_ref(), &key).await?
-                && now.value.status == MessageStatus::Queued
-                && now
-                    .value
-                    .error
-                    .as_ref()
-                    .is_some_and(|e| blast::effect(&e.code) == Effect::SlowDown)
-            {
-                return Ok(true);
-            }
-        }
-        Ok(false)
     }
 
     /// Arms the blast's timer at `at` unless it is due sooner.
