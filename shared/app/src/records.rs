@@ -358,15 +358,17 @@ pub fn message(message: &Message, previous: Option<u64>) -> Result<Write, AppErr
         )),
         _ => None,
     };
+    // A blast's messages are read through their blast, not the ledger's
+    // index: 100,000 of them would make its partition hot.
+    let ledger = message
+        .blast
+        .is_none()
+        .then(|| keys::messages_index(&message.tenant, message.created_at, &message.id));
     put(
         keys::message(&message.tenant, &message.about, &message.id),
         message,
         previous,
-        Some(keys::messages_index(
-            &message.tenant,
-            message.created_at,
-            &message.id,
-        )),
+        ledger,
         by_provider_id,
     )
 }

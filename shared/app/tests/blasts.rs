@@ -780,3 +780,103 @@ async fn a_test_goes_to_staff_only() {
     w.drain(1).await;
     assert_eq!(g.sent.lock().unwrap().as_slice(), ["905320000002"]);
 }
+
+/// A patient's WhatsApp message, as the webhook queues it.
+async fn whatsapp_from(w: &World, n: u32, text: &str, context: Option<&str>) {
+    let event =
+        clinicflow_core::inbound::Inbound::Message(clinicflow_core::inbound::InboundMessage {
+            provider: "whatsapp".into(),
+            provider_id: format!("in-{}", w.app.ids.new_id()),
+            channel: Channel::Whatsapp,
+            from: phone(n),
+            name: None,
+            text: text.into(),
+            at: w.app.clock.now(),
+            referral: None,
+            payload: None,
+            context: context.map(str::to_owned),
+        });
+    w.app
+        .handle_inbound(
+            &clinicflow_core::ids::TenantId::new("clinic").unwrap(),
+            &event,
+        )
+        .await
+        .unwrap();
+    w.drain(1).await;
+}
+
+#[tokio::test]
+async fn replies_and_rebookings_are_counted_as_the_blasts_outcome() {
+    let (w, _) = world("00:00-24:00", monday()).await;
+    let t = w.tenant();
+    book_many(&w, 0..4).await;
+    let preview = w.app.preview_blast(&t, sick_afternoon()).await.unwrap();
+    let id = preview.blast.id.to_string();
+    w.app.send_blast(&t, &id, None).await.unwrap().unwrap();
+    drain_blast(&w, 1).await;
+    // Patient 0 answers the blast's very message (WhatsApp quotes it).
+    let theirs = w
+        .app
+        .blast_recipients(&t, &id, &Default::default(), 10, None)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|r| r.planned.route.to == phone(0))
+        .and_then(|r| r.provider_id)
+        .unwrap();
+    w.clock.set(monday() + SignedDuration::from_hours(1));
+    whatsapp_from(&w, 0, "Cuma olur mu?", Some(&theirs)).await;
+    // Patient 1 writes the next day: within 72 hours.
+    w.clock.set(monday() + SignedDuration::from_hours(30));
+    whatsapp_from(&w, 1, "Merhaba", None).await;
+    // Patient 2 writes four days later: not the blast's doing.
+    w.clock.set(monday() + SignedDuration::from_hours(96));
+    whatsapp_from(&w, 2, "Merhaba", None).await;
+    // Patient 3's appointment is moved within the week.
+    w.clock.set(monday() + SignedDuration::from_hours(100));
+    let start = ist(2026, 12, 7, 11, 0);
+    let body = json!({
+        "resourceType": "Appointment",
+        "identifier": [{ "system": "https://mis.example/appointments", "value": "A-3-dr-jared-14" }],
+        "status": "booked",
+        "serviceType": [{ "coding": [{ "code": "checkup" }] }],
+        "start": start.to_string(),
+        "end": (start + SignedDuration::from_mins(15)).to_string(),
+        "contained": [{ "resourceType": "Patient", "id": "p",
+                        "name": [{ "given": ["Hasta3"], "family": "Test" }],
+                        "telecom": [{ "system": "phone", "value": phone(3) }] }],
+        "participant": [
+            { "actor": { "reference": "#p" } },
+            { "actor": { "reference": "Practitioner/dr-ada" } },
+            { "actor": { "reference": "Location/kadikoy" } }
+        ]
+    });
+    let bytes = serde_json::to_vec(&body).unwrap();
+    w.app
+        .upsert_fhir(
+            &t,
+            FhirWrite {
+                identifier: "https://mis.example/appointments|A-3-dr-jared-14",
+                if_match: None,
+                body: &bytes,
+            },
+        )
+        .await
+        .unwrap();
+    let p = w.app.blast_detail(&t, &id).await.unwrap().progress.unwrap();
+    assert_eq!((p.sent, p.replied, p.rebooked), (4, 2, 1), "{p:?}");
+    let recipients = w
+        .app
+        .blast_recipients(&t, &id, &Default::default(), 10, None)
+        .await
+        .unwrap()
+        .items;
+    let replied: BTreeSet<String> = recipients
+        .iter()
+        .filter(|r| r.replied_at.is_some())
+        .map(|r| r.planned.route.to.clone())
+        .collect();
+    assert_eq!(replied, BTreeSet::from([phone(0), phone(1)]));
+}

@@ -48,15 +48,16 @@ impl App {
         self.deliver(tenant, about, id, false).await.map(|_| ())
     }
 
-    /// Delivers one ledger message; with `turn_taken`, the caller already
-    /// took the sender's turn for it (a blast takes its turns in chunks).
+    /// Delivers one ledger message. `by_page`: a blast's page sends it,
+    /// having read the blast's state and taken the sender's turn for it
+    /// (a blast takes its turns in chunks).
     /// `Ok(true)` when the provider held it back as too fast.
     pub(super) async fn deliver(
         &self,
         tenant: &TenantId,
         about: &RecordRef,
         id: &MessageId,
-        turn_taken: bool,
+        by_page: bool,
     ) -> Result<bool, AppError> {
         let key = keys::message(tenant, about, id);
         for _ in 0..MAX_ROUNDS {
@@ -95,7 +96,7 @@ impl App {
                     continue;
                 }
             }
-            if let Some(mark) = &message.blast {
+            if let Some(mark) = message.blast.as_ref().filter(|_| !by_page) {
                 match self.blast_hold(tenant, mark).await? {
                     Hold::Go => {}
                     Hold::Wait => {
@@ -127,7 +128,7 @@ impl App {
             let rate = self.messenger.rate(&message);
             let mut turn = None;
             if let Some(rate) = &rate
-                && !turn_taken
+                && !by_page
             {
                 turn = Some(pacing::wait_turn(self, &message.tenant, rate).await?);
             }
@@ -304,8 +305,14 @@ impl App {
         }
         message.lease_until = None;
         message.updated_at = now;
+        // A blast message has a timer only while held back (its page is
+        // its safety net).
+        let timed = message.blast.is_none() || message.error.is_some();
         let timer = deliver_timer_key(&message.tenant, &message.about, &message.id);
-        let mut writes: Vec<Write> = vec![records::delete(timer, Condition::Always)];
+        let mut writes: Vec<Write> = Vec::new();
+        if timed {
+            writes.push(records::delete(timer, Condition::Always));
+        }
         let stale = message
             .error
             .as_ref()
@@ -324,24 +331,15 @@ impl App {
             });
         }
         writes.push(records::message(&message, Some(version))?);
-        if message.blast.is_none() {
-            return landed(self.store.write(writes).await);
+        if !landed(self.store.write(writes).await)? {
+            return Ok(false);
         }
-        // A blast message's recipient changes with it; the recipient may
-        // change meanwhile (a reply attributed), so only its part is read again.
-        let key = keys::message(&message.tenant, &message.about, &message.id);
-        for _ in 0..MAX_ROUNDS {
-            let mut all = writes.clone();
-            all.extend(self.mirror_writes(&message, now).await?);
-            if landed(self.store.write(all).await)? {
-                return Ok(true);
-            }
-            let current = self.store.get(&key).await?;
-            if current.is_none_or(|item| item.version != version) {
-                return Ok(false);
-            }
+        if message.blast.is_some() {
+            // Its recipient hears of it after; should that write be lost,
+            // the page's next run (the blast's timer queues it) makes it.
+            self.mirror(&message).await?;
         }
-        Err(busy("blast recipient"))
+        Ok(true)
     }
 
     /// For a message that just failed for good: the writes that queue its

@@ -91,8 +91,8 @@ impl App {
                 writes.extend(self.fallback(&mut updated, now).await?);
             }
             writes.push(records::message(&updated, Some(version))?);
-            writes.extend(self.mirror_writes(&updated, now).await?);
             if landed(self.store.write(writes).await)? {
+                self.mirror(&updated).await?;
                 if let (Some(mark), Some(e)) = (&updated.blast, &updated.error) {
                     // Meta reports restrictions in statuses too.
                     let stop = match blast::effect(&e.code) {

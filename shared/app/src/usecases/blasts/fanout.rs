@@ -31,7 +31,7 @@ use tracing::{info, warn};
 use super::control::blast_timer;
 use crate::error::AppError;
 use crate::records::{self, OptOut, Patient, Versioned};
-use crate::usecases::{MAX_ROUNDS, busy, compose, landed, pacing};
+use crate::usecases::{MAX_ROUNDS, busy, landed, pacing};
 use crate::{App, keys};
 
 /// Recipients claimed and sent together (and between two reads of the
@@ -54,6 +54,10 @@ pub(crate) enum Hold {
     /// Never (cancelled, failed): settle it with this failure.
     Stop(Failure),
 }
+
+/// A planned recipient with its record and the record's version, if it
+/// has one yet.
+type Slot = (Recipient, Option<u64>);
 
 /// The failure code of a blast message its blast's stop kept from going.
 const STOPPED: &str = "blast_stopped";
@@ -83,9 +87,9 @@ impl App {
         let mut due = Vec::new();
         let mut later: Option<Timestamp> = None;
         for r in recipients {
-            match r.value.state {
+            match r.0.state {
                 RecipientState::InFlight => due.push(r),
-                RecipientState::Pending => match r.value.planned.not_before {
+                RecipientState::Pending => match r.0.planned.not_before {
                     Some(at) if at > now => later = Some(later.map_or(at, |l| l.min(at))),
                     _ => due.push(r),
                 },
@@ -141,7 +145,7 @@ impl App {
         tenant: &Tenant,
         blast: &Blast,
         page: u32,
-        first: &Versioned<Recipient>,
+        first: &Slot,
     ) -> Result<bool, AppError> {
         let mut wait = Duration::from_millis(250);
         for _ in 0..PROBE_TRIES {
@@ -157,9 +161,8 @@ impl App {
         }
         let key = keys::message(
             &tenant.id,
-            &first.value.planned.about,
-            &blast::message_id(&blast.id, &first.value.planned.contact)
-                .map_err(AppError::Internal)?,
+            &first.0.planned.about,
+            &blast::message_id(&blast.id, &first.0.planned.contact).map_err(AppError::Internal)?,
         );
         let settled = records::get::<Message>(self.store.as_ref(), &key)
             .await?
@@ -173,10 +176,8 @@ impl App {
                 return Ok(false);
             }
             if !settled {
-                return Err(AppError::Busy(format!(
-                    "blast {}: its first message is not answered yet",
-                    blast.id
-                )));
+                // Another run of this page is sending it: wait for its answer.
+                return self.await_probe(&tenant.id, &blast.id).await;
             }
             if current.probed_at.is_some() {
                 return Ok(true);
@@ -215,123 +216,147 @@ impl App {
         )))
     }
 
-    /// The page's recipient records, written from its audience the first time.
+    /// The page's recipients: each planned one with its record, if it has
+    /// one yet (a recipient gets its record when it is claimed).
     async fn page_recipients(
         &self,
         tenant: &Tenant,
         blast: &Blast,
         page: u32,
-    ) -> Result<Vec<Versioned<Recipient>>, AppError> {
+    ) -> Result<Vec<Slot>, AppError> {
         let audience = self.audience_page(&tenant.id, &blast.id, page).await?;
-        let mut recorded = self.page_records(&tenant.id, &blast.id, page).await?;
-        if recorded.len() >= audience.recipients.len() {
-            return Ok(recorded);
-        }
+        let mut recorded: BTreeMap<_, Versioned<Recipient>> = self
+            .page_records(&tenant.id, &blast.id, page)
+            .await?
+            .into_iter()
+            .map(|r| (r.value.planned.contact.clone(), r))
+            .collect();
         let now = self.clock.now();
-        let missing: Vec<Recipient> = audience
+        Ok(audience
             .recipients
             .into_iter()
-            .filter(|p| {
-                !recorded
-                    .iter()
-                    .any(|r| r.value.planned.contact == p.contact)
+            .map(|p| match recorded.remove(&p.contact) {
+                Some(r) => (r.value, Some(r.version)),
+                None => (Recipient::pending(p, now), None),
             })
-            .map(|p| Recipient::pending(p, now))
-            .collect();
-        for batch in missing.chunks(clinicflow_ports::store::MAX_TRANSACTION_ITEMS) {
-            let writes = batch
-                .iter()
-                .map(|r| records::recipient(&tenant.id, &blast.id, page, r, None))
-                .collect::<Result<Vec<_>, _>>()?;
-            if !landed(self.store.write(writes).await)? {
-                // Another consumer of the same page wrote some: one by one.
-                for r in batch {
-                    let write = records::recipient(&tenant.id, &blast.id, page, r, None)?;
-                    landed(self.store.write(vec![write]).await)?;
-                }
-            }
-        }
-        recorded = self.page_records(&tenant.id, &blast.id, page).await?;
-        Ok(recorded)
+            .collect())
     }
 
-    /// Moves a pending recipient to in flight with its message in the
-    /// ledger (one transaction); the message to send, if it still needs
-    /// sending.
+    /// Claims a recipient: the patient's record marked, then the message
+    /// put in the ledger under its id made of the blast and the patient
+    /// (the one claim: a second finds it), then the recipient recorded in
+    /// flight. Each step is one write that a crash may stop after; the
+    /// next run of the page picks up where it stopped. The message to
+    /// send, if it still needs sending.
     async fn claim(
         &self,
         tenant: &Tenant,
         blast: &Blast,
         page: u32,
-        r: &Versioned<Recipient>,
+        slot: &Slot,
     ) -> Result<Option<Message>, AppError> {
-        let mut r = r.clone();
+        let (mut r, mut version) = slot.clone();
         for _ in 0..MAX_ROUNDS {
             let now = self.clock.now();
-            if r.value.state == RecipientState::InFlight {
-                let Some(id) = &r.value.message else {
-                    return Ok(None);
-                };
-                return Ok(records::get::<Message>(
-                    self.store.as_ref(),
-                    &keys::message(&tenant.id, &r.value.planned.about, id),
-                )
-                .await?
-                .map(|m| m.value)
-                .filter(|m| !m.status.is_settled()));
+            let message = match r.state {
+                RecipientState::InFlight => {
+                    let Some(id) = &r.message else {
+                        return Ok(None);
+                    };
+                    let key = keys::message(&tenant.id, &r.planned.about, id);
+                    match records::get::<Message>(self.store.as_ref(), &key).await? {
+                        Some(m) => m.value,
+                        None => return Ok(None),
+                    }
+                }
+                RecipientState::Pending => {
+                    self.mark_patient(tenant, blast, page, &r, now).await?;
+                    let message = self.blast_message(tenant, blast, page, &r, now).await?;
+                    if landed(
+                        self.store
+                            .write(vec![records::message(&message, None)?])
+                            .await,
+                    )? {
+                        message
+                    } else {
+                        // Claimed before: by a run that stopped, or another consumer.
+                        let key = keys::message(&tenant.id, &message.about, &message.id);
+                        match records::get::<Message>(self.store.as_ref(), &key).await? {
+                            Some(m) => m.value,
+                            None => continue,
+                        }
+                    }
+                }
+                _ => return Ok(None),
+            };
+            if r.state == RecipientState::Pending {
+                let mut flying = r.clone();
+                flying.state = RecipientState::InFlight;
+                flying.message = Some(message.id.clone());
+                flying.updated_at = now;
+                let write = records::recipient(&tenant.id, &blast.id, page, &flying, version)?;
+                if !landed(self.store.write(vec![write]).await)? {
+                    let key = keys::recipient(&tenant.id, &blast.id, page, &r.planned.contact);
+                    match records::get::<Recipient>(self.store.as_ref(), &key).await? {
+                        Some(fresh) => (r, version) = (fresh.value, Some(fresh.version)),
+                        None => version = None,
+                    }
+                    continue;
+                }
             }
-            if r.value.state != RecipientState::Pending {
+            if message.status.is_settled() {
+                // Settled before its recipient heard of it.
+                self.mirror(&message).await?;
                 return Ok(None);
             }
-            let message = self
-                .blast_message(tenant, blast, page, &r.value, now)
-                .await?;
-            let mut flying = r.value.clone();
-            flying.state = RecipientState::InFlight;
-            flying.message = Some(message.id.clone());
-            flying.updated_at = now;
-            let patient_key = keys::patient(&tenant.id, &flying.planned.contact);
-            let patient = records::get::<Patient>(self.store.as_ref(), &patient_key).await?;
-            let mut writes = vec![
-                records::recipient(&tenant.id, &blast.id, page, &flying, Some(r.version))?,
-                records::message(&message, None)?,
-                records::timer(
-                    &compose::deliver_timer(
-                        &message,
-                        now.saturating_add(self.tuning.safety_net).unwrap_or(now),
-                    ),
-                    now,
-                    Condition::Always,
-                )?,
-            ];
-            if let Some(p) = &patient {
-                let mut record = p.value.clone();
-                record.last_blast = Some(LastBlast {
-                    blast: blast.id.clone(),
-                    page,
-                    at: now,
-                });
-                if blast.purpose == Purpose::Promotional {
-                    let since = now
-                        .checked_sub(tenant.blasts.promotional_period)
-                        .unwrap_or(now);
-                    record.promotions.retain(|at| *at >= since);
-                    record.promotions.push(now);
-                }
-                record.updated_at = now;
-                writes.push(records::patient(&tenant.id, &record, Some(p.version))?);
-            }
-            if landed(self.store.write(writes).await)? {
-                return Ok(Some(message));
-            }
-            // Someone else claimed it, or the patient changed: read again.
-            let key = keys::recipient(&tenant.id, &blast.id, page, &r.value.planned.contact);
-            match records::get::<Recipient>(self.store.as_ref(), &key).await? {
-                Some(fresh) => r = fresh,
-                None => return Ok(None),
-            }
+            return Ok(Some(message));
         }
         Err(busy("blast recipient"))
+    }
+
+    /// Marks the patient's record with the blast (what their reply or next
+    /// booking is attributed to) and, for a promotion, counts it against
+    /// the per-patient cap; once per blast.
+    async fn mark_patient(
+        &self,
+        tenant: &Tenant,
+        blast: &Blast,
+        page: u32,
+        r: &Recipient,
+        now: Timestamp,
+    ) -> Result<(), AppError> {
+        let key = keys::patient(&tenant.id, &r.planned.contact);
+        for _ in 0..MAX_ROUNDS {
+            let Some(p) = records::get::<Patient>(self.store.as_ref(), &key).await? else {
+                return Ok(());
+            };
+            if p.value
+                .last_blast
+                .as_ref()
+                .is_some_and(|l| l.blast == blast.id)
+            {
+                return Ok(());
+            }
+            let mut record = p.value;
+            record.last_blast = Some(LastBlast {
+                blast: blast.id.clone(),
+                page,
+                at: now,
+            });
+            if blast.purpose == Purpose::Promotional {
+                let since = now
+                    .checked_sub(tenant.blasts.promotional_period)
+                    .unwrap_or(now);
+                record.promotions.retain(|at| *at >= since);
+                record.promotions.push(now);
+            }
+            record.updated_at = now;
+            let write = records::patient(&tenant.id, &record, Some(p.version))?;
+            if landed(self.store.write(vec![write]).await)? {
+                return Ok(());
+            }
+        }
+        Err(busy("patient"))
     }
 
     /// The blast's message to one recipient, rendered from the record as it
@@ -418,7 +443,7 @@ impl App {
                 let outcomes = join_all(
                     batch
                         .iter()
-                        .map(|m| self.deliver(&m.tenant, &m.about, &m.id, rate.is_some())),
+                        .map(|m| self.deliver(&m.tenant, &m.about, &m.id, true)),
                 )
                 .await;
                 for (m, outcome) in batch.iter().zip(outcomes) {
@@ -519,6 +544,18 @@ impl App {
             }
         }
         Err(busy("blast"))
+    }
+
+    /// Brings a blast message's recipient in step with the message (and
+    /// records an opt-out the provider reported).
+    pub(crate) async fn mirror(&self, message: &Message) -> Result<(), AppError> {
+        for _ in 0..MAX_ROUNDS {
+            let writes = self.mirror_writes(message, self.clock.now()).await?;
+            if writes.is_empty() || landed(self.store.write(writes).await)? {
+                return Ok(());
+            }
+        }
+        Err(busy("blast recipient"))
     }
 
     /// The writes that bring a blast message's recipient in step with the
