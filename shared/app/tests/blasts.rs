@@ -880,3 +880,35 @@ async fn replies_and_rebookings_are_counted_as_the_blasts_outcome() {
         .collect();
     assert_eq!(replied, BTreeSet::from([phone(0), phone(1)]));
 }
+
+#[tokio::test]
+async fn a_paused_blast_cancelled_settles_what_it_held_and_sends_no_more() {
+    let (w, g) = world("00:00-24:00", monday()).await;
+    let t = w.tenant();
+    book_many(&w, 0..30).await;
+    g.on_call.lock().unwrap().insert(10, 132015);
+    let preview = w.app.preview_blast(&t, sick_afternoon()).await.unwrap();
+    let id = preview.blast.id.to_string();
+    w.app.send_blast(&t, &id, None).await.unwrap().unwrap();
+    drain_blast(&w, 1).await;
+    assert_eq!(
+        w.app.blast_detail(&t, &id).await.unwrap().blast.state,
+        BlastState::Paused
+    );
+    let sent_before = g.sent.lock().unwrap().len();
+    let cancelled = w.app.cancel_blast(&t, &id).await.unwrap();
+    assert_eq!(cancelled.blast.state, BlastState::Cancelled);
+    drain_blast(&w, 1).await;
+    w.clock.set(monday() + SignedDuration::from_mins(10));
+    w.app.sweep_due_timers().await.unwrap();
+    w.drain(1).await;
+    assert_eq!(
+        g.sent.lock().unwrap().len(),
+        sent_before,
+        "nothing after the cancel"
+    );
+    let p = w.app.blast_detail(&t, &id).await.unwrap().progress.unwrap();
+    assert_eq!(p.in_flight, 0, "{p:?}");
+    assert_eq!(p.planned, p.sent + p.cancelled, "{p:?}");
+    assert_eq!(p.sent as usize, sent_before);
+}

@@ -646,9 +646,11 @@ pub fn fingerprint(candidates: &[Candidate], buckets: &[Bucket]) -> String {
         .zip(buckets)
         .map(|(c, b)| {
             let bucket = match b {
-                Bucket::Send { route, .. } => format!("send:{}", route.channel.as_str()),
-                // The time quiet hours end moves with the clock; the channel does not.
-                Bucket::Deferred { route, .. } => format!("deferred:{}", route.channel.as_str()),
+                // Now or after the patient's quiet hours, it is sent: the
+                // time of the send moves with the clock, the audience does not.
+                Bucket::Send { route, .. } | Bucket::Deferred { route, .. } => {
+                    format!("send:{}", route.channel.as_str())
+                }
                 Bucket::Excluded(e) => e.as_str().to_owned(),
             };
             format!("{}|{}|{}", c.contact.as_str(), c.about, bucket)
@@ -959,6 +961,10 @@ pub struct Planned {
     /// The channels to try next if this one fails for good.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fallbacks: Vec<Route>,
+    /// The patient's time zone (IANA): their quiet hours are checked
+    /// again when the message goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
 }
 
 /// A page of the frozen audience.

@@ -222,6 +222,10 @@ impl App {
                 BlastState::Cancelled => {
                     blast.finished_at = Some(now);
                     writes[0] = records::blast(&blast, Some(version))?;
+                    // Its pages settle what they claimed and did not send.
+                    let mut works = page_works(&blast);
+                    rest = works.split_off(works.len().min(ENQUEUE_BATCH));
+                    writes.extend(works);
                     writes.push(records::delete(
                         keys::timer(
                             &tenant.id,

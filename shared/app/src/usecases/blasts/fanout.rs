@@ -14,7 +14,7 @@
 //! pause or a cancel stops the sending within a chunk.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clinicflow_core::blast::{
     self, Blast, BlastState, Effect, LastBlast, Mark, Recipient, RecipientState,
@@ -37,6 +37,10 @@ use crate::{App, keys};
 /// Recipients claimed and sent together (and between two reads of the
 /// blast's state).
 const CHUNK: usize = 50;
+
+/// How long one run of a page sends before it hands the rest of the page
+/// to a new queue message (the blast function's timeout is 10 minutes).
+const PAGE_BUDGET: Duration = Duration::from_secs(240);
 
 /// Tries of a blast's first message while the provider says "too fast".
 const PROBE_TRIES: usize = 8;
@@ -79,9 +83,16 @@ impl App {
         else {
             return Ok(());
         };
-        if blast.state != BlastState::Sending || page >= blast.pages {
+        if page >= blast.pages {
             return Ok(());
         }
+        if blast.state.is_stopped() {
+            return self.stop_page(&tenant, &blast, page).await;
+        }
+        if blast.state != BlastState::Sending {
+            return Ok(());
+        }
+        let started = Instant::now();
         let recipients = self.page_recipients(&tenant, &blast, page).await?;
         let now = self.clock.now();
         let mut due = Vec::new();
@@ -89,10 +100,15 @@ impl App {
         for r in recipients {
             match r.0.state {
                 RecipientState::InFlight => due.push(r),
-                RecipientState::Pending => match r.0.planned.not_before {
-                    Some(at) if at > now => later = Some(later.map_or(at, |l| l.min(at))),
-                    _ => due.push(r),
-                },
+                RecipientState::Pending => {
+                    // Quiet hours are the patient's now, not the preview's.
+                    let at = quiet_until(&tenant, &r.0, now);
+                    if at > now {
+                        later = Some(later.map_or(at, |l| l.min(at)));
+                    } else {
+                        due.push(r);
+                    }
+                }
                 _ => {}
             }
         }
@@ -110,6 +126,20 @@ impl App {
         }
         let mut slowdown = Duration::ZERO;
         for chunk in due.chunks(CHUNK) {
+            if started.elapsed() > PAGE_BUDGET {
+                // A slow sender: the rest of the page goes as a new queue
+                // message, well inside the function's timeout.
+                let rest = crate::work::Work::BlastPage {
+                    tenant: tenant_id.clone(),
+                    blast: id.clone(),
+                    page,
+                };
+                self.store
+                    .write(vec![rest.enqueue()])
+                    .await
+                    .map_err(|e| AppError::Unavailable(e.to_string()))?;
+                return Ok(());
+            }
             let current = self.blast(tenant_id, id).await?.value;
             if current.state != BlastState::Sending {
                 info!(tenant = %tenant_id, blast = %id, page, state = current.state.as_str(), "blast page stopped");
@@ -132,6 +162,31 @@ impl App {
         }
         if let Some(at) = later {
             self.wake_blast_at(&blast, at).await?;
+        }
+        Ok(())
+    }
+
+    /// A stopped blast's page: the messages it claimed but did not send are
+    /// settled as not sent (their recipients cancelled); those it never
+    /// claimed count as cancelled already.
+    async fn stop_page(&self, tenant: &Tenant, blast: &Blast, page: u32) -> Result<(), AppError> {
+        for (r, _) in self.page_recipients(tenant, blast, page).await? {
+            if r.state != RecipientState::InFlight {
+                continue;
+            }
+            let Some(id) = &r.message else {
+                continue;
+            };
+            let key = keys::message(&tenant.id, &r.planned.about, id);
+            match records::get::<Message>(self.store.as_ref(), &key).await? {
+                Some(m) if m.value.status.is_settled() => self.mirror(&m.value).await?,
+                Some(m) => {
+                    // Its delivery finds the blast stopped and settles it.
+                    self.deliver(&tenant.id, &m.value.about, &m.value.id, false)
+                        .await?;
+                }
+                None => {}
+            }
         }
         Ok(())
     }
@@ -765,4 +820,16 @@ impl App {
         r.updated_at = at;
         records::recipient(tenant, &last.blast, last.page, &r, Some(version)).map(Some)
     }
+}
+
+/// When the patient's quiet hours end, if they are in them at `now` (the
+/// blast's send hours in the patient's time zone).
+fn quiet_until(tenant: &Tenant, r: &Recipient, now: Timestamp) -> Timestamp {
+    let zone = r
+        .planned
+        .zone
+        .as_deref()
+        .and_then(|z| jiff::tz::TimeZone::get(z).ok())
+        .unwrap_or_else(|| tenant.default_branch().time_zone.clone());
+    tenant.appointments.send_hours.fit(now, &zone)
 }

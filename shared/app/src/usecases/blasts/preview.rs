@@ -373,6 +373,7 @@ fn planned(c: &Candidate, b: &Bucket, purpose: Purpose) -> Option<Planned> {
         template,
         not_before,
         fallbacks,
+        zone: c.zone.iana_name().map(str::to_owned),
     })
 }
 
