@@ -7,12 +7,14 @@
 //!   pause, resume, cancel; exact counts and every recipient's state; the
 //!   blast's timer.
 //! - [`fanout`]: the blast function's work: one page, each recipient
-//!   claimed once, paced to the provider; outcomes mirrored, replies and
-//!   bookings attributed.
+//!   claimed once, paced to the provider.
+//! - [`outcomes`]: each recipient in step with its message; replies and
+//!   bookings counted as the blast's.
 
 mod audience;
 mod control;
 mod fanout;
+mod outcomes;
 mod preview;
 
 pub use control::{BlastView, RecipientFilter, Refused};
