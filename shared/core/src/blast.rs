@@ -140,8 +140,10 @@ pub struct Blast {
     pub buckets: Buckets,
     /// Recipients (will be sent, now or later).
     pub planned: u32,
-    /// Pages of the frozen audience.
+    /// Pages of the frozen audience, of `page_size` recipients each (the
+    /// last one the rest).
     pub pages: u32,
+    pub page_size: u32,
     /// WhatsApp templates it sends outside a window: its share of the daily limit.
     pub whatsapp_templates: u32,
     pub fingerprint: String,
@@ -217,6 +219,15 @@ pub struct Recipient {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rebooked_at: Option<Timestamp>,
     pub updated_at: Timestamp,
+}
+
+impl Blast {
+    /// How many recipients page `page` holds.
+    pub fn page_len(&self, page: u32) -> usize {
+        let before = u64::from(page) * u64::from(self.page_size);
+        let left = u64::from(self.planned).saturating_sub(before);
+        usize::try_from(left.min(u64::from(self.page_size))).unwrap_or(0)
+    }
 }
 
 impl Recipient {

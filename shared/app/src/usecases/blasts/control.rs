@@ -135,7 +135,16 @@ impl App {
         }
         self.enqueue_rest(rest).await?;
         info!(tenant = %tenant.id, blast = %id, state = started.state.as_str(), planned = started.planned, "blast sent");
-        Ok(Ok(self.blast_view(tenant, started).await?))
+        // Nothing has gone yet: every recipient is pending.
+        let progress = Progress {
+            planned: started.planned,
+            pending: started.planned,
+            ..Progress::default()
+        };
+        Ok(Ok(BlastView {
+            blast: started,
+            progress: Some(progress),
+        }))
     }
 
     /// Pauses a scheduled or sending blast; resumable.
@@ -314,31 +323,15 @@ impl App {
         let mut unfinished = Vec::new();
         for page in 0..blast.pages {
             let records = self.page_records(&tenant.id, &blast.id, page).await?;
-            let size = self
-                .audience_size(&tenant.id, &blast.id, page, records.len())
-                .await?;
-            if records.len() < size || records.iter().any(|r| !r.value.state.is_final()) {
+            if records.len() < blast.page_len(page)
+                || records.iter().any(|r| !r.value.state.is_final())
+            {
                 unfinished.push(page);
             }
             recipients.extend(records);
         }
         let progress = Progress::tally(blast, recipients.iter().map(|r| &r.value));
         Ok((progress, unfinished))
-    }
-
-    /// The recipients on a page of the audience: all of them but the last
-    /// page are full, so only a page with fewer records than that is read.
-    async fn audience_size(
-        &self,
-        tenant: &TenantId,
-        id: &BlastId,
-        page: u32,
-        recorded: usize,
-    ) -> Result<usize, AppError> {
-        if recorded >= super::PAGE_SIZE {
-            return Ok(recorded);
-        }
-        Ok(self.audience_page(tenant, id, page).await?.recipients.len())
     }
 
     /// The recipients of a blast page by page from `cursor` (a page

@@ -173,6 +173,7 @@ impl App {
             planned: counted.planned(),
             buckets: counted,
             pages: u32::try_from(pages.len()).unwrap_or(u32::MAX),
+            page_size: u32::try_from(PAGE_SIZE).unwrap_or(u32::MAX),
             whatsapp_templates: u32::try_from(whatsapp_templates).unwrap_or(u32::MAX),
             fingerprint,
             cost,
