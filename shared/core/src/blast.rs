@@ -279,57 +279,58 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Tallies the recipients; `unplanned` recipients have no record yet
-    /// (pending). Pending ones of a stopped blast are cancelled.
+    /// Tallies the recipients that have a record; those without one are
+    /// pending. Pending ones of a stopped blast are cancelled.
     pub fn tally<'r>(blast: &Blast, recipients: impl Iterator<Item = &'r Recipient>) -> Progress {
-        let mut p = Progress {
-            planned: blast.planned,
-            ..Progress::default()
-        };
-        let mut seen = 0u32;
+        let mut p = Progress::default();
         for r in recipients {
-            seen += 1;
-            match r.state {
-                RecipientState::Pending => p.pending += 1,
-                RecipientState::InFlight => p.in_flight += 1,
-                RecipientState::Sent => p.sent += 1,
-                RecipientState::Delivered => {
-                    p.sent += 1;
-                    p.delivered += 1;
-                }
-                RecipientState::Read => {
-                    p.sent += 1;
-                    p.delivered += 1;
-                    p.read += 1;
-                }
-                RecipientState::Failed => p.failed += 1,
-                RecipientState::Skipped => p.skipped += 1,
-                RecipientState::Cancelled => p.cancelled += 1,
+            p.count(r.state, r.replied_at.is_some(), r.rebooked_at.is_some());
+        }
+        p.close(blast)
+    }
+
+    /// Counts one recipient's record: its state, and whether the patient
+    /// replied or booked since.
+    pub fn count(&mut self, state: RecipientState, replied: bool, rebooked: bool) {
+        match state {
+            RecipientState::Pending => self.pending += 1,
+            RecipientState::InFlight => self.in_flight += 1,
+            RecipientState::Sent => self.sent += 1,
+            RecipientState::Delivered => {
+                self.sent += 1;
+                self.delivered += 1;
             }
-            p.replied += u32::from(r.replied_at.is_some());
-            p.rebooked += u32::from(r.rebooked_at.is_some());
+            RecipientState::Read => {
+                self.sent += 1;
+                self.delivered += 1;
+                self.read += 1;
+            }
+            RecipientState::Failed => self.failed += 1,
+            RecipientState::Skipped => self.skipped += 1,
+            RecipientState::Cancelled => self.cancelled += 1,
         }
-        p.pending += blast.planned.saturating_sub(seen);
+        self.replied += u32::from(replied);
+        self.rebooked += u32::from(rebooked);
+    }
+
+    /// The counts of every record, completed with the recipients that have
+    /// none yet (pending, or cancelled in a stopped blast).
+    pub fn close(mut self, blast: &Blast) -> Progress {
+        let seen =
+            self.pending + self.in_flight + self.sent + self.failed + self.skipped + self.cancelled;
+        self.planned = blast.planned;
+        self.pending += blast.planned.saturating_sub(seen);
         if blast.state.is_stopped() {
-            p.cancelled += p.pending;
-            p.pending = 0;
+            self.cancelled += self.pending;
+            self.pending = 0;
         }
-        p
+        self
     }
 
     /// Whether every recipient has its outcome.
     pub fn finished(&self) -> bool {
         self.pending == 0 && self.in_flight == 0
     }
-}
-
-/// What ties a ledger message to its blast recipient.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Mark {
-    pub blast: BlastId,
-    /// The audience page the recipient is on.
-    pub page: u32,
-    pub contact: ContactKey,
 }
 
 /// The id of a blast's one message to a patient.

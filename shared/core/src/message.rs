@@ -5,9 +5,9 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::contact::{Email, Reach};
+use crate::contact::{ContactKey, Email, Reach};
 use crate::ids::{
-    ConsultantId, Language, LeadId, ManagerId, MessageId, RecordRef, RuleId, TenantId,
+    BlastId, ConsultantId, Language, LeadId, ManagerId, MessageId, RecordRef, RuleId, TenantId,
 };
 use crate::messaging::{Route, TemplateCall};
 use crate::template::TemplateKind;
@@ -247,7 +247,16 @@ pub struct Message {
         rename = "blast_mark",
         skip_serializing_if = "Option::is_none"
     )]
-    pub blast: Option<crate::blast::Mark>,
+    pub blast: Option<BlastMark>,
+}
+
+/// What ties a blast's message to its recipient: the blast, the page of
+/// its audience the patient is on, and the patient.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlastMark {
+    pub blast: BlastId,
+    pub page: u32,
+    pub contact: ContactKey,
 }
 
 /// A reply button: what it says, and the payload a tap sends back.

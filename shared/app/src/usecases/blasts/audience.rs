@@ -94,13 +94,13 @@ impl App {
                 confirmation: filter.confirmation,
             };
             let (branch_id, pk, sk) = day.day_range(tenant)?;
-            for item in self.read_all(Index::Gsi1, pk, sk).await? {
-                let a: Appointment = decode(&item)?;
+            self.each_item(Index::Gsi1, pk, sk, |item| {
+                let a: Appointment = decode(item)?;
                 let p = &a.booking.patient;
                 if !day.matches(&a, &branch_id)
                     || filter.language.as_ref().is_some_and(|l| l != &p.language)
                 {
-                    continue;
+                    return Ok(());
                 }
                 found.push(Found {
                     about: RecordRef::Appointment(a.id.clone()),
@@ -110,7 +110,9 @@ impl App {
                     zone: locale::patient_zone(p.time_zone.as_deref(), &p.reach, &branch.time_zone),
                     branch: branch.id.clone(),
                 });
-            }
+                Ok(())
+            })
+            .await?;
         }
         Ok(found)
     }
@@ -118,8 +120,8 @@ impl App {
     async fn leads_of(&self, tenant: &Tenant, filter: &Filter) -> Result<Vec<Found>, AppError> {
         let pk = keys::leads_index_pk(&tenant.id);
         let mut found = Vec::new();
-        for item in self.read_all(Index::Gsi1, pk, SortKey::All).await? {
-            let lead: Lead = decode(&item)?;
+        self.each_item(Index::Gsi1, pk, SortKey::All, |item| {
+            let lead: Lead = decode(item)?;
             let a = &lead.attribution;
             let keep = filter.stage.is_none_or(|s| lead.stage == s)
                 && filter.branch.as_ref().is_none_or(|b| &lead.branch == b)
@@ -133,7 +135,7 @@ impl App {
                     .is_none_or(|c| a.utm_campaign.as_ref() == Some(c))
                 && filter.language.as_ref().is_none_or(|l| &lead.language == l);
             if !keep {
-                continue;
+                return Ok(());
             }
             let branch = tenant.branch_or_default(&lead.branch);
             found.push(Found {
@@ -144,18 +146,21 @@ impl App {
                 reach: lead.reach,
                 language: lead.language,
             });
-        }
+            Ok(())
+        })
+        .await?;
         Ok(found)
     }
 
-    /// Every item of an index partition's range.
-    async fn read_all(
+    /// Hands every item of an index partition's range to `each`, a page at
+    /// a time (an audience of 100,000 is never held as items).
+    async fn each_item(
         &self,
         index: Index,
         pk: String,
         sk: SortKey,
-    ) -> Result<Vec<clinicflow_ports::Item>, AppError> {
-        let mut items = Vec::new();
+        mut each: impl FnMut(&clinicflow_ports::Item) -> Result<(), AppError>,
+    ) -> Result<(), AppError> {
         let mut after = None;
         loop {
             let page = self
@@ -169,10 +174,12 @@ impl App {
                     after,
                 })
                 .await?;
-            items.extend(page.items);
+            for item in &page.items {
+                each(item)?;
+            }
             match page.next {
                 Some(next) => after = Some(next),
-                None => return Ok(items),
+                None => return Ok(()),
             }
         }
     }

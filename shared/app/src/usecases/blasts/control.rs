@@ -16,10 +16,10 @@ use clinicflow_core::tenant::Tenant;
 use clinicflow_core::timer::{Timer, TimerKind};
 use clinicflow_ports::{Condition, Query, SortKey, Write};
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tracing::info;
 
-use super::preview::{BlastInput, page_works};
+use super::preview::{BlastInput, page_work, page_works};
 use crate::error::AppError;
 use crate::records::{self, Versioned, decode};
 use crate::usecases::{MAX_ROUNDS, busy, landed};
@@ -319,19 +319,19 @@ impl App {
         tenant: &Tenant,
         blast: &Blast,
     ) -> Result<(Progress, Vec<u32>), AppError> {
-        let mut recipients = Vec::new();
+        let mut progress = Progress::default();
         let mut unfinished = Vec::new();
+        // A page at a time: 100,000 recipients are counted, never held.
         for page in 0..blast.pages {
-            let records = self.page_records(&tenant.id, &blast.id, page).await?;
-            if records.len() < blast.page_len(page)
-                || records.iter().any(|r| !r.value.state.is_final())
-            {
+            let counted = self.page_counts(&tenant.id, &blast.id, page).await?;
+            if counted.len() < blast.page_len(page) || counted.iter().any(|c| !c.state.is_final()) {
                 unfinished.push(page);
             }
-            recipients.extend(records);
+            for c in &counted {
+                progress.count(c.state, c.replied_at.is_some(), c.rebooked_at.is_some());
+            }
         }
-        let progress = Progress::tally(blast, recipients.iter().map(|r| &r.value));
-        Ok((progress, unfinished))
+        Ok((progress.close(blast), unfinished))
     }
 
     /// The recipients of a blast page by page from `cursor` (a page
@@ -541,14 +541,7 @@ impl App {
                 // sent finds its recipients claimed.
                 let mut works: Vec<Write> = unfinished
                     .into_iter()
-                    .map(|page| {
-                        crate::work::Work::BlastPage {
-                            tenant: blast.tenant.clone(),
-                            blast: blast.id.clone(),
-                            page,
-                        }
-                        .enqueue()
-                    })
+                    .map(|page| page_work(&blast, page))
                     .collect();
                 let mut writes = vec![records::timer(
                     &blast_timer(&blast, next),
@@ -588,6 +581,28 @@ impl App {
             .ok_or_else(|| AppError::Internal(format!("blast {id} has no audience page {page}")))
     }
 
+    /// What counting needs of one page's recipient records (reading no
+    /// more of each than that).
+    async fn page_counts(
+        &self,
+        tenant: &TenantId,
+        id: &BlastId,
+        page: u32,
+    ) -> Result<Vec<Counted>, AppError> {
+        let mut query = Query::partition(keys::recipients_pk(tenant, id, page));
+        let mut out = Vec::new();
+        loop {
+            let result = self.store.query(&query).await?;
+            for item in &result.items {
+                out.push(decode(item)?);
+            }
+            match result.next {
+                Some(next) => query.after = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
     /// The recipient records of one page.
     pub(super) async fn page_records(
         &self,
@@ -611,6 +626,16 @@ impl App {
             }
         }
     }
+}
+
+/// A recipient's record as counting reads it.
+#[derive(Deserialize)]
+struct Counted {
+    state: RecipientState,
+    #[serde(default)]
+    replied_at: Option<Timestamp>,
+    #[serde(default)]
+    rebooked_at: Option<Timestamp>,
 }
 
 /// The blast's one timer.

@@ -18,9 +18,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use clinicflow_core::blast::{self, Blast, BlastState, LastBlast, Mark, Recipient, RecipientState};
+use clinicflow_core::blast::{self, Blast, BlastState, LastBlast, Recipient, RecipientState};
 use clinicflow_core::ids::{BlastId, TenantId};
-use clinicflow_core::message::{Audience, Failure, Message, Purpose};
+use clinicflow_core::message::{Audience, BlastMark, Failure, Message, Purpose};
 use clinicflow_core::template::TemplateKind;
 use clinicflow_core::tenant::Tenant;
 use clinicflow_ports::{Condition, SendRate};
@@ -129,13 +129,8 @@ impl App {
             if started.elapsed() > PAGE_BUDGET {
                 // A slow sender: the rest of the page goes as a new queue
                 // message, well inside the function's timeout.
-                let rest = crate::work::Work::BlastPage {
-                    tenant: tenant_id.clone(),
-                    blast: id.clone(),
-                    page,
-                };
                 self.store
-                    .write(vec![rest.enqueue()])
+                    .write(vec![super::preview::page_work(&blast, page)])
                     .await
                     .map_err(|e| AppError::Unavailable(e.to_string()))?;
                 return Ok(());
@@ -450,7 +445,7 @@ impl App {
             whatsapp_template: call,
             subject: Some(tenant.name.clone()),
             fallbacks: p.fallbacks.clone(),
-            blast: Some(Mark {
+            blast: Some(BlastMark {
                 blast: blast.id.clone(),
                 page,
                 contact: p.contact.clone(),
@@ -543,7 +538,7 @@ impl App {
     pub(crate) async fn blast_hold(
         &self,
         tenant: &TenantId,
-        mark: &Mark,
+        mark: &BlastMark,
     ) -> Result<Hold, AppError> {
         let Some(blast) =
             records::get::<Blast>(self.store.as_ref(), &keys::blast(tenant, &mark.blast)).await?

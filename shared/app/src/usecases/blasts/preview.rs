@@ -381,13 +381,16 @@ fn planned(c: &Candidate, b: &Bucket, purpose: Purpose) -> Option<Planned> {
 /// The writes that queue every page of a blast.
 pub(super) fn page_works(blast: &Blast) -> Vec<Write> {
     (0..blast.pages)
-        .map(|page| {
-            crate::work::Work::BlastPage {
-                tenant: blast.tenant.clone(),
-                blast: blast.id.clone(),
-                page,
-            }
-            .enqueue()
-        })
+        .map(|page| page_work(blast, page))
         .collect()
+}
+
+/// The write that queues page `page` of a blast.
+pub(super) fn page_work(blast: &Blast, page: u32) -> Write {
+    crate::work::Work::BlastPage {
+        tenant: blast.tenant.clone(),
+        blast: blast.id.clone(),
+        page,
+    }
+    .enqueue()
 }
