@@ -594,6 +594,7 @@ async fn measure() -> Result<String, String> {
         Function::new("api", build.join("api")),
         Function::new("assign", build.join("assign")),
         Function::new("send", build.join("send")),
+        Function::new("blast", build.join("blast")),
         Function::new("sweep", build.join("sweep")),
         // Last: its events go to the leads queue, which assign reads above.
         Function::new("webhooks", build.join("webhooks")),
@@ -623,6 +624,8 @@ async fn measure() -> Result<String, String> {
             "assign" => queued(&sqs, &resources.leads_queue_url, events).await,
             "send" => queued(&sqs, &resources.outbox_queue_url, events).await,
             "webhooks" => repeated("webhooks-whatsapp-message.json", events),
+            // A page of a blast that is not there: the function's own cost.
+            "blast" => repeated("blast-sqs-batch.json", events),
             _ => repeated("sweep-schedule.json", events),
         };
         eprintln!("{}: {} events", function.name, work.len());
