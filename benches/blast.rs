@@ -38,7 +38,7 @@ use axum::routing::post;
 use jiff::{SignedDuration, Timestamp};
 use reqwest::Client;
 use serde_json::{Value, json};
-use server::{ServerProcess, commit};
+use server::{ServerProcess, commit, machine};
 
 const TOKEN: &str = "bench-staff-token-0123456789";
 /// How long a blast may take, at most, past its floor (recipients ÷ cap).
@@ -466,30 +466,16 @@ async fn book(client: &Client, url: &str, i: u64, start: Timestamp) -> Result<()
 }
 
 fn client() -> Result<Client, String> {
-    clinicflow_channels::http::builder()?
-        .no_proxy()
-        .timeout(Duration::from_secs(600))
-        .build()
-        .map_err(|e| format!("cannot build an HTTP client: {e}"))
+    server::client(Duration::from_secs(600))
 }
 
 fn report(s: &Settings, phases: &[Phase]) -> String {
     let mut out = String::new();
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let model = fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines().find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
-            })
-        })
-        .unwrap_or_default();
     let _ = writeln!(out, "# Blast benchmark\n");
     if let Some(commit) = commit() {
         let _ = writeln!(out, "- Commit: {commit}");
     }
-    let _ = writeln!(out, "- Machine: {cpus} CPUs, {model}");
+    let _ = writeln!(out, "- Machine: {}", machine());
     let _ = writeln!(
         out,
         "- {} patients booked through `PUT /fhir/Appointment` ({} at a time), one blast to all of them as WhatsApp templates; the local Graph API answers 130429 above its cap per wall-clock second; default workers, `warn` logging\n",

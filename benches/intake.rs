@@ -491,11 +491,7 @@ fn form_body(phone: &str) -> String {
 }
 
 fn client() -> Result<Client, String> {
-    clinicflow_channels::http::builder()?
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| format!("cannot build an HTTP client: {e}"))
+    server::client(Duration::from_secs(30))
 }
 
 #[derive(Deserialize)]

@@ -1,6 +1,6 @@
 //! What the benchmarks share: a server running as a child process, found
-//! by the `Listening on` line it prints, the CPU time of a process, and the
-//! commit measured.
+//! by the `Listening on` line it prints, the CPU time of a process, the
+//! commit and machine measured, and the HTTP client that talks to it.
 
 #![allow(dead_code)]
 
@@ -109,4 +109,29 @@ pub fn commit() -> Option<String> {
         .ok()?;
     let commit = String::from_utf8(output.stdout).ok()?.trim().to_owned();
     (output.status.success() && !commit.is_empty()).then_some(commit)
+}
+
+/// The machine, for a report: `2 CPUs, Intel(R) Xeon(R) Processor`.
+pub fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_default();
+    format!("{cpus} CPUs, {model}")
+}
+
+/// The benchmarks' HTTP client: loopback without proxies, with `timeout`
+/// per request.
+pub fn client(timeout: Duration) -> Result<reqwest::Client, String> {
+    clinicflow_channels::http::builder()?
+        .no_proxy()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))
 }

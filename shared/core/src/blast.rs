@@ -279,16 +279,6 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Tallies the recipients that have a record; those without one are
-    /// pending. Pending ones of a stopped blast are cancelled.
-    pub fn tally<'r>(blast: &Blast, recipients: impl Iterator<Item = &'r Recipient>) -> Progress {
-        let mut p = Progress::default();
-        for r in recipients {
-            p.count(r.state, r.replied_at.is_some(), r.rebooked_at.is_some());
-        }
-        p.close(blast)
-    }
-
     /// Counts one recipient's record: its state, and whether the patient
     /// replied or booked since.
     pub fn count(&mut self, state: RecipientState, replied: bool, rebooked: bool) {

@@ -334,21 +334,25 @@ impl Message {
 
     /// The recipient as logs may show it: masked.
     pub fn masked_recipient(&self) -> String {
-        match self.channel {
-            // The clinic's own endpoint is no patient data.
-            Channel::Webhook => self.to.clone(),
-            Channel::Email => {
-                Email::parse(&self.to).map_or_else(|_| "***".to_owned(), |e| e.masked())
-            }
-            Channel::Sms | Channel::Whatsapp => {
-                let keep = self.to.len().saturating_sub(2);
-                let tail = self.to.get(keep..).unwrap_or_default();
-                let head = self.to.get(..3.min(keep)).unwrap_or_default();
-                format!(
-                    "{head}{}{tail}",
-                    "*".repeat(self.to.len().saturating_sub(head.len() + tail.len()))
-                )
-            }
+        mask(self.channel, &self.to)
+    }
+}
+
+/// An address on `channel` as logs and previews may show it: a phone
+/// number with its first three and last two characters, an e-mail by
+/// its mask; the clinic's own endpoint in full (it is no patient data).
+pub fn mask(channel: Channel, to: &str) -> String {
+    match channel {
+        Channel::Webhook => to.to_owned(),
+        Channel::Email => Email::parse(to).map_or_else(|_| "***".to_owned(), |e| e.masked()),
+        Channel::Sms | Channel::Whatsapp => {
+            let keep = to.len().saturating_sub(2);
+            let tail = to.get(keep..).unwrap_or_default();
+            let head = to.get(..3.min(keep)).unwrap_or_default();
+            format!(
+                "{head}{}{tail}",
+                "*".repeat(to.len().saturating_sub(head.len() + tail.len()))
+            )
         }
     }
 }

@@ -136,16 +136,6 @@ pub enum Exclusion {
 }
 
 impl Exclusion {
-    pub const ALL: [Exclusion; 7] = [
-        Exclusion::Duplicate,
-        Exclusion::OptedOut,
-        Exclusion::NoPromotionalConsent,
-        Exclusion::NoChannel,
-        Exclusion::WindowClosedNoTemplate,
-        Exclusion::PatientCap,
-        Exclusion::OverDailyAllowance,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Exclusion::Duplicate => "duplicate",

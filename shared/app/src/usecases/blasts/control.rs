@@ -16,6 +16,7 @@ use clinicflow_core::tenant::Tenant;
 use clinicflow_core::timer::{Timer, TimerKind};
 use clinicflow_ports::{Condition, Query, SortKey, Write};
 use jiff::Timestamp;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
@@ -121,13 +122,12 @@ impl App {
             records::blast(&started, Some(version))?,
             records::timer(&blast_timer(&started, timer_at), now, Condition::Always)?,
         ];
-        let mut works = if started.state == BlastState::Sending {
+        let works = if started.state == BlastState::Sending {
             page_works(&started)
         } else {
             Vec::new()
         };
-        let rest = works.split_off(works.len().min(ENQUEUE_BATCH));
-        writes.extend(works);
+        let rest = first_batch(&mut writes, works);
         if !landed(self.store.write(writes).await)? {
             // Someone else sent (or cancelled) it meanwhile: theirs stands.
             let current = self.blast(&tenant.id, &id).await?.value;
@@ -212,29 +212,23 @@ impl App {
                 return self.blast_view(tenant, blast).await;
             }
             blast.updated_at = now;
-            let mut writes = vec![records::blast(&blast, Some(version))?];
-            let mut rest = Vec::new();
+            let mut writes = Vec::new();
+            let mut works = Vec::new();
             match blast.state {
                 BlastState::Sending => {
                     blast.started_at = blast.started_at.or(Some(now));
-                    writes[0] = records::blast(&blast, Some(version))?;
                     let due = now.saturating_add(self.tuning.safety_net).unwrap_or(now);
                     writes.push(records::timer(
                         &blast_timer(&blast, due),
                         now,
                         Condition::Always,
                     )?);
-                    let mut works = page_works(&blast);
-                    rest = works.split_off(works.len().min(ENQUEUE_BATCH));
-                    writes.extend(works);
+                    works = page_works(&blast);
                 }
                 BlastState::Cancelled => {
                     blast.finished_at = Some(now);
-                    writes[0] = records::blast(&blast, Some(version))?;
                     // Its pages settle what they claimed and did not send.
-                    let mut works = page_works(&blast);
-                    rest = works.split_off(works.len().min(ENQUEUE_BATCH));
-                    writes.extend(works);
+                    works = page_works(&blast);
                     writes.push(records::delete(
                         keys::timer(
                             &tenant.id,
@@ -246,6 +240,8 @@ impl App {
                 }
                 _ => {}
             }
+            writes.push(records::blast(&blast, Some(version))?);
+            let rest = first_batch(&mut writes, works);
             if landed(self.store.write(writes).await)? {
                 self.enqueue_rest(rest).await?;
                 info!(tenant = %tenant.id, blast = %id, state = blast.state.as_str(), "blast changed");
@@ -323,11 +319,15 @@ impl App {
         let mut unfinished = Vec::new();
         // A page at a time: 100,000 recipients are counted, never held.
         for page in 0..blast.pages {
-            let counted = self.page_counts(&tenant.id, &blast.id, page).await?;
-            if counted.len() < blast.page_len(page) || counted.iter().any(|c| !c.state.is_final()) {
+            let counted = self
+                .page_records::<Counted>(&tenant.id, &blast.id, page)
+                .await?;
+            if counted.len() < blast.page_len(page)
+                || counted.iter().any(|c| !c.value.state.is_final())
+            {
                 unfinished.push(page);
             }
-            for c in &counted {
+            for Versioned { value: c, .. } in &counted {
                 progress.count(c.state, c.replied_at.is_some(), c.rebooked_at.is_some());
             }
         }
@@ -354,19 +354,9 @@ impl App {
         };
         let mut items = Vec::new();
         while page < blast.pages && items.len() < limit {
-            let audience = self.audience_page(&tenant.id, &id, page).await?;
-            let recorded = self.page_records(&tenant.id, &id, page).await?;
-            for planned in audience.recipients {
-                let r = recorded
-                    .iter()
-                    .find(|r| r.value.planned.contact == planned.contact)
-                    .map(|r| r.value.clone())
-                    .unwrap_or_else(|| Recipient::pending(planned, blast.created_at));
-                let mut r = r;
-                if blast.state.is_stopped()
-                    && !r.state.is_final()
-                    && r.state != RecipientState::InFlight
-                {
+            for (mut r, _) in self.page_recipients(tenant, &blast, page).await? {
+                // A stopped blast never sends to who is still waiting.
+                if blast.state.is_stopped() && r.state == RecipientState::Pending {
                     r.state = RecipientState::Cancelled;
                 }
                 if filter.state.is_none_or(|s| s == r.state) {
@@ -509,9 +499,7 @@ impl App {
                     records::blast(&blast, Some(version))?,
                     records::timer(&blast_timer(&blast, next), now, claimed_timer)?,
                 ];
-                let mut works = page_works(&blast);
-                let rest = works.split_off(works.len().min(ENQUEUE_BATCH));
-                writes.extend(works);
+                let rest = first_batch(&mut writes, page_works(&blast));
                 if landed(self.store.write(writes).await)? {
                     self.enqueue_rest(rest).await?;
                     info!(tenant = %tenant.id, blast = %id, planned = blast.planned, "scheduled blast started");
@@ -539,7 +527,7 @@ impl App {
                 // The pages still at work go again (a lost queue message,
                 // patients whose quiet hours ended); a page already being
                 // sent finds its recipients claimed.
-                let mut works: Vec<Write> = unfinished
+                let works = unfinished
                     .into_iter()
                     .map(|page| page_work(&blast, page))
                     .collect();
@@ -548,8 +536,7 @@ impl App {
                     now,
                     claimed_timer,
                 )?];
-                let rest = works.split_off(works.len().min(ENQUEUE_BATCH));
-                writes.extend(works);
+                let rest = first_batch(&mut writes, works);
                 if landed(self.store.write(writes).await)? {
                     self.enqueue_rest(rest).await?;
                 }
@@ -581,35 +568,14 @@ impl App {
             .ok_or_else(|| AppError::Internal(format!("blast {id} has no audience page {page}")))
     }
 
-    /// What counting needs of one page's recipient records (reading no
-    /// more of each than that).
-    async fn page_counts(
+    /// The recipient records of one page, as `T` (the whole [`Recipient`],
+    /// or only what counting needs).
+    pub(super) async fn page_records<T: DeserializeOwned>(
         &self,
         tenant: &TenantId,
         id: &BlastId,
         page: u32,
-    ) -> Result<Vec<Counted>, AppError> {
-        let mut query = Query::partition(keys::recipients_pk(tenant, id, page));
-        let mut out = Vec::new();
-        loop {
-            let result = self.store.query(&query).await?;
-            for item in &result.items {
-                out.push(decode(item)?);
-            }
-            match result.next {
-                Some(next) => query.after = Some(next),
-                None => return Ok(out),
-            }
-        }
-    }
-
-    /// The recipient records of one page.
-    pub(super) async fn page_records(
-        &self,
-        tenant: &TenantId,
-        id: &BlastId,
-        page: u32,
-    ) -> Result<Vec<Versioned<Recipient>>, AppError> {
+    ) -> Result<Vec<Versioned<T>>, AppError> {
         let mut query = Query::partition(keys::recipients_pk(tenant, id, page));
         let mut out = Vec::new();
         loop {
@@ -626,6 +592,14 @@ impl App {
             }
         }
     }
+}
+
+/// Adds the first of `works` (queue writes) to `writes`, a transaction
+/// holding a bounded number, and returns the rest, queued after it commits.
+fn first_batch(writes: &mut Vec<Write>, mut works: Vec<Write>) -> Vec<Write> {
+    let rest = works.split_off(works.len().min(ENQUEUE_BATCH));
+    writes.extend(works);
+    rest
 }
 
 /// A recipient's record as counting reads it.

@@ -268,7 +268,7 @@ impl App {
 
     /// The page's recipients: each planned one with its record, if it has
     /// one yet (a recipient gets its record when it is claimed).
-    async fn page_recipients(
+    pub(super) async fn page_recipients(
         &self,
         tenant: &Tenant,
         blast: &Blast,
@@ -276,7 +276,7 @@ impl App {
     ) -> Result<Vec<Slot>, AppError> {
         let audience = self.audience_page(&tenant.id, &blast.id, page).await?;
         let mut recorded: BTreeMap<_, Versioned<Recipient>> = self
-            .page_records(&tenant.id, &blast.id, page)
+            .page_records::<Recipient>(&tenant.id, &blast.id, page)
             .await?
             .into_iter()
             .map(|r| (r.value.planned.contact.clone(), r))

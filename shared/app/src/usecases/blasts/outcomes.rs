@@ -30,7 +30,7 @@ impl App {
 
     /// The writes that bring a blast message's recipient in step with the
     /// message (and record an opt-out the provider reported).
-    pub(crate) async fn mirror_writes(
+    async fn mirror_writes(
         &self,
         message: &Message,
         now: Timestamp,

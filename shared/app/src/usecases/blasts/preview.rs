@@ -11,7 +11,7 @@ use clinicflow_core::blast::{
 };
 use clinicflow_core::ids::{BlastId, RecordRef};
 use clinicflow_core::lead::Lead;
-use clinicflow_core::message::{Channel, Message, Purpose};
+use clinicflow_core::message::{self, Channel, Purpose};
 use clinicflow_core::tenant::Tenant;
 use clinicflow_ports::{Index, Query, SortKey, Write};
 use jiff::{SignedDuration, Timestamp};
@@ -269,22 +269,9 @@ impl App {
             .blasts
             .render(&template.id, &p.language, &vars)
             .map_err(AppError::Internal)?;
-        let masked = Message::queued(
-            clinicflow_core::ids::MessageId::new("sample").map_err(AppError::Internal)?,
-            tenant.id.clone(),
-            p.about.clone(),
-            clinicflow_core::template::TemplateKind::Blast,
-            clinicflow_core::message::Audience::Patient,
-            p.route.clone(),
-            template.purpose,
-            p.language.clone(),
-            String::new(),
-            self.clock.now(),
-        )
-        .masked_recipient();
         Ok(Sample {
             channel: p.route.channel,
-            to: masked,
+            to: message::mask(p.route.channel, &p.route.to),
             language: p.language.clone(),
             text,
             template: p
