@@ -110,6 +110,21 @@ id_type!(
     RuleId,
     check_slug
 );
+id_type!(
+    /// A pipeline of deals (`patient_base`), or one of its stages.
+    PipelineId,
+    check_slug
+);
+id_type!(
+    /// A deal: a patient's card in a pipeline other than the leads'.
+    DealId,
+    check_token
+);
+id_type!(
+    /// A person of the clinic who can be given a task: a consultant or a manager.
+    StaffId,
+    check_slug
+);
 
 /// The record something belongs to: a lead, or an appointment. Messages,
 /// timers and tasks live in (or point at) their record's partition. Stored
@@ -121,6 +136,8 @@ pub enum RecordRef {
     Appointment(AppointmentId),
     /// A blast: its timer, and its test messages.
     Blast(BlastId),
+    /// A deal of a pipeline: its messages, timers and firings.
+    Deal(DealId),
 }
 
 impl RecordRef {
@@ -130,20 +147,21 @@ impl RecordRef {
             RecordRef::Lead(id) => id.as_str(),
             RecordRef::Appointment(id) => id.as_str(),
             RecordRef::Blast(id) => id.as_str(),
+            RecordRef::Deal(id) => id.as_str(),
         }
     }
 
     pub fn lead(&self) -> Option<&LeadId> {
         match self {
             RecordRef::Lead(id) => Some(id),
-            RecordRef::Appointment(_) | RecordRef::Blast(_) => None,
+            RecordRef::Appointment(_) | RecordRef::Blast(_) | RecordRef::Deal(_) => None,
         }
     }
 
     pub fn appointment(&self) -> Option<&AppointmentId> {
         match self {
             RecordRef::Appointment(id) => Some(id),
-            RecordRef::Lead(_) | RecordRef::Blast(_) => None,
+            RecordRef::Lead(_) | RecordRef::Blast(_) | RecordRef::Deal(_) => None,
         }
     }
 }
@@ -154,6 +172,7 @@ impl fmt::Display for RecordRef {
             RecordRef::Lead(id) => write!(f, "lead {id}"),
             RecordRef::Appointment(id) => write!(f, "appointment {id}"),
             RecordRef::Blast(id) => write!(f, "blast {id}"),
+            RecordRef::Deal(id) => write!(f, "deal {id}"),
         }
     }
 }

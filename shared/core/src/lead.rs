@@ -191,6 +191,8 @@ impl Lead {
 pub enum ContactKind {
     Call,
     Message,
+    /// The patient came to the clinic.
+    Visit,
     /// Any other contact, described in its note (a visit at the desk, say).
     Note,
 }

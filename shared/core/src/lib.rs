@@ -14,7 +14,10 @@
 //! - [`inbound`]: patients' messages and delivery statuses, in our terms.
 //! - [`timer`], [`task`]: pending work and managers' tasks.
 //! - [`appointment`]: appointments, FHIR's statuses, versions and history.
-//! - [`journey`]: the automation engine: rules, and an appointment's plan.
+//! - [`journey`]: the appointment journeys: configured rules, and an appointment's plan.
+//! - [`automation`]: the clinic's own rules, stored and edited as data:
+//!   checks at save, loops, arming and firing with their explanation.
+//! - [`pipeline`]: pipelines of ordered stages, and the deals in them.
 //! - [`answer`]: patients' one-tap and one-word answers, signed links.
 //! - [`fhir`], [`calcom`]: what clinics' schedulers send, in our terms.
 //! - [`locale`]: a patient's time zone; dates in their language.
@@ -22,6 +25,7 @@
 pub mod answer;
 pub mod appointment;
 pub mod assignment;
+pub mod automation;
 pub mod blast;
 pub mod calcom;
 pub mod config;
@@ -35,6 +39,7 @@ pub mod lead;
 pub mod locale;
 pub mod message;
 pub mod messaging;
+pub mod pipeline;
 pub mod providers;
 pub mod schedule;
 pub mod sla;

@@ -432,7 +432,7 @@ impl LeadDetailView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactRequest {
-    /// `call`, `message` or `note` (another kind of contact, described in the note).
+    /// `call`, `message`, `visit` (the patient came to the clinic) or `note` (another kind of contact, described in the note).
     pub kind: String,
     /// The consultant who made the contact.
     #[serde(default)]

@@ -247,10 +247,11 @@ pub async fn record_contact(
         "call" => ContactKind::Call,
         "message" => ContactKind::Message,
         "note" => ContactKind::Note,
+        "visit" => ContactKind::Visit,
         _ => {
             return Err(ApiError::invalid(vec![FieldError::new(
                 "kind",
-                "must be `call`, `message` or `note`",
+                "must be `call`, `message`, `visit` or `note`",
             )]));
         }
     };
