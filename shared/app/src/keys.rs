@@ -5,8 +5,8 @@
 use clinicflow_core::appointment::Identifier;
 use clinicflow_core::contact::ContactKey;
 use clinicflow_core::ids::{
-    AppointmentId, BlastId, BranchId, ConsultantId, LeadId, MessageId, RecordRef, RuleId, TaskId,
-    TenantId,
+    AppointmentId, BlastId, BranchId, ConsultantId, DealId, LeadId, MessageId, PipelineId,
+    RecordRef, RuleId, TaskId, TenantId,
 };
 use clinicflow_ports::{IndexKey, Key};
 use jiff::Timestamp;
@@ -54,6 +54,7 @@ pub fn record_pk(tenant: &TenantId, about: &RecordRef) -> String {
         RecordRef::Lead(lead) => lead_pk(tenant, lead),
         RecordRef::Appointment(a) => appointment_pk(tenant, a),
         RecordRef::Blast(b) => blast_pk(tenant, b),
+        RecordRef::Deal(d) => deal_pk(tenant, d),
     }
 }
 
@@ -311,6 +312,7 @@ pub fn record_tasks_index_pk(tenant: &TenantId, about: &RecordRef) -> String {
         RecordRef::Lead(lead) => format!("T#{tenant}#LTASKS#{lead}"),
         RecordRef::Appointment(a) => format!("T#{tenant}#ATASKS#{a}"),
         RecordRef::Blast(b) => format!("T#{tenant}#BTASKS#{b}"),
+        RecordRef::Deal(d) => format!("T#{tenant}#DTASKS#{d}"),
     }
 }
 
@@ -371,4 +373,102 @@ pub fn blasts_index(tenant: &TenantId, created: Timestamp, blast: &BlastId) -> I
 
 pub fn blasts_index_pk(tenant: &TenantId) -> String {
     format!("T#{tenant}#BLASTS")
+}
+
+/// A tenant's automation rules, current versions: one partition, read whole.
+pub fn rules_pk(tenant: &TenantId) -> String {
+    format!("T#{tenant}#RULES")
+}
+
+pub fn rule(tenant: &TenantId, rule: &RuleId) -> Key {
+    Key::new(rules_pk(tenant), format!("R#{rule}"))
+}
+
+/// The revision of a tenant's rule set: bumped with every save, so a
+/// process knows when its cached rules are stale.
+pub fn rules_revision(tenant: &TenantId) -> Key {
+    Key::new(rules_pk(tenant), "REV")
+}
+
+/// Every saved version of a rule, kept.
+pub fn rule_version(tenant: &TenantId, rule: &RuleId, version: u64) -> Key {
+    Key::new(
+        format!("T#{tenant}#RULE#{rule}"),
+        format!("V#{version:010}"),
+    )
+}
+
+/// A rule's firings by due time: its pending ones, its last execution.
+pub fn rule_firings_index(
+    tenant: &TenantId,
+    rule: &RuleId,
+    due: Timestamp,
+    firing: &str,
+) -> IndexKey {
+    IndexKey::new(
+        rule_firings_index_pk(tenant, rule),
+        format!("{}#{firing}", millis(due)),
+    )
+}
+
+pub fn rule_firings_index_pk(tenant: &TenantId, rule: &RuleId) -> String {
+    format!("T#{tenant}#RFIRE#{rule}")
+}
+
+/// An automation rule's firing for a record and occurrence, in the record's partition.
+pub fn auto_firing(tenant: &TenantId, about: &RecordRef, rule: &RuleId, occurrence: &str) -> Key {
+    Key::new(
+        record_pk(tenant, about),
+        format!("AUTO#{rule}#{occurrence}"),
+    )
+}
+
+pub fn pipelines_pk(tenant: &TenantId) -> String {
+    format!("T#{tenant}#PIPES")
+}
+
+pub fn pipeline(tenant: &TenantId, pipeline: &PipelineId) -> Key {
+    Key::new(pipelines_pk(tenant), format!("P#{pipeline}"))
+}
+
+pub fn deal_pk(tenant: &TenantId, deal: &DealId) -> String {
+    format!("T#{tenant}#D#{deal}")
+}
+
+pub fn deal(tenant: &TenantId, deal: &DealId) -> Key {
+    Key::new(deal_pk(tenant, deal), "DEAL")
+}
+
+/// A pipeline's deals, newest first.
+pub fn pipeline_deals_index(
+    tenant: &TenantId,
+    pipeline: &PipelineId,
+    created: Timestamp,
+    deal: &DealId,
+) -> IndexKey {
+    IndexKey::new(
+        pipeline_deals_index_pk(tenant, pipeline),
+        format!("{}#{deal}", millis(created)),
+    )
+}
+
+pub fn pipeline_deals_index_pk(tenant: &TenantId, pipeline: &PipelineId) -> String {
+    format!("T#{tenant}#PIPE#{pipeline}")
+}
+
+/// A patient's deals: what their message moves.
+pub fn patient_deals_index(
+    tenant: &TenantId,
+    contact: &ContactKey,
+    created: Timestamp,
+    deal: &DealId,
+) -> IndexKey {
+    IndexKey::new(
+        patient_deals_index_pk(tenant, contact),
+        format!("{}#{deal}", millis(created)),
+    )
+}
+
+pub fn patient_deals_index_pk(tenant: &TenantId, contact: &ContactKey) -> String {
+    format!("T#{tenant}#PDEALS#{}", contact.as_str())
 }

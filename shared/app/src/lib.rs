@@ -41,6 +41,8 @@ pub struct App {
     pub tuning: Tuning,
     /// The tenants' keys for signing patients' links, read once per process.
     pub link_keys: LinkKeys,
+    /// The tenants' automation rules, read again when their revision moves.
+    pub rule_cache: usecases::automations::RuleCache,
 }
 
 impl App {
@@ -62,6 +64,7 @@ impl App {
             ids,
             tuning,
             link_keys: LinkKeys::default(),
+            rule_cache: Default::default(),
         }
     }
 }

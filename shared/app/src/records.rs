@@ -4,6 +4,7 @@
 
 use clinicflow_core::appointment::{Appointment, Identifier, Revision};
 use clinicflow_core::assignment::Load;
+use clinicflow_core::automation::{Firing as AutoFiring, Rule as AutoRule};
 use clinicflow_core::blast::{AudiencePage, Blast, LastBlast, Recipient};
 use clinicflow_core::contact::{ContactKey, Reach};
 use clinicflow_core::ids::{
@@ -13,6 +14,7 @@ use clinicflow_core::ids::{
 use clinicflow_core::journey::{Buttons, SkipReason, SurveyScale};
 use clinicflow_core::lead::{Lead, Recorded, Touch};
 use clinicflow_core::message::{Channel, Message};
+use clinicflow_core::pipeline::{Deal, Pipeline};
 use clinicflow_core::task::Task;
 use clinicflow_core::timer::Timer;
 use clinicflow_ports::{Condition, IndexKey, Item, ItemStore, Key, Write};
@@ -688,5 +690,91 @@ pub fn recipient(
         previous,
         None,
         None,
+    )
+}
+
+/// An automation rule at its current version (its versions are kept apart).
+pub fn rule(tenant: &TenantId, rule: &AutoRule, previous: Option<u64>) -> Result<Write, AppError> {
+    put(keys::rule(tenant, &rule.id), rule, previous, None, None)
+}
+
+/// One saved version of a rule, never changed.
+pub fn rule_version(tenant: &TenantId, rule: &AutoRule) -> Result<Write, AppError> {
+    put(
+        keys::rule_version(tenant, &rule.id, rule.version),
+        rule,
+        None,
+        None,
+        None,
+    )
+}
+
+/// The tenant's rule-set revision, bumped by every save.
+pub fn rules_revision(
+    tenant: &TenantId,
+    revision: u64,
+    previous: Option<u64>,
+) -> Result<Write, AppError> {
+    put(
+        keys::rules_revision(tenant),
+        &revision,
+        previous,
+        None,
+        None,
+    )
+}
+
+/// An automation firing, findable through its rule by due time.
+pub fn auto_firing(
+    tenant: &TenantId,
+    firing: &AutoFiring,
+    previous: Option<u64>,
+) -> Result<Write, AppError> {
+    put(
+        keys::auto_firing(tenant, &firing.record, &firing.rule, &firing.occurrence),
+        firing,
+        previous,
+        Some(keys::rule_firings_index(
+            tenant,
+            &firing.rule,
+            firing.delay.due,
+            &firing.id,
+        )),
+        None,
+    )
+}
+
+pub fn pipeline(
+    tenant: &TenantId,
+    pipeline: &Pipeline,
+    previous: Option<u64>,
+) -> Result<Write, AppError> {
+    put(
+        keys::pipeline(tenant, &pipeline.id),
+        pipeline,
+        previous,
+        None,
+        None,
+    )
+}
+
+/// A deal: findable by its pipeline and by its patient.
+pub fn deal(deal: &Deal, previous: Option<u64>) -> Result<Write, AppError> {
+    put(
+        keys::deal(&deal.tenant, &deal.id),
+        deal,
+        previous,
+        Some(keys::pipeline_deals_index(
+            &deal.tenant,
+            &deal.pipeline,
+            deal.created_at,
+            &deal.id,
+        )),
+        Some(keys::patient_deals_index(
+            &deal.tenant,
+            &deal.contact_key,
+            deal.created_at,
+            &deal.id,
+        )),
     )
 }

@@ -1,5 +1,6 @@
 //! The messages that cross function boundaries through the queues.
 
+use clinicflow_core::automation::Event;
 use clinicflow_core::calcom::CalcomWrite;
 use clinicflow_core::ids::{AppointmentId, BlastId, LeadId, MessageId, RecordRef, TenantId};
 use clinicflow_core::inbound::Inbound;
@@ -36,6 +37,17 @@ pub enum Work {
         reply: Reply,
         key: String,
     },
+    /// Events of one record for the automation rules: arm their firings.
+    /// `depth` counts the firings that led to them.
+    Automation {
+        tenant: TenantId,
+        #[serde(flatten)]
+        about: RecordRef,
+        events: Vec<Event>,
+        at: jiff::Timestamp,
+        #[serde(default)]
+        depth: u8,
+    },
     /// Send one page of a blast's frozen audience.
     BlastPage {
         tenant: TenantId,
@@ -53,7 +65,8 @@ impl Work {
             Work::Assign { .. }
             | Work::Inbound { .. }
             | Work::Calcom { .. }
-            | Work::Answer { .. } => QueueName::Leads,
+            | Work::Answer { .. }
+            | Work::Automation { .. } => QueueName::Leads,
             Work::Deliver { .. } => QueueName::Outbox,
             Work::BlastPage { .. } => QueueName::Blast,
         }

@@ -46,13 +46,10 @@ pub struct Rule {
     #[serde(flatten)]
     pub spec: RuleSpec,
     pub updated_at: Timestamp,
-    /// When a deactivation or an edit last cancelled or re-planned its
-    /// pending firings, and how many.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_replan: Option<Replan>,
 }
 
-/// What an edit or a deactivation did to the rule's pending firings.
+/// What an edit, a deactivation or a deletion did to the rule's pending
+/// firings, and why.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Replan {
     pub at: Option<Timestamp>,

@@ -177,6 +177,18 @@ impl fmt::Display for RecordRef {
     }
 }
 
+impl From<&ManagerId> for StaffId {
+    fn from(id: &ManagerId) -> Self {
+        StaffId(id.0.clone())
+    }
+}
+
+impl From<&ConsultantId> for StaffId {
+    fn from(id: &ConsultantId) -> Self {
+        StaffId(id.0.clone())
+    }
+}
+
 impl From<LeadId> for RecordRef {
     fn from(id: LeadId) -> Self {
         RecordRef::Lead(id)

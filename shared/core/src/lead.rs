@@ -169,6 +169,9 @@ pub struct Lead {
     /// Which owner's turn of the SLA runs: 0 for the first owner.
     #[serde(default)]
     pub sla_cycle: u32,
+    /// When it entered its current stage (unset: when it was created).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_since: Option<Timestamp>,
 }
 
 impl Lead {
@@ -177,6 +180,18 @@ impl Lead {
             .as_deref()
             .map(crate::tenant::first_word)
             .unwrap_or_default()
+    }
+
+    /// When it entered its current stage.
+    pub fn stage_entered_at(&self) -> Timestamp {
+        self.stage_since.unwrap_or(self.created_at)
+    }
+
+    /// Moves it to `stage` at `at`.
+    pub fn enter(&mut self, stage: Stage, at: Timestamp) {
+        self.stage = stage;
+        self.stage_since = Some(at);
+        self.updated_at = at;
     }
 
     /// Whether someone already reached the patient (which stops the SLA).

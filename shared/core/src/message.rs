@@ -240,6 +240,9 @@ pub struct Message {
     pub rule: Option<RuleId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occurrence: Option<String>,
+    /// The automation firing that wrote it (rule, record, occurrence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firing: Option<String>,
     /// For a blast's message: the blast and the recipient it is for.
     /// (Not `blast`: a blast's test message is about the blast, `"blast": id`.)
     #[serde(
@@ -312,6 +315,7 @@ impl Message {
             expires_at: None,
             rule: None,
             occurrence: None,
+            firing: None,
             blast: None,
         }
     }

@@ -1,9 +1,11 @@
-//! Tasks for managers: what needs a person's attention.
+//! Tasks: what needs a person's attention — a manager's (an SLA breach, a
+//! low score) or anyone's (what an automation rule asks of a consultant,
+//! a coordinator, a manager).
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{LeadId, ManagerId, RecordRef, TaskId};
+use crate::ids::{LeadId, RecordRef, StaffId, TaskId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -16,6 +18,8 @@ pub enum TaskKind {
     RescheduleRequest,
     /// A patient scored a visit low.
     LowScore,
+    /// What a clinic's automation rule asks of someone.
+    Automation,
 }
 
 impl TaskKind {
@@ -25,6 +29,7 @@ impl TaskKind {
             TaskKind::NoConsultant => "no_consultant",
             TaskKind::RescheduleRequest => "reschedule_request",
             TaskKind::LowScore => "low_score",
+            TaskKind::Automation => "automation",
         }
     }
 }
@@ -36,9 +41,15 @@ pub struct Task {
     #[serde(flatten)]
     pub about: RecordRef,
     pub kind: TaskKind,
-    pub assignee: ManagerId,
+    /// A consultant or a manager.
+    pub assignee: StaffId,
     pub title: String,
     pub created_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<Timestamp>,
+    /// The automation firing that opened it (rule, record, occurrence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firing: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub done_at: Option<Timestamp>,
 }
@@ -47,6 +58,13 @@ pub struct Task {
 /// deadline is processed.
 pub fn sla_breach_id(lead: &LeadId, cycle: u32) -> TaskId {
     TaskId::derived("sla_breach", lead, Some(cycle))
+}
+
+impl Task {
+    /// Open past its due time at `now`.
+    pub fn overdue(&self, now: Timestamp) -> bool {
+        self.done_at.is_none() && self.due_at.is_some_and(|due| due < now)
+    }
 }
 
 pub fn no_consultant_id(lead: &LeadId) -> TaskId {

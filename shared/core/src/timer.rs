@@ -23,6 +23,8 @@ pub enum TimerKind {
     /// A blast starts (when scheduled), or its pages are driven again
     /// (deferred recipients, lost queue messages).
     Blast,
+    /// An automation rule's firing for a record falls due.
+    Automation,
 }
 
 impl TimerKind {
@@ -34,6 +36,7 @@ impl TimerKind {
             TimerKind::Deliver => "deliver",
             TimerKind::Step => "step",
             TimerKind::Blast => "blast",
+            TimerKind::Automation => "automation",
         }
     }
 }
@@ -83,6 +86,9 @@ impl Timer {
     pub fn name(&self) -> String {
         match (&self.rule, self.kind) {
             (Some(rule), TimerKind::Step) => Timer::step_name(rule),
+            (Some(rule), TimerKind::Automation) => {
+                Timer::automation_name(rule, self.occurrence.as_deref().unwrap_or_default())
+            }
             _ => Timer::name_of(self.kind, self.message.as_ref()),
         }
     }
@@ -90,6 +96,11 @@ impl Timer {
     /// The name of the timer that fires `rule`'s step for a record.
     pub fn step_name(rule: &RuleId) -> String {
         format!("step.{rule}")
+    }
+
+    /// The name of the timer of an automation rule's firing for one occurrence.
+    pub fn automation_name(rule: &RuleId, occurrence: &str) -> String {
+        format!("auto.{rule}.{occurrence}")
     }
 
     /// The name of the timer of `kind` (for `message`, if a delivery timer).

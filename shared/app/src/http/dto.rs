@@ -357,14 +357,24 @@ pub struct TaskView {
     /// The lead the task is about…
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lead: Option<String>,
-    /// …or the appointment.
+    /// …or the appointment…
     #[serde(skip_serializing_if = "Option::is_none")]
     pub appointment: Option<String>,
-    /// `sla_breach`, `no_consultant`, `reschedule_request` or `low_score`.
+    /// …or the deal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deal: Option<String>,
+    /// `sla_breach`, `no_consultant`, `reschedule_request`, `low_score` or `automation`.
     pub kind: String,
+    /// A consultant's or a manager's id.
     pub assignee: String,
     pub title: String,
     pub created_at: String,
+    /// When it should be done (`GET /v1/tasks?status=overdue` lists the open ones past it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<String>,
+    /// The automation firing that opened it (`GET /v1/automations/{rule}/firings`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firing: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub done_at: Option<String>,
 }
@@ -379,9 +389,15 @@ impl From<&Task> for TaskView {
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default(),
+            deal: match &t.about {
+                clinicflow_core::ids::RecordRef::Deal(d) => Some(d.to_string()),
+                _ => None,
+            },
             assignee: t.assignee.to_string(),
             title: t.title.clone(),
             created_at: t.created_at.to_string(),
+            due_at: t.due_at.map(|d| d.to_string()),
+            firing: t.firing.clone(),
             done_at: t.done_at.map(|d| d.to_string()),
         }
     }

@@ -13,6 +13,7 @@ use axum::routing::{get, post, put};
 use crate::App;
 
 mod appointments;
+mod automations;
 mod blasts;
 mod body;
 mod dto;
@@ -143,6 +144,54 @@ fn staff_routes() -> Router<Arc<App>> {
             post(appointments::status),
         )
         .route("/v1/surveys", get(appointments::surveys))
+        .route(
+            "/v1/automations",
+            get(automations::list).post(automations::create),
+        )
+        .route(
+            "/v1/automations/{rule_id}",
+            get(automations::detail)
+                .put(automations::update)
+                .delete(automations::delete),
+        )
+        .route(
+            "/v1/automations/{rule_id}/versions/{version}",
+            get(automations::version),
+        )
+        .route(
+            "/v1/automations/{rule_id}/activate",
+            post(automations::activate),
+        )
+        .route(
+            "/v1/automations/{rule_id}/deactivate",
+            post(automations::deactivate),
+        )
+        .route(
+            "/v1/automations/{rule_id}/preview",
+            get(automations::preview),
+        )
+        .route("/v1/automations/{rule_id}/run", post(automations::run))
+        .route(
+            "/v1/automations/{rule_id}/firings",
+            get(automations::firings),
+        )
+        .route(
+            "/v1/automations/triggers/{code}",
+            post(automations::trigger),
+        )
+        .route("/v1/automations/presets/{name}", post(automations::preset))
+        .route("/v1/pipelines", get(automations::pipelines))
+        .route(
+            "/v1/pipelines/{pipeline_id}",
+            put(automations::put_pipeline).delete(automations::delete_pipeline),
+        )
+        .route(
+            "/v1/deals",
+            get(automations::list_deals).post(automations::create_deal),
+        )
+        .route("/v1/deals/{deal_id}", get(automations::deal))
+        .route("/v1/deals/{deal_id}/stage", post(automations::move_deal))
+        .route("/v1/deals/{deal_id}/flags", put(automations::flag_deal))
         .route("/v1/blasts", get(blasts::list).post(blasts::preview))
         .route("/v1/blasts/{blast_id}", get(blasts::detail))
         .route("/v1/blasts/{blast_id}/send", post(blasts::send))

@@ -9,6 +9,10 @@ use super::appointments::{
     MoveRequest, PatientView, PlanStepView, RevisionView, StatusRequest, SurveyPage,
     SurveySummaryView, SurveyView,
 };
+use super::automations::{
+    DealBody, DealRequest, DealStageRequest, FiringBody, PipelineBody, PresetBody, PreviewBody,
+    RuleBody, RuleRequest, SavedBody, TriggerAccepted, TriggerRequest,
+};
 use super::blasts::{
     BlastBody, PreviewRequest, RecipientBody, RefusedBody, RefusedDetail, SendRequest, TestRequest,
     TestSent,
@@ -19,13 +23,13 @@ use super::dto::{
     SubmissionFields, TaskView, TimerView, TouchView,
 };
 use super::error::{ErrorBody, ErrorDetail, FieldProblem};
-use super::{appointments, blasts, fhir, forms, outreach, staff};
+use super::{appointments, automations, blasts, fhir, forms, outreach, staff};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Clinicflow",
-        description = "Lead intake, assignment, SLA escalation, appointments and their journeys, blasts, and the message ledger for clinic chains.",
+        description = "Lead intake, assignment, SLA escalation, appointments and their journeys, blasts, the clinic's own automation rules and pipelines, and the message ledger for clinic chains.",
     ),
     paths(
         forms::submit,
@@ -58,6 +62,27 @@ use super::{appointments, blasts, fhir, forms, outreach, staff};
         blasts::resume,
         blasts::cancel,
         blasts::recipients,
+        automations::list,
+        automations::create,
+        automations::detail,
+        automations::version,
+        automations::update,
+        automations::delete,
+        automations::activate,
+        automations::deactivate,
+        automations::preview,
+        automations::run,
+        automations::firings,
+        automations::trigger,
+        automations::preset,
+        automations::pipelines,
+        automations::put_pipeline,
+        automations::delete_pipeline,
+        automations::create_deal,
+        automations::list_deals,
+        automations::deal,
+        automations::move_deal,
+        automations::flag_deal,
         super::health,
     ),
     components(schemas(
@@ -104,6 +129,18 @@ use super::{appointments, blasts, fhir, forms, outreach, staff};
         RefusedBody,
         RefusedDetail,
         RecipientBody,
+        RuleRequest,
+        RuleBody,
+        SavedBody,
+        PreviewBody,
+        FiringBody,
+        PipelineBody,
+        PresetBody,
+        TriggerRequest,
+        TriggerAccepted,
+        DealRequest,
+        DealStageRequest,
+        DealBody,
     )),
     modifiers(&StaffToken),
     tags(
@@ -111,6 +148,7 @@ use super::{appointments, blasts, fhir, forms, outreach, staff};
         (name = "staff", description = "Clinic staff; a bearer token per clinic chain"),
         (name = "appointments", description = "Appointments and their journeys; the staff token"),
         (name = "blasts", description = "Blasts to a filtered set of patients: previewed, paced, sent once; the staff token"),
+        (name = "automations", description = "The clinic's own rules, pipelines and deals: saved as versions, previewed, explained, fired once; the staff token"),
         (name = "fhir", description = "A clinic's scheduler feeding appointments (FHIR R4); the staff token"),
         (name = "operations", description = "For operators"),
     ),

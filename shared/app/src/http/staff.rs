@@ -86,8 +86,10 @@ pub struct MessageListParams {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TaskListParams {
-    /// `open` for tasks not done yet; all tasks otherwise.
+    /// `open` for tasks not done yet, `overdue` for open tasks past their due time; all tasks otherwise.
     status: Option<String>,
+    /// Only this person's tasks: a consultant's or a manager's id.
+    assignee: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
 }
@@ -351,7 +353,7 @@ pub async fn list_messages(
     }))
 }
 
-/// Managers' tasks, newest first.
+/// Tasks, newest first: everyone's, or one person's (`assignee`).
 #[utoipa::path(
     get,
     path = "/v1/tasks",
@@ -371,14 +373,27 @@ pub async fn list_tasks(
 ) -> Result<Json<Page<TaskView>>, ApiError> {
     let p: TaskListParams = params(query)?;
     let mut errors = Vec::new();
-    let open_only = match p.status.as_deref() {
-        None | Some("all") => false,
-        Some("open") => true,
+    let (open_only, overdue_only) = match p.status.as_deref() {
+        None | Some("all") => (false, false),
+        Some("open") => (true, false),
+        Some("overdue") => (true, true),
         Some(_) => {
-            errors.push(FieldError::new("status", "must be `open` or `all`"));
-            false
+            errors.push(FieldError::new(
+                "status",
+                "must be `open`, `overdue` or `all`",
+            ));
+            (false, false)
         }
     };
+    if let Some(a) = &p.assignee
+        && !tenant.consultants.iter().any(|c| c.id.as_str() == a)
+        && !tenant.managers.iter().any(|m| m.id.as_str() == a)
+    {
+        errors.push(FieldError::new(
+            "assignee",
+            "is not a consultant or manager of this clinic",
+        ));
+    }
     let limit = limit(p.limit.as_deref(), &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
@@ -386,7 +401,11 @@ pub async fn list_tasks(
     let listing = app
         .list_tasks(
             &tenant,
-            &TaskFilter { open_only },
+            &TaskFilter {
+                open_only,
+                overdue_only,
+                assignee: p.assignee.clone(),
+            },
             limit,
             p.cursor.as_deref(),
         )

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use clinicflow_core::assignment::{self, Load, Request};
+use clinicflow_core::automation::Event;
 use clinicflow_core::ids::{ConsultantId, LeadId, RecordRef, TenantId};
 use clinicflow_core::lead::{Lead, LeadEvent, Ownership, Recorded};
 use clinicflow_core::task::{self, Task, TaskKind};
@@ -12,7 +13,9 @@ use clinicflow_ports::{Condition, Query, Write};
 use jiff::Timestamp;
 use tracing::{info, warn};
 
+use super::automations::automation_events;
 use super::compose::{self, branch_of};
+use super::staff::entered;
 use super::{MAX_ROUNDS, busy, landed};
 use crate::error::AppError;
 use crate::records::{self, Patient, Versioned};
@@ -74,7 +77,8 @@ impl App {
                 if self.store.get(&task).await?.is_some() {
                     return Ok(());
                 }
-                let writes = self.unassignable(tenant, &lead, now)?;
+                let mut writes = self.unassignable(tenant, &lead, now)?;
+                writes.push(lead_created(tenant_id, &lead, now));
                 if landed(self.store.write(writes).await)? {
                     warn!(tenant = %tenant_id, lead = %lead_id, "no active consultant; manager tasked");
                     return Ok(());
@@ -97,6 +101,7 @@ impl App {
             };
             let mut writes = vec![
                 created(&lead)?,
+                lead_created(tenant_id, &assigned, now),
                 records::lead(&assigned, Some(version))?,
                 load_change(tenant_id, &decision.consultant, &loads, 1, Some(now))?,
                 records::delete(assign_timer.clone(), Condition::Always),
@@ -179,13 +184,15 @@ impl App {
             id: task::no_consultant_id(&lead.id),
             about: RecordRef::Lead(lead.id.clone()),
             kind: TaskKind::NoConsultant,
-            assignee: branch.manager.clone(),
+            assignee: (&branch.manager).into(),
             title: format!(
                 "No active consultant can take lead {} at {}",
                 lead.id, branch.name
             ),
             created_at: now,
             done_at: None,
+            due_at: None,
+            firing: None,
         };
         let reason = "no active consultant in the tenant".to_owned();
         let mut writes = vec![
@@ -246,4 +253,16 @@ pub(super) fn load_change(
         load.last_assigned_at = Some(at);
     }
     records::load(tenant, consultant, &load, current.map(|v| v.version))
+}
+
+/// The engine's news of a new lead: created, and in its stage. Rules that
+/// name the lead's owner see the one the assignment chose.
+fn lead_created(tenant: &TenantId, lead: &Lead, now: Timestamp) -> Write {
+    automation_events(
+        tenant,
+        &RecordRef::Lead(lead.id.clone()),
+        vec![Event::RecordCreated, entered(lead)],
+        now,
+        0,
+    )
 }

@@ -416,6 +416,12 @@ impl App {
         let contact = match &message.about {
             _ if message.blast.is_some() => message.blast.as_ref().map(|m| m.contact.clone()),
             RecordRef::Blast(_) => None,
+            RecordRef::Deal(deal) => records::get::<clinicflow_core::pipeline::Deal>(
+                self.store.as_ref(),
+                &keys::deal(&message.tenant, deal),
+            )
+            .await?
+            .map(|d| d.value.contact_key),
             RecordRef::Lead(lead) => {
                 records::get::<Lead>(self.store.as_ref(), &keys::lead(&message.tenant, lead))
                     .await?

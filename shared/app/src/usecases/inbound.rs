@@ -232,6 +232,17 @@ impl App {
                 writes.push(records::patient(&tenant.id, &record, version)?);
                 writes.push(marker(Some(lead_id.clone()))?);
                 writes.extend(self.owner_notice(tenant, &lead.value, m.channel, now)?);
+                writes.extend(
+                    self.inbound_events(
+                        &tenant.id,
+                        &contact,
+                        Some(&lead_id),
+                        m.channel,
+                        event_id,
+                        now,
+                    )
+                    .await?,
+                );
                 if landed(self.store.write(writes).await)? {
                     info!(tenant = %tenant.id, lead = %lead_id, channel = m.channel.as_str(), "inbound message recorded on the open lead");
                     return Ok(());
@@ -265,10 +276,14 @@ impl App {
             };
             // The lead's id is only known once it is made: the marker
             // names none, the patient record names it on assignment.
-            let extra = vec![
+            let mut extra = vec![
                 records::patient(&tenant.id, &record, version)?,
                 marker(None)?,
             ];
+            extra.extend(
+                self.inbound_events(&tenant.id, &contact, None, m.channel, event_id, now)
+                    .await?,
+            );
             if let Some(lead) = self
                 .create_lead(
                     &tenant.id,

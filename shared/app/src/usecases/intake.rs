@@ -1,5 +1,6 @@
 //! A form submission becomes a lead, or a touch on the patient's open lead.
 
+use clinicflow_core::automation::Event;
 use clinicflow_core::ids::{FormId, LeadId, RecordRef, TenantId};
 use clinicflow_core::lead::{Lead, LeadEvent, Recorded, Stage, Touch};
 use clinicflow_core::submission::{Screened, Submission, screen};
@@ -8,6 +9,7 @@ use clinicflow_ports::{Condition, Key, Write};
 use jiff::Timestamp;
 use tracing::info;
 
+use super::automations::automation_events;
 use super::{MAX_ROUNDS, busy, landed};
 use crate::error::AppError;
 use crate::records::{self, Claim, ConsentRecord, Versioned};
@@ -114,6 +116,16 @@ impl App {
             let mut writes = touch_writes(tenant, claim_key, &claim, touch)?;
             writes.extend(consent_record(tenant, submission, touch)?);
             writes.extend(extra);
+            writes.push(automation_events(
+                tenant,
+                &RecordRef::Lead(lead.clone()),
+                vec![Event::FormSubmitted {
+                    form: touch.form.as_ref().map(|f| f.to_string()),
+                    id: touch.id.clone(),
+                }],
+                touch.at,
+                0,
+            ));
             return Ok(landed(self.store.write(writes).await)?.then_some(lead));
         }
         Ok(None)
@@ -162,6 +174,7 @@ impl App {
             owner: None,
             past_owners: Vec::new(),
             sla_cycle: 0,
+            stage_since: None,
         };
         let assign_timer = Timer::new(
             tenant.clone(),

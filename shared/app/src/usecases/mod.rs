@@ -7,6 +7,7 @@
 
 mod appointments;
 mod assign;
+pub(crate) mod automations;
 pub(crate) mod blasts;
 mod compose;
 mod deliver;
@@ -22,6 +23,9 @@ mod sweep;
 pub use appointments::{
     AppointmentDetail, AppointmentFilter, BookInput, DayPart, FeedOutcome, FhirRefusal, FhirWrite,
     LinkPage, MoveInput, PlanStep, Reply, SurveyFilter, SurveySummary,
+};
+pub use automations::{
+    DealInput, DealView, Preview, PreviewEntry, RuleHealth, RuleSaved, RuleView,
 };
 pub use blasts::{BlastInput, BlastView, RecipientFilter, Refused};
 pub use intake::Submitted;
@@ -124,6 +128,16 @@ impl App {
                 blast,
                 page,
             } => self.send_blast_page(&tenant, &blast, page).await,
+            Work::Automation {
+                tenant,
+                about,
+                events,
+                at,
+                depth,
+            } => {
+                self.arm_automations(&tenant, &about, &events, at, depth)
+                    .await
+            }
         }
     }
 }

@@ -41,6 +41,10 @@ pub struct MessageFilter {
 pub struct TaskFilter {
     /// Only tasks not done yet.
     pub open_only: bool,
+    /// Only open tasks past their due time.
+    pub overdue_only: bool,
+    /// Only this person's tasks (a consultant's or a manager's id).
+    pub assignee: Option<String>,
 }
 
 /// One page of a list, and where the next one starts.
@@ -163,8 +167,14 @@ impl App {
         cursor: Option<&str>,
     ) -> Result<Listing<Task>, AppError> {
         let pk = keys::tasks_index_pk(&tenant.id);
+        let now = self.clock.now();
         self.scan(tenant, Index::Gsi1, pk, limit, cursor, |t: &Task| {
-            !filter.open_only || t.done_at.is_none()
+            (!filter.open_only || t.done_at.is_none())
+                && (!filter.overdue_only || t.overdue(now))
+                && filter
+                    .assignee
+                    .as_ref()
+                    .is_none_or(|a| t.assignee.as_str() == a)
         })
         .await
     }

@@ -75,13 +75,15 @@ impl App {
             id: task_id,
             about: RecordRef::Lead(lead.id.clone()),
             kind: TaskKind::SlaBreach,
-            assignee: manager.id.clone(),
+            assignee: (&manager.id).into(),
             title: format!(
                 "Lead {} at {}: nobody has contacted the patient within {:#} of opening hours",
                 lead.id, branch.name, tenant.sla.first_contact
             ),
             created_at: now,
             done_at: None,
+            due_at: None,
+            firing: None,
         };
         let mut writes = vec![records::task(&tenant.id, &task, None)?];
         writes.extend(self.history(

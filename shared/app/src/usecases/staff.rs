@@ -1,8 +1,10 @@
 //! What staff do to a lead: record a contact (which stops the SLA), move it
 //! through the pipeline, and close their tasks.
 
+use clinicflow_core::automation::Event;
 use clinicflow_core::ids::{ConsultantId, LeadId, RecordRef, TaskId};
 use clinicflow_core::lead::{ContactKind, Lead, LeadEvent, Stage};
+use clinicflow_core::pipeline::{LEADS, stage_entry};
 use clinicflow_core::task::Task;
 use clinicflow_core::tenant::Tenant;
 use clinicflow_core::timer::TimerKind;
@@ -10,6 +12,7 @@ use clinicflow_ports::{Condition, Write};
 use jiff::Timestamp;
 use tracing::info;
 
+use super::automations::automation_events;
 use super::{MAX_ROUNDS, busy, landed};
 use crate::error::AppError;
 use crate::records::{self, Claim, Versioned};
@@ -60,7 +63,7 @@ impl App {
                 note: note.clone(),
             }];
             if lead.stage == Stage::New {
-                next.stage = Stage::Contacted;
+                next.enter(Stage::Contacted, now);
                 events.push(LeadEvent::StageChanged {
                     from: Stage::New,
                     to: Stage::Contacted,
@@ -70,6 +73,20 @@ impl App {
             let mut writes = vec![records::lead(&next, Some(version))?];
             writes.extend(self.events(tenant, &lead.id, events, now)?);
             writes.extend(stop_sla(tenant, &lead.id));
+            let mut happened = vec![Event::TouchRecorded {
+                touch_type: input.kind,
+                id: self.ids.new_id(),
+            }];
+            if next.stage != lead.stage {
+                happened.push(entered(&next));
+            }
+            writes.push(automation_events(
+                &tenant.id,
+                &RecordRef::Lead(lead.id.clone()),
+                happened,
+                now,
+                0,
+            ));
             if landed(self.store.write(writes).await)? {
                 info!(tenant = %tenant.id, lead = %lead.id, "contact recorded");
                 return Ok(next);
@@ -114,7 +131,7 @@ impl App {
             }
             let now = self.clock.now();
             let (next, writes) = self
-                .stage_writes(tenant, &lead, version, to, reason.clone(), now)
+                .stage_writes(tenant, &lead, version, to, reason.clone(), now, 0)
                 .await?;
             if landed(self.store.write(writes).await)? {
                 info!(tenant = %tenant.id, lead = %lead.id, from = lead.stage.as_str(), to = to.as_str(), "stage moved");
@@ -136,9 +153,10 @@ impl App {
         to: Stage,
         reason: Option<String>,
         now: Timestamp,
+        depth: u8,
     ) -> Result<(Lead, Vec<Write>), AppError> {
         let mut next = lead.clone();
-        next.stage = to;
+        next.enter(to, now);
         next.lost_reason = (to == Stage::Lost).then(|| reason.clone()).flatten();
         next.updated_at = now;
         if lead.stage == Stage::New && to != Stage::Lost {
@@ -160,6 +178,13 @@ impl App {
             }],
             now,
         )?);
+        writes.push(automation_events(
+            &tenant.id,
+            &RecordRef::Lead(lead.id.clone()),
+            vec![entered(&next)],
+            now,
+            depth,
+        ));
         match (lead.stage.is_open(), to.is_open()) {
             (true, false) => writes.extend(self.close(tenant, lead).await?),
             (false, true) => writes.extend(self.reopen(tenant, lead, now).await?),
@@ -287,6 +312,15 @@ impl App {
 }
 
 /// Deleting both SLA timers stops the SLA.
+/// The event of `lead` entering its current stage.
+pub(super) fn entered(lead: &Lead) -> Event {
+    Event::StageEntered {
+        pipeline: LEADS.into(),
+        stage: lead.stage.as_str().into(),
+        entry: stage_entry(lead.stage.as_str(), lead.stage_entered_at()),
+    }
+}
+
 fn stop_sla<'a>(tenant: &'a Tenant, lead: &'a LeadId) -> impl Iterator<Item = Write> + 'a {
     [TimerKind::SlaWarn, TimerKind::SlaReassign]
         .into_iter()

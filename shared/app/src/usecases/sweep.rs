@@ -139,7 +139,7 @@ impl App {
         match (timer.kind, &timer.message) {
             (TimerKind::Assign, _) => match &timer.about {
                 RecordRef::Lead(lead) => self.assign_lead(&timer.tenant, lead).await,
-                RecordRef::Appointment(_) | RecordRef::Blast(_) => {
+                RecordRef::Appointment(_) | RecordRef::Blast(_) | RecordRef::Deal(_) => {
                     self.drop_timer(timer, claimed).await
                 }
             },
@@ -152,6 +152,7 @@ impl App {
             (TimerKind::SlaWarn, _) => self.sla_warn(timer, claimed).await,
             (TimerKind::SlaReassign, _) => self.sla_reassign(timer, claimed).await,
             (TimerKind::Blast, _) => self.fire_blast_timer(timer, claimed).await,
+            (TimerKind::Automation, _) => self.fire_automation(timer, claimed).await,
         }
     }
 }

@@ -40,6 +40,7 @@ pub fn message(channel: Channel, to: &str, template: Option<TemplateCall>) -> Me
         expires_at: None,
         rule: None,
         occurrence: None,
+        firing: None,
         blast: None,
     }
 }

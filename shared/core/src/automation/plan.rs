@@ -530,6 +530,8 @@ pub struct Firing {
     pub trigger: String,
     #[serde(flatten)]
     pub event: Event,
+    /// When the triggering event happened.
+    pub event_at: Timestamp,
     /// How many firings led to this one.
     pub depth: u8,
     pub armed_at: Timestamp,

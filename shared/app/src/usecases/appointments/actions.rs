@@ -132,7 +132,7 @@ impl App {
                     };
                     let reason = Some(format!("appointment {} {}", a.id, a.status()));
                     let (_, moved) = self
-                        .stage_writes(tenant, &lead.value, lead.version, *stage, reason, now)
+                        .stage_writes(tenant, &lead.value, lead.version, *stage, reason, now, 0)
                         .await?;
                     fired.writes.extend(moved);
                 }
@@ -174,7 +174,7 @@ fn task(
             tenant.appointments.survey.range().1,
             a.id
         ),
-        TaskKind::SlaBreach | TaskKind::NoConsultant => {
+        TaskKind::SlaBreach | TaskKind::NoConsultant | TaskKind::Automation => {
             format!("Appointment {} of {when} at {}", a.id, branch.name)
         }
     };
@@ -182,9 +182,11 @@ fn task(
         id,
         about: RecordRef::Appointment(a.id.clone()),
         kind,
-        assignee: branch.manager.clone(),
+        assignee: (&branch.manager).into(),
         title,
         created_at: now,
         done_at: None,
+        due_at: None,
+        firing: None,
     }
 }

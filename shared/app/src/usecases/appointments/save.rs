@@ -17,6 +17,7 @@
 use std::collections::BTreeSet;
 
 use clinicflow_core::appointment::{Actor, Appointment, AppointmentEvent, Identifier, Revised};
+use clinicflow_core::automation;
 use clinicflow_core::ids::RecordRef;
 use clinicflow_core::journey::{self, Occasion, SkipReason, Step};
 use clinicflow_core::lead::Lead;
@@ -32,6 +33,7 @@ use super::messages;
 use super::{facts, local_day, owner_of, patient_zone};
 use crate::error::AppError;
 use crate::records::{self, Firing, Patient, Versioned};
+use crate::usecases::automations::{automation_events, status_entry};
 use crate::{App, keys};
 
 /// One change of an appointment, before it is written.
@@ -184,6 +186,7 @@ impl App {
                     local_day(tenant, &after.booking),
                 )?);
                 writes.push(records::revision(&after, revision)?);
+                writes.push(automation_news(tenant, change.before, &after, now));
             }
             // An event only: it holds for the appointment as read.
             None => writes.push(records::check(
@@ -464,6 +467,30 @@ fn patient_writes(
 }
 
 /// Writes `writes`; `Ok(false)` when a condition failed (read again).
+/// The engine's news of an appointment's new version: saved (rules timed
+/// from its fields plan again), and its new status when it changed.
+fn automation_news(
+    tenant: &Tenant,
+    before: Option<&Appointment>,
+    after: &Appointment,
+    now: Timestamp,
+) -> Write {
+    let mut events = vec![automation::Event::Saved];
+    if before.is_none_or(|b| b.booking.status != after.booking.status) {
+        events.push(automation::Event::AppointmentStatus {
+            status: after.booking.status,
+            entry: status_entry(after),
+        });
+    }
+    automation_events(
+        &tenant.id,
+        &RecordRef::Appointment(after.id.clone()),
+        events,
+        now,
+        0,
+    )
+}
+
 pub(super) async fn commit(app: &App, writes: Vec<Write>) -> Result<bool, AppError> {
     super::super::landed(app.store.write(writes).await)
 }

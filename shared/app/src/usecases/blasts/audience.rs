@@ -262,7 +262,7 @@ impl App {
 
     /// Whether the patient's latest word on promotions, given with a form,
     /// was yes. (Opt-out words per channel are on the patient record.)
-    async fn marketing_consent(
+    pub(crate) async fn marketing_consent(
         &self,
         tenant: &Tenant,
         contact: &ContactKey,
@@ -288,7 +288,7 @@ impl App {
 
 /// The channels that reach a patient of `branch`, in the order its
 /// patients' messages follow.
-pub(super) fn routes(tenant: &Tenant, branch: &Branch, reach: &Reach) -> Vec<Route> {
+pub(crate) fn routes(tenant: &Tenant, branch: &Branch, reach: &Reach) -> Vec<Route> {
     match branch.channels.as_deref() {
         Some(order) => messaging::routes_in(order, reach),
         None => tenant.messaging.routing.routes(TemplateKind::Blast, reach),

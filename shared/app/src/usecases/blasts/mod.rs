@@ -11,7 +11,7 @@
 //! - [`outcomes`]: each recipient in step with its message; replies and
 //!   bookings counted as the blast's.
 
-mod audience;
+pub(crate) mod audience;
 mod control;
 mod fanout;
 mod outcomes;

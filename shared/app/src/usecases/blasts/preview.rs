@@ -283,7 +283,7 @@ impl App {
 
     /// The variables of a blast message to the patient of `about`, as the
     /// record stands now (an appointment moved since shows its new time).
-    pub(super) async fn blast_vars(
+    pub(crate) async fn blast_vars(
         &self,
         tenant: &Tenant,
         about: &RecordRef,
@@ -324,6 +324,28 @@ impl App {
                     vars.insert("branch", branch.name.clone());
                     vars.insert("branch_phone", branch.phone.clone().unwrap_or_default());
                     vars.insert("service", lead.service.clone().unwrap_or_default());
+                }
+            }
+            RecordRef::Deal(id) => {
+                if let Some(deal) = records::get::<clinicflow_core::pipeline::Deal>(
+                    self.store.as_ref(),
+                    &keys::deal(&tenant.id, id),
+                )
+                .await?
+                {
+                    let deal = deal.value;
+                    let branch = tenant.branch_or_default(&deal.branch);
+                    let name = deal.name.clone().unwrap_or_default();
+                    vars.insert(
+                        "first_name",
+                        name.split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                    vars.insert("name", name);
+                    vars.insert("branch", branch.name.clone());
+                    vars.insert("branch_phone", branch.phone.clone().unwrap_or_default());
                 }
             }
             RecordRef::Blast(_) => {}
