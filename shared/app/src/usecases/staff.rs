@@ -145,6 +145,7 @@ impl App {
     /// the lead after: the history event (published), the SLA stopped when
     /// a new lead is worked or closed, claims and load freed when it
     /// closes or taken back when it reopens.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn stage_writes(
         &self,
         tenant: &Tenant,

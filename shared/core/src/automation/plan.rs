@@ -528,7 +528,6 @@ pub struct Firing {
     pub record: RecordRef,
     pub occurrence: String,
     pub trigger: String,
-    #[serde(flatten)]
     pub event: Event,
     /// When the triggering event happened.
     pub event_at: Timestamp,

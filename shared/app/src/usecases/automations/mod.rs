@@ -40,12 +40,15 @@ use crate::error::AppError;
 use crate::records::{self, Versioned};
 use crate::{App, keys};
 
+/// A tenant's rules, each at its stored version.
+type Rules = Arc<Vec<Versioned<Rule>>>;
+
 /// A tenant's rules as last read, with the revision they were read at.
 #[derive(Debug, Default)]
-pub struct RuleCache(Mutex<HashMap<TenantId, (u64, Arc<Vec<Versioned<Rule>>>)>>);
+pub struct RuleCache(Mutex<HashMap<TenantId, (u64, Rules)>>);
 
 impl RuleCache {
-    fn get(&self, tenant: &TenantId, revision: u64) -> Option<Arc<Vec<Versioned<Rule>>>> {
+    fn get(&self, tenant: &TenantId, revision: u64) -> Option<Rules> {
         let cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
         cache
             .get(tenant)
@@ -53,7 +56,7 @@ impl RuleCache {
             .map(|(_, rules)| rules.clone())
     }
 
-    fn put(&self, tenant: &TenantId, revision: u64, rules: Arc<Vec<Versioned<Rule>>>) {
+    fn put(&self, tenant: &TenantId, revision: u64, rules: Rules) {
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -72,7 +75,7 @@ fn place(branch: &Branch) -> Place<'_> {
 impl App {
     /// Every rule of the tenant (active or not), read through the
     /// process's cache: one small read when nothing changed.
-    async fn rules_of(&self, tenant: &TenantId) -> Result<Arc<Vec<Versioned<Rule>>>, AppError> {
+    async fn rules_of(&self, tenant: &TenantId) -> Result<Rules, AppError> {
         let revision = records::get::<u64>(self.store.as_ref(), &keys::rules_revision(tenant))
             .await?
             .map_or(0, |r| r.value);
