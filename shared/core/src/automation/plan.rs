@@ -555,8 +555,13 @@ impl Firing {
         format!("{rule}.{}.{occurrence}", record.id())
     }
 
-    /// The deterministic id of its `i`th action's product.
+    /// The deterministic id of its `i`th action's product (a message, a
+    /// task, a deal): a digest of the firing's id, so that it stays a short
+    /// token however long the record's id and the occurrence are.
     pub fn action_id(&self, i: usize) -> String {
-        format!("{}.{i}", self.id)
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(self.id.as_bytes());
+        let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+        format!("au{hex}-{i}")
     }
 }

@@ -34,6 +34,7 @@ pub struct RuleView {
 /// activation what it armed (the preview it matched).
 #[derive(Clone, Debug, Serialize)]
 pub struct RuleSaved {
+    #[serde(flatten)]
     pub rule: Rule,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replan: Option<Replan>,
