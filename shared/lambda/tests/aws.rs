@@ -682,3 +682,114 @@ async fn a_blast_goes_from_preview_to_every_recipient_through_the_functions() {
         steps.requests
     );
 }
+
+/// The deals of the demo tenant in `pipeline`/`stage`.
+async fn deals_in(aws: &Aws, pipeline: &str, stage: &str) -> Vec<Value> {
+    let (status, page) = staff(
+        aws,
+        "GET",
+        &format!("/v1/deals?pipeline={pipeline}&stage={stage}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    page["items"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automations_fire_once_through_the_functions() {
+    let aws = Aws::start("automations").await;
+    let subscriber = subscribe(&aws).await;
+    aws.clock.set(monday(10, 0));
+    let (status, loaded) = staff(&aws, "POST", "/v1/automations/presets/dental", json!({})).await;
+    assert_eq!(status, 200, "{loaded}");
+    heard(&aws, &subscriber).await;
+    aws.usage.reset();
+    let mut steps = Steps::default();
+    let n: u32 = 10;
+    for i in 0..n {
+        post_form(&aws, &format!("+90532555{i:04}")).await;
+    }
+    steps.take(&aws, "form posts (intake)");
+    // Every message twice: assign arms each lead's firing once.
+    aws.drain_all(2).await;
+    steps.take(&aws, "assignment and arming (assign)");
+    sweep_at(&aws, monday(10, 1)).await;
+    steps.take(
+        &aws,
+        "firing: a copy into Appointments each (sweep, assign)",
+    );
+    let requests = deals_in(&aws, "appointments", "new_request").await;
+    assert_eq!(requests.len(), n as usize);
+    // Staff win each deal; the sweep fans them out.
+    for deal in &requests {
+        let id = deal["id"].as_str().unwrap();
+        let (status, body) = staff(
+            &aws,
+            "PUT",
+            &format!("/v1/deals/{id}/flags"),
+            json!({"first_visit": true}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = staff(
+            &aws,
+            "POST",
+            &format!("/v1/deals/{id}/stage"),
+            json!({"stage": "patient_arrived"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    steps.take(&aws, "staff win the deals (api)");
+    aws.drain_all(2).await;
+    steps.take(&aws, "arming the won rules (assign)");
+    // Two sweeps at once: each firing once.
+    aws.clock.set(monday(10, 2));
+    let (a, b) = tokio::join!(
+        handlers::scheduled(&aws.app, Value::Null),
+        handlers::scheduled(&aws.app, Value::Null)
+    );
+    a.unwrap();
+    b.unwrap();
+    aws.drain_all(2).await;
+    sweep_at(&aws, monday(10, 3)).await;
+    steps.take(
+        &aws,
+        "firings: fan-out into Patient base and Coordinators (sweep, assign)",
+    );
+    assert_eq!(
+        deals_in(&aws, "patient_base", "patient_base").await.len(),
+        n as usize
+    );
+    assert_eq!(
+        deals_in(&aws, "coordinators", "intake_queue").await.len(),
+        n as usize
+    );
+    let (_, tasks) = staff(&aws, "GET", "/v1/tasks?limit=200", Value::Null).await;
+    let plans = tasks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["title"] == "Draw up the comprehensive treatment plan")
+        .count();
+    assert_eq!(plans, n as usize);
+    steps.print();
+    // Fired firings: the lead's copy, and two fan-out rules per won deal
+    // (the in-treatment one is skipped on its condition).
+    let fired = 3.0 * f64::from(n);
+    println!(
+        "per fired firing: {:.1} requests, {:.2} read units, {:.2} write units",
+        steps.requests as f64 / fired,
+        steps.reads / fired,
+        steps.writes / fired
+    );
+    let events: Vec<Value> = heard(&aws, &subscriber)
+        .await
+        .into_iter()
+        .map(|(e, _)| e)
+        .filter(|e| e["detail-type"] == "automation.fired")
+        .collect();
+    assert_eq!(events.len(), 3 * n as usize, "{events:?}");
+    assert!(events.iter().all(|e| e["detail"]["rule"].is_string()));
+}
