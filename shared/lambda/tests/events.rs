@@ -207,3 +207,53 @@ async fn the_fhir_and_calcom_samples_feed_appointments() {
     let view = app.blast_detail(&tenant, &blast).await.unwrap();
     assert_eq!(view.progress.unwrap().sent, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_automation_samples_save_a_rule_and_arm_it() {
+    let aws = Aws::start("automation-events").await;
+    let app = aws.app.clone();
+    aws.clock.set(common::monday(10, 0));
+    let (status, body) = call(intake_router(app.clone()), "intake-form-post.json").await;
+    assert_eq!(status, 202, "{body}");
+    let lead = body["id"].as_str().unwrap().to_owned();
+    aws.drain_all(1).await;
+
+    // api: the rule is saved (201, version 1 as the ETag), then activated.
+    let request = lambda_http::request::from_str(&event("api-automation-create.json")).unwrap();
+    let response = api_router(app.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    assert_eq!(response.headers()["etag"], "W/\"1\"");
+    let tenant = app.directory.tenants().next().unwrap().clone();
+    app.set_rule_active(&tenant, "visit-follow-up", Some(1), true, None)
+        .await
+        .unwrap();
+
+    // assign: the touch's event, delivered twice, arms one firing.
+    for _ in 0..2 {
+        let response = handlers::queue_batch(&app, sqs("assign-automation-sqs.json", &lead)).await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+    let pending = app
+        .list_firings(&tenant, "visit-follow-up", None, 10, None)
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].state.as_str(), "pending");
+
+    // sweep: three days on, the task for the lead's owner.
+    aws.clock
+        .set(common::monday(10, 0) + jiff::SignedDuration::from_hours(73));
+    let schedule: Value = serde_json::from_str(&event("sweep-schedule.json")).unwrap();
+    handlers::scheduled(&app, schedule).await.unwrap();
+    let fired = app
+        .list_firings(&tenant, "visit-follow-up", None, 10, None)
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(fired[0].state.as_str(), "fired", "{:?}", fired[0]);
+    let detail = app.lead_detail(&tenant, &lead).await.unwrap();
+    let made: Vec<_> = detail.tasks.iter().filter(|t| t.firing.is_some()).collect();
+    assert_eq!(made.len(), 1);
+    assert_eq!(made[0].firing.as_deref(), Some(fired[0].id.as_str()));
+}
