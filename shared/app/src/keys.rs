@@ -55,6 +55,7 @@ pub fn record_pk(tenant: &TenantId, about: &RecordRef) -> String {
         RecordRef::Appointment(a) => appointment_pk(tenant, a),
         RecordRef::Blast(b) => blast_pk(tenant, b),
         RecordRef::Deal(d) => deal_pk(tenant, d),
+        RecordRef::Rule(r) => format!("T#{tenant}#RULE#{r}"),
     }
 }
 
@@ -313,6 +314,7 @@ pub fn record_tasks_index_pk(tenant: &TenantId, about: &RecordRef) -> String {
         RecordRef::Appointment(a) => format!("T#{tenant}#ATASKS#{a}"),
         RecordRef::Blast(b) => format!("T#{tenant}#BTASKS#{b}"),
         RecordRef::Deal(d) => format!("T#{tenant}#DTASKS#{d}"),
+        RecordRef::Rule(r) => format!("T#{tenant}#RTASKS#{r}"),
     }
 }
 

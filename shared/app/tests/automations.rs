@@ -682,3 +682,96 @@ async fn all_deals(w: &World) -> Vec<clinicflow_core::pipeline::Deal> {
     }
     all
 }
+
+/// A rule that fired every day for a week and then not for a day raises
+/// one task for the branch manager.
+#[tokio::test]
+async fn a_rule_that_fired_daily_and_falls_silent_raises_an_alert() {
+    let w = World::new(CONFIG, tuesday());
+    let t = w.tenant();
+    w.app
+        .create_rule(
+            &t,
+            Some("greet-call"),
+            spec(json!({
+                "name": "Call every new lead",
+                "subject": "lead",
+                "trigger": {"kind": "record_created"},
+                "actions": [{"type": "create_task", "assignee": {"role": "responsible"}, "title": "Call"}]
+            })),
+        )
+        .await
+        .unwrap();
+    w.app
+        .set_rule_active(&t, "greet-call", None, true, None)
+        .await
+        .unwrap();
+    let alerts = |tasks: Vec<Task>| {
+        tasks
+            .into_iter()
+            .filter(|t| t.id.as_str().starts_with("silent-"))
+            .count()
+    };
+    for day in 0..7 {
+        w.clock.advance(SignedDuration::from_hours(2));
+        submit(&w, "web", &format!("+90532660000{day}")).await;
+        settle(&w).await;
+        w.clock.advance(SignedDuration::from_hours(22));
+        settle(&w).await;
+        assert_eq!(alerts(tasks(&w).await), 0, "day {day}");
+    }
+    // A day without a single new lead.
+    w.clock.advance(SignedDuration::from_hours(24));
+    settle(&w).await;
+    let all = tasks(&w).await;
+    let alert: Vec<&Task> = all
+        .iter()
+        .filter(|t| t.id.as_str().starts_with("silent-"))
+        .collect();
+    assert_eq!(alert.len(), 1, "{all:?}");
+    assert_eq!(alert[0].assignee.as_str(), "selin");
+    assert!(alert[0].title.contains("Call every new lead"));
+    // The next day it is no longer a rule that fires daily: no new alert.
+    w.clock.advance(SignedDuration::from_hours(24));
+    settle(&w).await;
+    assert_eq!(alerts(tasks(&w).await), 1);
+}
+
+/// The preset's stalled-deal alert counts the branch's opening hours: a
+/// request left unclaimed on Friday evening alerts the supervisor on
+/// Monday morning, not over the weekend; a claimed one never.
+#[tokio::test]
+async fn a_stalled_deal_alerts_the_supervisor_in_opening_hours() {
+    // Friday 4 December 2026, 18:50 in Istanbul: 10 minutes before closing.
+    let w = World::new(CONFIG, ist(2026, 12, 4, 18, 50));
+    let t = w.tenant();
+    w.app.load_preset(&t, "dental").await.unwrap();
+    submit(&w, "web", "+905326700001").await;
+    submit(&w, "web", "+905326700002").await;
+    settle(&w).await;
+    let deals = all_deals(&w).await;
+    assert_eq!(deals.len(), 2);
+    w.app
+        .move_deal(&t, deals[1].id.as_str(), None, "taken_into_work")
+        .await
+        .unwrap();
+    let stalled = |tasks: Vec<Task>| -> Vec<Task> {
+        tasks
+            .into_iter()
+            .filter(|t| t.title == "A new request waits unclaimed")
+            .collect()
+    };
+    // Saturday is open 10:00-16:00: the 5 minutes left fall due at 10:05.
+    w.clock.set(ist(2026, 12, 5, 10, 4));
+    settle(&w).await;
+    assert!(stalled(tasks(&w).await).is_empty());
+    w.clock.set(ist(2026, 12, 5, 10, 6));
+    settle(&w).await;
+    let alerted = stalled(tasks(&w).await);
+    assert_eq!(alerted.len(), 1, "{alerted:?}");
+    assert_eq!(alerted[0].assignee.as_str(), "selin");
+    assert_eq!(
+        alerted[0].about,
+        clinicflow_core::ids::RecordRef::Deal(deals[0].id.clone())
+    );
+}

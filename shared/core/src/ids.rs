@@ -138,6 +138,10 @@ pub enum RecordRef {
     Blast(BlastId),
     /// A deal of a pipeline: its messages, timers and firings.
     Deal(DealId),
+    /// An automation rule: its health check, and the alert it raises.
+    /// (Stored as `"automation"`: timers and firings have a `rule` of their own.)
+    #[serde(rename = "automation")]
+    Rule(RuleId),
 }
 
 impl RecordRef {
@@ -148,20 +152,26 @@ impl RecordRef {
             RecordRef::Appointment(id) => id.as_str(),
             RecordRef::Blast(id) => id.as_str(),
             RecordRef::Deal(id) => id.as_str(),
+            RecordRef::Rule(id) => id.as_str(),
         }
     }
 
     pub fn lead(&self) -> Option<&LeadId> {
         match self {
             RecordRef::Lead(id) => Some(id),
-            RecordRef::Appointment(_) | RecordRef::Blast(_) | RecordRef::Deal(_) => None,
+            RecordRef::Appointment(_)
+            | RecordRef::Blast(_)
+            | RecordRef::Deal(_)
+            | RecordRef::Rule(_) => None,
         }
     }
 
     pub fn appointment(&self) -> Option<&AppointmentId> {
         match self {
             RecordRef::Appointment(id) => Some(id),
-            RecordRef::Lead(_) | RecordRef::Blast(_) | RecordRef::Deal(_) => None,
+            RecordRef::Lead(_) | RecordRef::Blast(_) | RecordRef::Deal(_) | RecordRef::Rule(_) => {
+                None
+            }
         }
     }
 }
@@ -173,6 +183,7 @@ impl fmt::Display for RecordRef {
             RecordRef::Appointment(id) => write!(f, "appointment {id}"),
             RecordRef::Blast(id) => write!(f, "blast {id}"),
             RecordRef::Deal(id) => write!(f, "deal {id}"),
+            RecordRef::Rule(id) => write!(f, "automation {id}"),
         }
     }
 }

@@ -415,7 +415,7 @@ impl App {
         }
         let contact = match &message.about {
             _ if message.blast.is_some() => message.blast.as_ref().map(|m| m.contact.clone()),
-            RecordRef::Blast(_) => None,
+            RecordRef::Blast(_) | RecordRef::Rule(_) => None,
             RecordRef::Deal(deal) => records::get::<clinicflow_core::pipeline::Deal>(
                 self.store.as_ref(),
                 &keys::deal(&message.tenant, deal),

@@ -139,9 +139,10 @@ impl App {
         match (timer.kind, &timer.message) {
             (TimerKind::Assign, _) => match &timer.about {
                 RecordRef::Lead(lead) => self.assign_lead(&timer.tenant, lead).await,
-                RecordRef::Appointment(_) | RecordRef::Blast(_) | RecordRef::Deal(_) => {
-                    self.drop_timer(timer, claimed).await
-                }
+                RecordRef::Appointment(_)
+                | RecordRef::Blast(_)
+                | RecordRef::Deal(_)
+                | RecordRef::Rule(_) => self.drop_timer(timer, claimed).await,
             },
             (TimerKind::Deliver, Some(message)) => {
                 self.deliver_message(&timer.tenant, &timer.about, message)

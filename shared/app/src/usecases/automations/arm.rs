@@ -79,8 +79,7 @@ impl App {
         if !rules.iter().any(|r| r.value.active) {
             return Ok(());
         }
-        let now = self.clock.now();
-        let Some(subject) = self.subject(tenant, about, now).await? else {
+        let Some(subject) = self.record_view(tenant, about).await? else {
             return Ok(());
         };
         self.arm_subject(tenant, &rules, about, &subject, events, at, depth)

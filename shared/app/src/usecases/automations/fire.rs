@@ -53,6 +53,9 @@ impl App {
         ) else {
             return self.drop_timer(timer, claimed).await;
         };
+        if let RecordRef::Rule(_) = timer.about {
+            return self.check_health(tenant, timer, claimed).await;
+        }
         let firing_key = keys::auto_firing(&tenant.id, &timer.about, rule_id, occurrence);
         let timer_key = keys::timer(&tenant.id, &timer.about, &timer.name());
         for _ in 0..MAX_ROUNDS {

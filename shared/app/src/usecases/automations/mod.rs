@@ -8,11 +8,13 @@
 //! - `subjects`: a lead, deal or appointment as the engine sees it.
 //! - `arm`: the events of a record arming firings (the `assign` consumer).
 //! - `fire`: the sweep firing a due firing: checked, acted, explained, once.
+//! - `health`: a rule that fired daily and fell silent raises a task.
 //! - `preview`: who a rule hits now and in the next seven days, "run now"
 //!   and activation arming exactly that; a rule's last execution.
 
 mod arm;
 mod fire;
+mod health;
 mod pipelines;
 mod preview;
 mod rules;

@@ -16,6 +16,7 @@ use serde::Serialize;
 use tracing::info;
 
 use super::arm::automation_events;
+use super::health::health_timer;
 use crate::error::AppError;
 use crate::records::{self, Versioned};
 use crate::usecases::Listing;
@@ -219,6 +220,7 @@ impl App {
         let mut writes = vec![
             records::rule(&tenant.id, &next, Some(current.version))?,
             records::rule_version(&tenant.id, &next)?,
+            health_timer(tenant, &next.id, next.updated_at)?,
         ];
         let revision =
             records::get::<u64>(self.store.as_ref(), &keys::rules_revision(&tenant.id)).await?;

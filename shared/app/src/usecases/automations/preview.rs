@@ -436,7 +436,7 @@ impl App {
             return Err(AppError::NotFound("trigger"));
         }
         let now = self.clock.now();
-        if self.subject(tenant, about, now).await?.is_none() {
+        if self.record_view(tenant, about).await?.is_none() {
             return Err(AppError::NotFound("record"));
         }
         let id = self.ids.new_id();

@@ -16,6 +16,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use tracing::info;
 
+use super::health::health_timer;
 use super::preview::Preview;
 use super::{catalog, place};
 use crate::error::AppError;
@@ -218,6 +219,10 @@ impl App {
             .change_rule(tenant, id, if_match, |rule| rule.active = active)
             .await?;
         if active {
+            self.store
+                .write(vec![health_timer(tenant, &saved.id, self.clock.now())?])
+                .await
+                .map_err(|e| AppError::Unavailable(e.to_string()))?;
             let armed = self.arm_preview(tenant, &saved, by, false).await?;
             info!(tenant = %tenant.id, rule = %saved.id, armed = armed.fire_now + armed.upcoming, "automation activated");
             Ok(RuleSaved {
@@ -349,7 +354,7 @@ impl App {
                     &Timer::automation_name(&firing.rule, &firing.occurrence),
                 );
                 let replanned = match what {
-                    Pending::Replan => self.replanned(tenant, rule, &stored.value, now).await?,
+                    Pending::Replan => self.replanned(tenant, rule, &stored.value).await?,
                     Pending::Cancel(_) => None,
                 };
                 let mut next = stored.value.clone();
@@ -402,9 +407,8 @@ impl App {
         tenant: &Tenant,
         rule: &Rule,
         firing: &Firing,
-        now: Timestamp,
     ) -> Result<Option<plan::DelayMath>, AppError> {
-        let Some(subject) = self.subject(tenant, &firing.record, now).await? else {
+        let Some(subject) = self.record_view(tenant, &firing.record).await? else {
             return Ok(None);
         };
         let branch = tenant.branch_or_default(&subject.branch);

@@ -59,12 +59,26 @@ fn flag(view: &mut View, field: &str, on: bool) {
 }
 
 impl App {
-    /// The record `about` as the engine sees it, or `None` if it is gone.
+    /// The record `about` as the engine sees it, with its patient's
+    /// facts, or `None` if it is gone.
     pub(super) async fn subject(
         &self,
         tenant: &Tenant,
         about: &RecordRef,
         now: Timestamp,
+    ) -> Result<Option<Subjected>, AppError> {
+        let Some(record) = self.record_view(tenant, about).await? else {
+            return Ok(None);
+        };
+        self.with_patient(tenant, record, now).await.map(Some)
+    }
+
+    /// The record `about` alone: what arming needs (its trigger's state
+    /// and time fields; conditions wait for the firing).
+    pub(super) async fn record_view(
+        &self,
+        tenant: &Tenant,
+        about: &RecordRef,
     ) -> Result<Option<Subjected>, AppError> {
         let store = self.store.as_ref();
         let mut view = View::new();
@@ -199,8 +213,20 @@ impl App {
                     patient: None,
                 }
             }
-            RecordRef::Blast(_) => return Ok(None),
+            RecordRef::Blast(_) | RecordRef::Rule(_) => return Ok(None),
         };
+        Ok(Some(Subjected { view, ..subjected }))
+    }
+
+    /// The subject with its patient's facts: opted out, consent, a visit ahead.
+    async fn with_patient(
+        &self,
+        tenant: &Tenant,
+        subjected: Subjected,
+        now: Timestamp,
+    ) -> Result<Subjected, AppError> {
+        let store = self.store.as_ref();
+        let mut view = subjected.view.clone();
         let patient =
             records::get::<Patient>(store, &keys::patient(&tenant.id, &subjected.contact)).await?;
         flag(
@@ -239,11 +265,11 @@ impl App {
             );
         }
         flag(&mut view, "patient.has_future_appointment", has_future);
-        Ok(Some(Subjected {
+        Ok(Subjected {
             view,
             patient,
             ..subjected
-        }))
+        })
     }
 }
 

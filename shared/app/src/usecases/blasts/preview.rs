@@ -348,7 +348,7 @@ impl App {
                     vars.insert("branch_phone", branch.phone.clone().unwrap_or_default());
                 }
             }
-            RecordRef::Blast(_) => {}
+            RecordRef::Blast(_) | RecordRef::Rule(_) => {}
         }
         Ok(vars)
     }
