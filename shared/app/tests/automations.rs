@@ -178,7 +178,7 @@ async fn a_touch_task_for_the_responsible_person_three_days_after_an_insurance_v
         .await
         .unwrap();
     w.app
-        .set_rule_active(&t, rule.id.as_str(), Some(1), true, None)
+        .set_rule_active(&t, rule.id.as_str(), Some(1), true, true, None)
         .await
         .unwrap();
     let insured = submit(&w, "insurance", "+905321110001").await;
@@ -302,7 +302,7 @@ async fn an_appointment_task_for_the_unconfirmed_appointments_of_two_doctors() {
         .await
         .unwrap();
     w.app
-        .set_rule_active(&t, "confirm-call", None, true, None)
+        .set_rule_active(&t, "confirm-call", None, true, true, None)
         .await
         .unwrap();
     let thursday = ist(2026, 12, 3, 14, 0);
@@ -416,7 +416,7 @@ async fn activating_over_a_thousand_past_records_fires_exactly_its_preview() {
     );
     let armed = w
         .app
-        .set_rule_active(&t, "welcome-call", Some(1), true, Some("selin"))
+        .set_rule_active(&t, "welcome-call", Some(1), true, true, Some("selin"))
         .await
         .unwrap()
         .armed
@@ -451,7 +451,7 @@ async fn an_edit_replans_and_a_deactivation_cancels_pending_firings() {
         .await
         .unwrap();
     w.app
-        .set_rule_active(&t, "waiting", None, true, None)
+        .set_rule_active(&t, "waiting", None, true, true, None)
         .await
         .unwrap();
     for i in 0..3 {
@@ -478,7 +478,7 @@ async fn an_edit_replans_and_a_deactivation_cancels_pending_firings() {
     );
     let off = w
         .app
-        .set_rule_active(&t, "waiting", None, false, None)
+        .set_rule_active(&t, "waiting", None, false, false, None)
         .await
         .unwrap();
     assert_eq!(off.replan.unwrap().cancelled, 3);
@@ -703,7 +703,7 @@ async fn a_rule_that_fired_daily_and_falls_silent_raises_an_alert() {
         .await
         .unwrap();
     w.app
-        .set_rule_active(&t, "greet-call", None, true, None)
+        .set_rule_active(&t, "greet-call", None, true, true, None)
         .await
         .unwrap();
     let alerts = |tasks: Vec<Task>| {

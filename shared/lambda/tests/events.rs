@@ -224,7 +224,7 @@ async fn the_automation_samples_save_a_rule_and_arm_it() {
     assert_eq!(response.status().as_u16(), 201);
     assert_eq!(response.headers()["etag"], "W/\"1\"");
     let tenant = app.directory.tenants().next().unwrap().clone();
-    app.set_rule_active(&tenant, "visit-follow-up", Some(1), true, None)
+    app.set_rule_active(&tenant, "visit-follow-up", Some(1), true, true, None)
         .await
         .unwrap();
 

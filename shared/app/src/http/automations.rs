@@ -307,6 +307,7 @@ async fn set_active(
     id: String,
     headers: HeaderMap,
     active: bool,
+    existing: bool,
 ) -> Result<Response, ApiError> {
     let version = if_match(&headers)?;
     let by = headers
@@ -314,7 +315,7 @@ async fn set_active(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let saved = app
-        .set_rule_active(&tenant, &id, version, active, by.as_deref())
+        .set_rule_active(&tenant, &id, version, active, existing, by.as_deref())
         .await?;
     Ok(with_etag(
         StatusCode::OK,
@@ -323,10 +324,18 @@ async fn set_active(
     ))
 }
 
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ActivateParams {
+    /// `arm` (the default): arm what the preview shows for the records
+    /// already in the trigger's state; `skip`: only what happens from now on.
+    existing: Option<String>,
+}
+
 /// Activate a rule: it arms what its preview shows (due now, and in the
-/// next seven days), and every matching event from now on.
+/// next seven days) unless `existing=skip`, and every matching event from now on.
 #[utoipa::path(post, path = "/v1/automations/{rule_id}/activate", tag = "automations",
-    params(("rule_id" = String, Path)), security(("staff_token" = [])),
+    params(("rule_id" = String, Path), ActivateParams), security(("staff_token" = [])),
     responses((status = 200, description = "The active rule and what it armed", body = SavedBody),
         (status = 404, description = "No such rule", body = ErrorBody),
         (status = 412, description = "If-Match names an older version", body = ErrorBody)))]
@@ -335,8 +344,20 @@ pub async fn activate(
     Staff(tenant): Staff,
     PathParam(id): PathParam,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    set_active(app, tenant, id, headers, true).await
+    let p: ActivateParams = params(query)?;
+    let existing = match p.existing.as_deref() {
+        None | Some("arm") => true,
+        Some("skip") => false,
+        Some(_) => {
+            return Err(ApiError::invalid(vec![FieldError::new(
+                "existing",
+                "must be `arm` or `skip`",
+            )]));
+        }
+    };
+    set_active(app, tenant, id, headers, true, existing).await
 }
 
 /// Deactivate a rule: its pending firings are cancelled, and counted.
@@ -351,7 +372,7 @@ pub async fn deactivate(
     PathParam(id): PathParam,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    set_active(app, tenant, id, headers, false).await
+    set_active(app, tenant, id, headers, false, false).await
 }
 
 /// Who the rule would hit now and in the next seven days, and who it would skip and why.

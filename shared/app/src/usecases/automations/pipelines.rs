@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use clinicflow_core::automation::{self, Action, Event, Rule, RuleSpec, Trigger};
+use clinicflow_core::automation::{self, Action, Event, RuleSpec, Trigger};
 use clinicflow_core::ids::{DealId, LeadId, PipelineId, RecordRef};
 use clinicflow_core::lead::Lead;
 use clinicflow_core::pipeline::{Deal, FLAGS, Pipeline, StageStay};
@@ -16,7 +16,6 @@ use serde::Serialize;
 use tracing::info;
 
 use super::arm::automation_events;
-use super::health::health_timer;
 use crate::error::AppError;
 use crate::records::{self, Versioned};
 use crate::usecases::Listing;
@@ -200,39 +199,19 @@ impl App {
             let created = self
                 .create_rule(tenant, Some(rule.id.as_str()), rule.spec)
                 .await?;
-            self.activate_quietly(tenant, &created).await?;
+            self.set_rule_active(
+                tenant,
+                created.id.as_str(),
+                Some(created.version),
+                true,
+                false,
+                None,
+            )
+            .await?;
             loaded.rules_created.push(created.id.to_string());
         }
         info!(tenant = %tenant.id, preset = name, rules = loaded.rules_created.len(), "preset loaded");
         Ok(loaded)
-    }
-
-    /// Activates a new rule without arming the records already in its
-    /// trigger's state.
-    async fn activate_quietly(&self, tenant: &Tenant, rule: &Rule) -> Result<(), AppError> {
-        let mut next = rule.clone();
-        next.active = true;
-        next.version += 1;
-        next.updated_at = self.clock.now();
-        let current = records::get::<Rule>(self.store.as_ref(), &keys::rule(&tenant.id, &rule.id))
-            .await?
-            .ok_or(AppError::NotFound("automation"))?;
-        let mut writes = vec![
-            records::rule(&tenant.id, &next, Some(current.version))?,
-            records::rule_version(&tenant.id, &next)?,
-            health_timer(tenant, &next.id, next.updated_at)?,
-        ];
-        let revision =
-            records::get::<u64>(self.store.as_ref(), &keys::rules_revision(&tenant.id)).await?;
-        writes.push(records::rules_revision(
-            &tenant.id,
-            revision.as_ref().map_or(1, |r| r.value + 1),
-            revision.map(|r| r.version),
-        )?);
-        if !landed(self.store.write(writes).await)? {
-            return Err(busy("automation"));
-        }
-        Ok(())
     }
 
     /// Opens a deal for a lead's patient in a pipeline's stage.

@@ -206,13 +206,15 @@ impl App {
 
     /// Activates or deactivates rule `id`. Activation arms every firing
     /// its preview shows (now and in the next seven days, within its
-    /// backfill); deactivation cancels its pending firings.
+    /// backfill) unless `existing` is false (then only what happens from
+    /// now on); deactivation cancels its pending firings.
     pub async fn set_rule_active(
         &self,
         tenant: &Tenant,
         id: &str,
         if_match: Option<u64>,
         active: bool,
+        existing: bool,
         by: Option<&str>,
     ) -> Result<RuleSaved, AppError> {
         let saved = self
@@ -223,6 +225,14 @@ impl App {
                 .write(vec![health_timer(tenant, &saved.id, self.clock.now())?])
                 .await
                 .map_err(|e| AppError::Unavailable(e.to_string()))?;
+            if !existing {
+                info!(tenant = %tenant.id, rule = %saved.id, "automation activated for what happens from now on");
+                return Ok(RuleSaved {
+                    rule: saved,
+                    replan: None,
+                    armed: None,
+                });
+            }
             let armed = self.arm_preview(tenant, &saved, by, false).await?;
             info!(tenant = %tenant.id, rule = %saved.id, armed = armed.fire_now + armed.upcoming, "automation activated");
             Ok(RuleSaved {
