@@ -16,7 +16,7 @@ FUNCTIONS := intake api webhooks assign send blast sweep
 # The tenants' configuration packed into every function (as clinicflow.toml).
 CONFIG ?= config/demo.toml
 
-.PHONY: run test build deploy bench bench-intake bench-reminders bench-blast bench-lambda lint fmt clean-data help
+.PHONY: run test build deploy bench bench-intake bench-reminders bench-blast bench-automations bench-lambda lint fmt clean-data help
 
 ## run: start the local server with the embedded store and the demo clinic (config/demo.toml)
 run:
@@ -60,7 +60,7 @@ $(SAM_VENV)/.installed: Makefile
 	touch $@
 
 ## bench: the benchmarks below
-bench: bench-intake bench-reminders bench-blast bench-lambda
+bench: bench-intake bench-reminders bench-blast bench-automations bench-lambda
 
 ## bench-intake: intake throughput and latency against a one-row baseline, and time to greeting
 bench-intake:
@@ -73,6 +73,10 @@ bench-reminders:
 ## bench-blast: a blast to 100,000 patients through a WhatsApp sender capped at 80/s and at 1,000/s: rate reached, 130429 answers, duplicates
 bench-blast:
 	$(CARGO) bench --bench blast --locked
+
+## bench-automations: 50 rules over 100,000 leads and appointments: engine events per second against a no-active-rule baseline, due to action p50/p99
+bench-automations:
+	$(CARGO) bench --bench automations --locked
 
 ## bench-lambda: each function's init time, peak memory over 250 events and zip size, against a hello-world baseline
 bench-lambda: $(VENV)/.installed

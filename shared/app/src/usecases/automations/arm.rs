@@ -29,6 +29,9 @@ use crate::{App, keys};
 /// changes is past, not due.
 const GRACE: SignedDuration = SignedDuration::from_mins(1);
 
+/// Firings armed in one transaction (two writes each, within DynamoDB's 100).
+const BATCH: usize = 40;
+
 /// The queue message that tells the engine of `events` of a record: an
 /// outbox write of the transaction that made them.
 pub(crate) fn automation_events(
@@ -126,6 +129,9 @@ impl App {
         Ok(writes)
     }
 
+    /// Arms what `events` of the record call for: the firings of one
+    /// event land in one transaction (a redelivered event, whose firings
+    /// exist, falls back to one write each).
     #[allow(clippy::too_many_arguments)]
     async fn arm_subject(
         &self,
@@ -138,6 +144,7 @@ impl App {
         depth: u8,
     ) -> Result<(), AppError> {
         let branch = tenant.branch_or_default(&subject.branch);
+        let mut armings = Vec::new();
         for rule in rules.iter().map(|r| &r.value) {
             if !rule.active || rule.spec.subject != subject.subject() {
                 continue;
@@ -149,7 +156,7 @@ impl App {
                 };
                 let past = matches!(rule.spec.trigger, Trigger::Time { .. })
                     && armed.math.due < at.saturating_sub(GRACE).unwrap_or(at);
-                self.arm_firing(
+                armings.push(self.firing_writes(
                     tenant,
                     Arming {
                         rule,
@@ -161,8 +168,23 @@ impl App {
                         by: None,
                         skip: past.then_some(SkipReason::PastDue),
                     },
-                )
-                .await?;
+                )?);
+            }
+        }
+        // One firing per occurrence (a time trigger answers every event of
+        // its record with the same one): a key appears once per transaction.
+        let mut seen = std::collections::BTreeSet::new();
+        armings.retain(|(firing, _)| seen.insert(firing.id.clone()));
+        for chunk in armings.chunks(BATCH) {
+            let writes: Vec<Write> = chunk.iter().flat_map(|(_, w)| w.iter().cloned()).collect();
+            if landed(self.store.write(writes).await)? {
+                info!(tenant = %tenant.id, record = %about, firings = chunk.len(), "automation firings armed");
+                continue;
+            }
+            for (firing, writes) in chunk {
+                if landed(self.store.write(writes.clone()).await)? {
+                    info!(tenant = %tenant.id, rule = %firing.rule, record = %firing.record, due = %firing.delay.due, state = firing.state.as_str(), "automation firing armed");
+                }
             }
         }
         Ok(())
@@ -175,6 +197,20 @@ impl App {
         tenant: &Tenant,
         a: Arming<'_>,
     ) -> Result<bool, AppError> {
+        let (firing, writes) = self.firing_writes(tenant, a)?;
+        let new = landed(self.store.write(writes).await)?;
+        if new {
+            info!(tenant = %tenant.id, rule = %firing.rule, record = %firing.record, due = %firing.delay.due, state = firing.state.as_str(), "automation firing armed");
+        }
+        Ok(new)
+    }
+
+    /// A firing and the writes that arm it (`Absent`), with its timer when it is to fire.
+    fn firing_writes(
+        &self,
+        tenant: &Tenant,
+        a: Arming<'_>,
+    ) -> Result<(Firing, Vec<Write>), AppError> {
         let now = self.clock.now();
         let occurrence = a.armed.occurrence.clone();
         let skip = if a.depth > MAX_DEPTH {
@@ -218,11 +254,7 @@ impl App {
             timer.occurrence = Some(occurrence);
             writes.push(records::timer(&timer, now, Condition::Always)?);
         }
-        let new = landed(self.store.write(writes).await)?;
-        if new {
-            info!(tenant = %tenant.id, rule = %firing.rule, record = %firing.record, due = %firing.delay.due, state = firing.state.as_str(), "automation firing armed");
-        }
-        Ok(new)
+        Ok((firing, writes))
     }
 
     /// The patient's deals still open.
