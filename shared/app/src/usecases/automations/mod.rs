@@ -78,9 +78,13 @@ impl App {
     /// Every rule of the tenant (active or not), read through the
     /// process's cache: one small read when nothing changed.
     async fn rules_of(&self, tenant: &TenantId) -> Result<Rules, AppError> {
-        let revision = records::get::<u64>(self.store.as_ref(), &keys::rules_revision(tenant))
-            .await?
-            .map_or(0, |r| r.value);
+        let Some(revision) =
+            records::get::<u64>(self.store.as_ref(), &keys::rules_revision(tenant)).await?
+        else {
+            // The tenant never saved a rule.
+            return Ok(Rules::default());
+        };
+        let revision = revision.value;
         if let Some(rules) = self.rule_cache.get(tenant, revision) {
             return Ok(rules);
         }
