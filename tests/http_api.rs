@@ -1176,7 +1176,7 @@ async fn contact_requests_are_validated_and_refusals_record_nothing() {
     let id = new_lead(&server, "0532 123 45 67").await;
     let path = format!("/v1/leads/{id}/contacts");
     let cases = [
-        (json!({"kind": "visit"}), "kind"),
+        (json!({"kind": "walk-in"}), "kind"),
         (json!({"kind": "CALL"}), "kind"),
         (json!({"kind": ""}), "kind"),
         (json!({"kind": "call", "by": "nobody"}), "by"),

@@ -122,10 +122,10 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Ap
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let message = strip_position(&e.into_inner().to_string());
-        // A missing or unknown field is reported at its parent; name the field itself.
-        let missing = ["missing field `", "unknown field `"]
-            .iter()
-            .find_map(|prefix| message.strip_prefix(prefix))
+        // A missing field is reported at its parent; name the field itself.
+        // (An unknown one is reported at its own path.)
+        let missing = message
+            .strip_prefix("missing field `")
             .and_then(|rest| rest.split('`').next())
             .map(str::to_owned);
         let field = match (path.as_str(), missing) {

@@ -620,6 +620,11 @@ impl RuleSpec {
                         format!("{at}.type"),
                         "an appointment has no owner to reassign".into(),
                     ));
+                } else if self.subject == Subject::Lead {
+                    p.push((
+                        format!("{at}.type"),
+                        "a lead's owner follows the assignment ladder and the SLA; a rule reassigns deals".into(),
+                    ));
                 } else if !catalog.consultants.contains(to.as_str()) {
                     p.push((format!("{at}.to"), format!("no consultant `{to}`")));
                 }

@@ -162,6 +162,13 @@ impl App {
                 result: String::new(),
             };
             match action {
+                Action::SendMessage { template, .. }
+                    if !tenant.blasts.templates.contains_key(template) =>
+                {
+                    done.id = None;
+                    done.result =
+                        format!("not sent: the template `{template}` left the configuration");
+                }
                 Action::SendMessage { template, channel } => {
                     match self
                         .automation_message(
@@ -278,7 +285,7 @@ impl App {
                             acted.record_written = true;
                             format!("owner is now {to}")
                         }
-                        _ => "not reassigned: only a deal is reassigned by a rule".into(),
+                        _ => "not reassigned: a rule reassigns deals only".into(),
                     };
                 }
             }
