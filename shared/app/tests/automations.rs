@@ -29,6 +29,10 @@ name = "Test Clinic"
 default_language = "tr"
 staff_tokens = ["automations-staff-token-01"]
 
+[tenants.appointments]
+callback_url = "https://mis.clinic.example/hooks/clinicflow"
+callback_secret = "env:TEST_CALLBACK_SECRET"
+
 [[tenants.managers]]
 id = "selin"
 name = "Selin Kaya"
@@ -774,4 +778,45 @@ async fn a_stalled_deal_alerts_the_supervisor_in_opening_hours() {
         alerted[0].about,
         clinicflow_core::ids::RecordRef::Deal(deals[0].id.clone())
     );
+}
+
+/// A webhook action posts the firing — ids, no patient data — to the
+/// clinic's callback URL through the ledger, once.
+#[tokio::test]
+async fn a_webhook_action_posts_the_firing_to_the_clinics_system_once() {
+    let w = World::new(CONFIG, tuesday());
+    let t = w.tenant();
+    w.app
+        .create_rule(
+            &t,
+            Some("tell-the-mis"),
+            spec(json!({
+                "name": "Tell the MIS of every new lead",
+                "subject": "lead",
+                "trigger": {"kind": "record_created"},
+                "actions": [{"type": "webhook"}]
+            })),
+        )
+        .await
+        .unwrap();
+    w.app
+        .set_rule_active(&t, "tell-the-mis", None, true, false, None)
+        .await
+        .unwrap();
+    let lead = submit(&w, "web", "+905326800001").await;
+    settle(&w).await;
+    let posts: Vec<_> = w
+        .messages()
+        .await
+        .into_iter()
+        .filter(|m| m.channel.as_str() == "webhook")
+        .collect();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert_eq!(posts[0].to, "https://mis.clinic.example/hooks/clinicflow");
+    assert_eq!(posts[0].status.as_str(), "sent");
+    assert!(posts[0].firing.is_some());
+    let body: serde_json::Value = serde_json::from_str(&posts[0].body).unwrap();
+    assert_eq!(body["rule"], "tell-the-mis");
+    assert_eq!(body["lead"], lead.as_str());
+    assert!(!posts[0].body.contains("+90532"), "no patient data");
 }

@@ -26,6 +26,7 @@ fn catalog(pipelines: &[Pipeline]) -> Catalog<'_> {
         practitioners: BTreeSet::from(["dr-demir", "dr-kaya", "dr-aydin"]),
         services: BTreeSet::from(["implant"]),
         forms: BTreeSet::from(["contact"]),
+        webhook: false,
     }
 }
 
@@ -89,7 +90,8 @@ fn every_reference_is_checked_with_its_path() {
             {"type": "create_task", "assignee": {}, "title": ""},
             {"type": "move_stage", "stage": "nowhere"},
             {"type": "copy_to_pipeline", "pipeline": "leads", "stage": "new"},
-            {"type": "reassign", "to": "ghost"}
+            {"type": "reassign", "to": "ghost"},
+            {"type": "webhook"}
         ]
     }));
     assert_eq!(
@@ -109,6 +111,7 @@ fn every_reference_is_checked_with_its_path() {
             "actions[4].stage",
             "actions[5].pipeline",
             "actions[6].to",
+            "actions[7].type",
         ]
     );
     let long = rule(serde_json::json!({

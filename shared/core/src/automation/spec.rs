@@ -217,6 +217,10 @@ pub enum Action {
     MoveToPipeline { pipeline: String, stage: String },
     /// The record to this consultant.
     Reassign { to: String },
+    /// A signed POST of the firing (ids, no patient data) to the clinic's
+    /// own system: its callback URL (`[tenants.appointments]
+    /// callback_url`), signed with its callback secret.
+    Webhook {},
 }
 
 impl Action {
@@ -228,6 +232,7 @@ impl Action {
             Action::CopyToPipeline { .. } => "copy_to_pipeline",
             Action::MoveToPipeline { .. } => "move_to_pipeline",
             Action::Reassign { .. } => "reassign",
+            Action::Webhook {} => "webhook",
         }
     }
 }
@@ -277,6 +282,8 @@ pub struct Catalog<'a> {
     pub practitioners: BTreeSet<&'a str>,
     pub services: BTreeSet<&'a str>,
     pub forms: BTreeSet<&'a str>,
+    /// Whether the clinic has a callback URL for webhooks.
+    pub webhook: bool,
 }
 
 impl Catalog<'_> {
@@ -627,6 +634,14 @@ impl RuleSpec {
                     ));
                 } else if !catalog.consultants.contains(to.as_str()) {
                     p.push((format!("{at}.to"), format!("no consultant `{to}`")));
+                }
+            }
+            Action::Webhook {} => {
+                if !catalog.webhook {
+                    p.push((
+                        format!("{at}.type"),
+                        "the clinic has no callback URL to post to (`[tenants.appointments] callback_url`)".into(),
+                    ));
                 }
             }
         }

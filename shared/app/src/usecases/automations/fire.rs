@@ -271,6 +271,16 @@ impl App {
                     ));
                     done.result = format!("deal {} in {}/{}", deal.id, deal.pipeline, deal.stage);
                 }
+                Action::Webhook {} => match webhook(tenant, firing, &id, now)? {
+                    Some(message) => {
+                        done.result = "queued to the clinic's callback URL".into();
+                        acted.writes.extend(self.ledger_entry(&message, now)?);
+                    }
+                    None => {
+                        done.id = None;
+                        done.result = "not posted: the clinic has no callback URL".into();
+                    }
+                },
                 Action::Reassign { to } => {
                     done.id = None;
                     done.result = match &subject.record {
@@ -515,6 +525,41 @@ fn copy(
         created_at: now,
         updated_at: now,
     })
+}
+
+/// The signed POST of a firing to the clinic's callback URL: the firing's
+/// ids, as `automation.fired` tells the bus, delivered by the ledger.
+fn webhook(
+    tenant: &Tenant,
+    firing: &Firing,
+    id: &str,
+    now: Timestamp,
+) -> Result<Option<Message>, AppError> {
+    let Some(target) = &tenant.appointments.callback else {
+        return Ok(None);
+    };
+    let body = match published(&tenant.id, firing)? {
+        Write::Publish { detail, .. } => detail,
+        _ => return Ok(None),
+    };
+    Ok(Some(Message {
+        firing: Some(firing.id.clone()),
+        ..Message::queued(
+            MessageId::new(id).map_err(AppError::Internal)?,
+            tenant.id.clone(),
+            firing.record.clone(),
+            TemplateKind::SchedulerCallback,
+            Audience::Scheduler,
+            clinicflow_core::messaging::Route {
+                channel: clinicflow_core::message::Channel::Webhook,
+                to: target.url.clone(),
+            },
+            Purpose::Operational,
+            tenant.default_language.clone(),
+            body,
+            now,
+        )
+    }))
 }
 
 /// The `automation.fired` event others are told of: the firing's ids and

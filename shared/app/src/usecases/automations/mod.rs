@@ -163,5 +163,6 @@ fn catalog<'a>(tenant: &'a Tenant, pipelines: &'a [Pipeline]) -> Catalog<'a> {
             .map(|s| s.id.as_str())
             .collect::<BTreeSet<_>>(),
         forms: tenant.forms.iter().map(|f| f.id.as_str()).collect(),
+        webhook: tenant.appointments.callback.is_some(),
     }
 }
