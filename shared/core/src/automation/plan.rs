@@ -57,6 +57,15 @@ pub enum Event {
 }
 
 impl Event {
+    /// A deal entering the stage it is in now.
+    pub fn entered(deal: &crate::pipeline::Deal) -> Event {
+        Event::StageEntered {
+            pipeline: deal.pipeline.to_string(),
+            stage: deal.stage.to_string(),
+            entry: deal.stage_entry(),
+        }
+    }
+
     /// The event's own fields, for conditions (`event.touch_type`).
     pub fn view(&self) -> View {
         let mut v = View::new();

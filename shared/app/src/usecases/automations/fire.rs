@@ -28,6 +28,7 @@ use serde::Serialize;
 use tracing::info;
 
 use super::arm::automation_events;
+use super::pipelines::opened;
 use super::place;
 use super::subjects::{Record, Subjected};
 use crate::error::AppError;
@@ -253,22 +254,7 @@ impl App {
                         continue;
                     };
                     let deal = copy(tenant, subject, &target.value.id, stage, &id, firing, now)?;
-                    let about = RecordRef::Deal(deal.id.clone());
-                    acted.writes.push(records::deal(&deal, None)?);
-                    acted.writes.push(automation_events(
-                        &tenant.id,
-                        &about,
-                        vec![
-                            Event::RecordCreated,
-                            Event::StageEntered {
-                                pipeline: deal.pipeline.to_string(),
-                                stage: deal.stage.to_string(),
-                                entry: deal.stage_entry(),
-                            },
-                        ],
-                        now,
-                        depth,
-                    ));
+                    acted.writes.extend(opened(&deal, depth)?);
                     done.result = format!("deal {} in {}/{}", deal.id, deal.pipeline, deal.stage);
                 }
                 Action::Webhook {} => match webhook(tenant, firing, &id, now)? {
@@ -354,11 +340,7 @@ impl App {
                 acted.writes.push(automation_events(
                     &tenant.id,
                     &firing.record,
-                    vec![Event::StageEntered {
-                        pipeline: deal.pipeline.to_string(),
-                        stage: deal.stage.to_string(),
-                        entry: deal.stage_entry(),
-                    }],
+                    vec![Event::entered(&deal)],
                     now,
                     depth,
                 ));

@@ -11,7 +11,7 @@ use clinicflow_core::lead::Lead;
 use clinicflow_core::pipeline::{Deal, FLAGS, Pipeline, StageStay};
 use clinicflow_core::submission::FieldError;
 use clinicflow_core::tenant::Tenant;
-use clinicflow_ports::{Condition, Index};
+use clinicflow_ports::{Condition, Index, Write};
 use serde::Serialize;
 use tracing::info;
 
@@ -278,24 +278,7 @@ impl App {
             created_at: now,
             updated_at: now,
         };
-        let writes = vec![
-            records::deal(&deal, None)?,
-            automation_events(
-                &tenant.id,
-                &RecordRef::Deal(deal.id.clone()),
-                vec![
-                    Event::RecordCreated,
-                    Event::StageEntered {
-                        pipeline: deal.pipeline.to_string(),
-                        stage: deal.stage.to_string(),
-                        entry: deal.stage_entry(),
-                    },
-                ],
-                now,
-                0,
-            ),
-        ];
-        if !landed(self.store.write(writes).await)? {
+        if !landed(self.store.write(opened(&deal, 0)?.into()).await)? {
             return Err(busy("deal"));
         }
         info!(tenant = %tenant.id, deal = %deal.id, pipeline = %deal.pipeline, "deal opened");
@@ -348,11 +331,7 @@ impl App {
                 automation_events(
                     &tenant.id,
                     &RecordRef::Deal(deal.id.clone()),
-                    vec![Event::StageEntered {
-                        pipeline: deal.pipeline.to_string(),
-                        stage: deal.stage.to_string(),
-                        entry: deal.stage_entry(),
-                    }],
+                    vec![Event::entered(&deal)],
                     now,
                     0,
                 ),
@@ -422,6 +401,21 @@ impl App {
         })
         .await
     }
+}
+
+/// The writes of a new deal: the deal, and its news for the engine
+/// (created, in its stage), `depth` firings deep.
+pub(super) fn opened(deal: &Deal, depth: u8) -> Result<[Write; 2], AppError> {
+    Ok([
+        records::deal(deal, None)?,
+        automation_events(
+            &deal.tenant,
+            &RecordRef::Deal(deal.id.clone()),
+            vec![Event::RecordCreated, Event::entered(deal)],
+            deal.created_at,
+            depth,
+        ),
+    ])
 }
 
 fn check_flags(flags: &BTreeMap<String, bool>, errors: &mut Vec<FieldError>) {

@@ -83,9 +83,14 @@ impl App {
         tenant: &Tenant,
         id: &RuleId,
         spec: &RuleSpec,
-        pipelines: &[Pipeline],
     ) -> Result<(), AppError> {
-        let problems = spec.problems(&catalog(tenant, pipelines));
+        let pipelines: Vec<Pipeline> = self
+            .pipelines(&tenant.id)
+            .await?
+            .into_iter()
+            .map(|p| p.value)
+            .collect();
+        let problems = spec.problems(&catalog(tenant, &pipelines));
         if !problems.is_empty() {
             return Err(AppError::Invalid(
                 problems
@@ -145,13 +150,7 @@ impl App {
             None => RuleId::new(format!("r-{}", self.ids.new_id().to_ascii_lowercase()))
                 .map_err(AppError::Internal)?,
         };
-        let pipelines: Vec<Pipeline> = self
-            .pipelines(&tenant.id)
-            .await?
-            .into_iter()
-            .map(|p| p.value)
-            .collect();
-        self.check_rule(tenant, &id, &spec, &pipelines).await?;
+        self.check_rule(tenant, &id, &spec).await?;
         let rule = Rule {
             id,
             version: 1,
@@ -178,15 +177,8 @@ impl App {
         if_match: Option<u64>,
         spec: RuleSpec,
     ) -> Result<RuleSaved, AppError> {
-        let pipelines: Vec<Pipeline> = self
-            .pipelines(&tenant.id)
-            .await?
-            .into_iter()
-            .map(|p| p.value)
-            .collect();
         let current = self.get_rule(tenant, id).await?;
-        self.check_rule(tenant, &current.value.id, &spec, &pipelines)
-            .await?;
+        self.check_rule(tenant, &current.value.id, &spec).await?;
         let retimed =
             current.value.spec.trigger != spec.trigger || current.value.spec.delay != spec.delay;
         let saved = self
