@@ -134,39 +134,14 @@ fn number(name: &str, default: usize) -> Result<usize, String> {
 }
 
 fn main() -> ExitCode {
-    let settings = match (|| {
+    let settings = (|| {
         Ok::<_, String>(Settings {
             records: number("BENCH_RECORDS", 100_000)?,
             due: number("BENCH_DUE", 10_000)?,
             concurrency: number("BENCH_CONCURRENCY", 32)?,
         })
-    })() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("no runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(&settings)) {
-        Ok(report) => {
-            println!("{report}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("the benchmark could not run: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    })();
+    server::bench_main(settings, run)
 }
 
 fn err(e: impl std::fmt::Display) -> String {

@@ -45,33 +45,7 @@ const TOKEN: &str = "bench-staff-token-0123456789";
 const SLACK: Duration = Duration::from_secs(600);
 
 fn main() -> ExitCode {
-    let settings = match Settings::from_env() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("no runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(&settings)) {
-        Ok(report) => {
-            println!("{report}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("the benchmark could not run: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    server::bench_main(Settings::from_env(), run)
 }
 
 struct Settings {

@@ -7,7 +7,7 @@
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -134,4 +134,39 @@ pub fn client(timeout: Duration) -> Result<reqwest::Client, String> {
         .timeout(timeout)
         .build()
         .map_err(|e| format!("cannot build an HTTP client: {e}"))
+}
+
+/// A benchmark's `main`: its settings (or why they are wrong), `run` on a
+/// multi-threaded runtime, and the report on stdout.
+pub fn bench_main<S>(
+    settings: Result<S, String>,
+    run: impl AsyncFnOnce(&S) -> Result<String, String>,
+) -> ExitCode {
+    let settings = match settings {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("no runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(&settings)) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("the benchmark could not run: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
