@@ -1,6 +1,8 @@
-//! The automation engine: rules as data, each fired for one record at one
-//! occurrence, and the plan of an appointment as a pure function of
-//! (appointment, rules, facts about the patient, now).
+//! The appointment journeys: configured rules, each fired for one
+//! appointment at one occurrence, and the plan of an appointment as a pure
+//! function of (appointment, rules, facts about the patient, now). (The
+//! clinic's own rules, stored and edited through the API, are
+//! [`crate::automation`]'s.)
 //!
 //! A rule is a trigger (an event, or a time before the appointment's start),
 //! conditions, a delay (calendar time, or the branch's opening hours) and
