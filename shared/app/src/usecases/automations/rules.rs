@@ -12,7 +12,6 @@ use clinicflow_core::submission::FieldError;
 use clinicflow_core::tenant::Tenant;
 use clinicflow_core::timer::{Timer, TimerKind};
 use clinicflow_ports::{Condition, Index, Query, SortKey, Write};
-use jiff::Timestamp;
 use serde::Serialize;
 use tracing::info;
 
@@ -327,75 +326,89 @@ impl App {
             },
             ..Replan::default()
         };
+        // The pending firings first: a re-planned one moves in the index
+        // being read, and must not be met twice.
         let mut query = Query {
             index: Index::Gsi1,
             pk: keys::rule_firings_index_pk(&tenant.id, &rule.id),
-            sk: SortKey::AtLeast(keys::millis(Timestamp::UNIX_EPOCH)),
+            sk: SortKey::All,
             descending: false,
-            limit: 200,
+            limit: 500,
             after: None,
         };
+        let mut pending = Vec::new();
         loop {
             let page = self.store.query(&query).await?;
             for item in &page.items {
                 let firing: Firing = records::decode(item)?;
-                if firing.state != FiringState::Pending {
-                    continue;
+                if firing.state == FiringState::Pending {
+                    pending.push(keys::auto_firing(
+                        &tenant.id,
+                        &firing.record,
+                        &firing.rule,
+                        &firing.occurrence,
+                    ));
                 }
-                let key =
-                    keys::auto_firing(&tenant.id, &firing.record, &firing.rule, &firing.occurrence);
-                let Some(stored) = records::get::<Firing>(self.store.as_ref(), &key).await? else {
-                    continue;
-                };
-                if stored.value.state != FiringState::Pending {
-                    continue;
-                }
-                let timer_key = keys::timer(
-                    &tenant.id,
-                    &firing.record,
-                    &Timer::automation_name(&firing.rule, &firing.occurrence),
-                );
-                let replanned = match what {
-                    Pending::Replan => self.replanned(tenant, rule, &stored.value).await?,
-                    Pending::Cancel(_) => None,
-                };
-                let mut next = stored.value.clone();
-                let timer_write = match replanned {
-                    Some(math) => {
-                        next.delay = math;
-                        next.armed_version = rule.version;
-                        replan.replanned += 1;
-                        let mut timer = Timer::new(
-                            tenant.id.clone(),
-                            firing.record.clone(),
-                            TimerKind::Automation,
-                            next.delay.due,
-                        );
-                        timer.rule = Some(firing.rule.clone());
-                        timer.occurrence = Some(firing.occurrence.clone());
-                        records::timer(&timer, now, Condition::Always)?
-                    }
-                    None => {
-                        next.state = FiringState::Cancelled;
-                        next.reason = Some(match what {
-                            Pending::Cancel(r) => r,
-                            Pending::Replan => SkipReason::RuleChanged,
-                        });
-                        next.settled_at = Some(now);
-                        replan.cancelled += 1;
-                        records::delete(timer_key, Condition::Always)
-                    }
-                };
-                let writes = vec![
-                    records::auto_firing(&tenant.id, &next, Some(stored.version))?,
-                    timer_write,
-                ];
-                // A firing that fired meanwhile keeps what it did.
-                let _ = landed(self.store.write(writes).await)?;
             }
             match page.next {
                 Some(next) => query.after = Some(next),
                 None => break,
+            }
+        }
+        for key in pending {
+            let Some(stored) = records::get::<Firing>(self.store.as_ref(), &key).await? else {
+                continue;
+            };
+            let firing = &stored.value;
+            if firing.state != FiringState::Pending {
+                continue;
+            }
+            let replanned = match what {
+                Pending::Replan => self.replanned(tenant, rule, firing).await?,
+                Pending::Cancel(_) => None,
+            };
+            let mut next = firing.clone();
+            let timer_write = match &replanned {
+                Some(math) => {
+                    next.delay = math.clone();
+                    next.armed_version = rule.version;
+                    let mut timer = Timer::new(
+                        tenant.id.clone(),
+                        firing.record.clone(),
+                        TimerKind::Automation,
+                        next.delay.due,
+                    );
+                    timer.rule = Some(firing.rule.clone());
+                    timer.occurrence = Some(firing.occurrence.clone());
+                    records::timer(&timer, now, Condition::Always)?
+                }
+                None => {
+                    next.state = FiringState::Cancelled;
+                    next.reason = Some(match what {
+                        Pending::Cancel(r) => r,
+                        Pending::Replan => SkipReason::RuleChanged,
+                    });
+                    next.settled_at = Some(now);
+                    records::delete(
+                        keys::timer(
+                            &tenant.id,
+                            &firing.record,
+                            &Timer::automation_name(&firing.rule, &firing.occurrence),
+                        ),
+                        Condition::Always,
+                    )
+                }
+            };
+            let writes = vec![
+                records::auto_firing(&tenant.id, &next, Some(stored.version))?,
+                timer_write,
+            ];
+            // A firing that fired meanwhile keeps what it did, and is not counted.
+            if landed(self.store.write(writes).await)? {
+                match replanned {
+                    Some(_) => replan.replanned += 1,
+                    None => replan.cancelled += 1,
+                }
             }
         }
         info!(tenant = %tenant.id, rule = %rule.id, cancelled = replan.cancelled, replanned = replan.replanned, reason = %replan.reason, "pending firings settled");
