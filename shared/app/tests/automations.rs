@@ -820,3 +820,82 @@ async fn a_webhook_action_posts_the_firing_to_the_clinics_system_once() {
     assert_eq!(body["lead"], lead.as_str());
     assert!(!posts[0].body.contains("+90532"), "no patient data");
 }
+
+/// A firing whose actions fail every time it is tried ends `failed`, with
+/// the error, and counts as failed in the rule's health.
+#[tokio::test]
+async fn a_firing_that_fails_every_time_is_marked_failed_with_its_error() {
+    use clinicflow_core::ids::DealId;
+    use clinicflow_ports::{Condition, Item, Write};
+    let w = World::new(CONFIG, tuesday());
+    let t = w.tenant();
+    let pipeline: clinicflow_core::pipeline::Pipeline = serde_json::from_value(json!({
+        "id": "care", "name": "Care", "stages": [{"id": "open", "name": "Open"}]
+    }))
+    .unwrap();
+    w.app.put_pipeline(&t, "care", pipeline).await.unwrap();
+    w.app
+        .create_rule(
+            &t,
+            Some("into-care"),
+            spec(json!({
+                "name": "Every lead into Care",
+                "subject": "lead",
+                "trigger": {"kind": "record_created"},
+                "actions": [{"type": "copy_to_pipeline", "pipeline": "care", "stage": "open"}]
+            })),
+        )
+        .await
+        .unwrap();
+    w.app
+        .set_rule_active(&t, "into-care", None, true, false, None)
+        .await
+        .unwrap();
+    submit(&w, "web", "+905326900001").await;
+    w.drain(1).await;
+    // Something else already holds the id the copy would take: every try fails.
+    let armed = w
+        .app
+        .list_firings(&t, "into-care", None, 10, None)
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(armed[0].state, FiringState::Pending);
+    let taken = DealId::new(armed[0].action_id(0)).unwrap();
+    let key = clinicflow_app::keys::deal(&t.id, &taken);
+    w.store
+        .write(vec![Write::Put {
+            item: Item {
+                key,
+                version: 1,
+                gsi1: None,
+                gsi2: None,
+                expires_at: None,
+                body: "{}".into(),
+            },
+            condition: Condition::Absent,
+        }])
+        .await
+        .unwrap();
+    w.drain(1).await;
+    for _ in 0..12 {
+        let _ = w.app.sweep_due_timers().await;
+        w.clock.advance(SignedDuration::from_secs(61));
+    }
+    let firings = w
+        .app
+        .list_firings(&t, "into-care", None, 10, None)
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(firings.len(), 1);
+    assert_eq!(firings[0].state, FiringState::Failed, "{:?}", firings[0]);
+    assert!(
+        firings[0]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("busy")
+    );
+    assert_eq!(w.app.rule_health(&t, "into-care").await.unwrap().failed, 1);
+}

@@ -139,7 +139,7 @@ pub struct DealBody {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FiringListParams {
-    /// `pending`, `fired`, `skipped` or `cancelled`.
+    /// `pending`, `fired`, `skipped`, `cancelled` or `failed`.
     state: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
@@ -431,7 +431,7 @@ pub async fn firings(
             Err(_) => {
                 errors.push(FieldError::new(
                     "state",
-                    "must be `pending`, `fired`, `skipped` or `cancelled`",
+                    "must be `pending`, `fired`, `skipped`, `cancelled` or `failed`",
                 ));
                 None
             }

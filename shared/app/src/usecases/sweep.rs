@@ -23,7 +23,7 @@ const MAX_PAGES: usize = 20;
 
 /// Claims of one timer before its work is given up (with an error in the
 /// log): a timer whose work can never succeed must not fire forever.
-const MAX_ATTEMPTS: u32 = 10;
+pub(crate) const MAX_ATTEMPTS: u32 = 10;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SweepReport {

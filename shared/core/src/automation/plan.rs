@@ -499,6 +499,8 @@ pub enum FiringState {
     Fired,
     Skipped,
     Cancelled,
+    /// Its actions could not be made, every time it was tried: the error is kept.
+    Failed,
 }
 
 impl FiringState {
@@ -508,6 +510,7 @@ impl FiringState {
             FiringState::Fired => "fired",
             FiringState::Skipped => "skipped",
             FiringState::Cancelled => "cancelled",
+            FiringState::Failed => "failed",
         }
     }
 }
@@ -553,6 +556,9 @@ pub struct Firing {
     pub actions: Vec<Done>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settled_at: Option<Timestamp>,
+    /// Why it failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// Who asked, for activation and "run now".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,

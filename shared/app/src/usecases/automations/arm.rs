@@ -240,6 +240,7 @@ impl App {
             conditions: Vec::new(),
             actions: Vec::new(),
             settled_at: skip.map(|_| now),
+            error: None,
             by: a.by.map(str::to_owned),
         };
         let mut writes = vec![records::auto_firing(&tenant.id, &firing, None)?];

@@ -34,6 +34,7 @@ use super::subjects::{Record, Subjected};
 use crate::error::AppError;
 use crate::records::{self, Versioned};
 use crate::usecases::blasts::audience::routes;
+use crate::usecases::sweep::MAX_ATTEMPTS;
 use crate::usecases::{MAX_ROUNDS, busy, landed};
 use crate::{App, keys};
 
@@ -47,7 +48,7 @@ impl App {
         timer: &Timer,
         claimed: u64,
     ) -> Result<(), AppError> {
-        let (Some(tenant), Some(rule_id), Some(occurrence)) = (
+        let (Some(tenant), Some(_), Some(_)) = (
             self.directory.tenant(&timer.tenant),
             &timer.rule,
             &timer.occurrence,
@@ -57,6 +58,59 @@ impl App {
         if let RecordRef::Rule(_) = timer.about {
             return self.check_health(tenant, timer, claimed).await;
         }
+        let result = self.fire_once(tenant, timer, claimed).await;
+        if let Err(e) = &result
+            && timer.attempts + 1 >= MAX_ATTEMPTS
+        {
+            // The last try: the sweep gives the timer up; the firing says why.
+            self.fail(tenant, timer, claimed, e).await?;
+        }
+        result
+    }
+
+    /// Marks a firing whose every try failed as failed, with the error.
+    async fn fail(
+        &self,
+        tenant: &Tenant,
+        timer: &Timer,
+        claimed: u64,
+        error: &AppError,
+    ) -> Result<(), AppError> {
+        let (Some(rule), Some(occurrence)) = (&timer.rule, &timer.occurrence) else {
+            return Ok(());
+        };
+        let key = keys::auto_firing(&tenant.id, &timer.about, rule, occurrence);
+        let Some(stored) = records::get::<Firing>(self.store.as_ref(), &key).await? else {
+            return Ok(());
+        };
+        if stored.value.state != FiringState::Pending {
+            return Ok(());
+        }
+        let mut failed = stored.value;
+        failed.state = FiringState::Failed;
+        failed.error = Some(error.to_string());
+        failed.settled_at = Some(self.clock.now());
+        let writes = vec![
+            records::auto_firing(&tenant.id, &failed, Some(stored.version))?,
+            records::delete(
+                keys::timer(&tenant.id, &timer.about, &timer.name()),
+                Condition::VersionIs(claimed),
+            ),
+        ];
+        landed(self.store.write(writes).await)?;
+        Ok(())
+    }
+
+    /// One try at firing the timer's firing.
+    async fn fire_once(
+        &self,
+        tenant: &Tenant,
+        timer: &Timer,
+        claimed: u64,
+    ) -> Result<(), AppError> {
+        let (Some(rule_id), Some(occurrence)) = (&timer.rule, &timer.occurrence) else {
+            return self.drop_timer(timer, claimed).await;
+        };
         let firing_key = keys::auto_firing(&tenant.id, &timer.about, rule_id, occurrence);
         let timer_key = keys::timer(&tenant.id, &timer.about, &timer.name());
         for _ in 0..MAX_ROUNDS {

@@ -71,6 +71,8 @@ pub struct RuleHealth {
     pub fired: u32,
     pub skipped: BTreeMap<&'static str, u32>,
     pub cancelled: u32,
+    /// Firings whose actions failed every time they were tried.
+    pub failed: u32,
     pub pending: u32,
     pub next_due: Option<Timestamp>,
 }
@@ -375,6 +377,10 @@ impl App {
                             .or_default() += 1;
                     }
                     FiringState::Cancelled => health.cancelled += 1,
+                    FiringState::Failed => {
+                        health.matched += 1;
+                        health.failed += 1;
+                    }
                 }
             }
             match page.next {
