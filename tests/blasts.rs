@@ -366,10 +366,38 @@ async fn kill_9_mid_blast_sends_nobody_twice_and_the_counts_stay_exact() {
     }
     assert!(per.values().all(|c| *c == 1), "a patient got two messages");
     // A send cut off by the kill mid-call is failed for a person to check
-    // (the provider cannot tell us whether it went), never sent again.
+    // (the provider cannot tell us whether it went), never sent again, on
+    // this channel or the next: at most the sender's turns of one second
+    // (100 here) were in flight.
     assert_eq!(count("sent") + count("failed"), u64::from(n), "{p}");
-    assert!(count("failed") <= 20, "{p}");
-    assert!(sent.len() as u64 >= count("sent"));
+    assert!(count("failed") <= 100, "{p}");
+    if (sent.len() as u64) < count("sent") {
+        let mut channels: BTreeMap<String, usize> = BTreeMap::new();
+        let mut path = format!("/v1/blasts/{id}/recipients?limit=200");
+        loop {
+            let (_, page) = staff_get(&server, TOKEN, &path).await;
+            for r in page["items"].as_array().unwrap() {
+                *channels
+                    .entry(format!("{} {}", r["channel"], r["state"]))
+                    .or_default() += 1;
+            }
+            match page["next"].as_str() {
+                Some(n) => path = format!("/v1/blasts/{id}/recipients?limit=200&cursor={n}"),
+                None => break,
+            }
+        }
+        panic!(
+            "{} sends at the provider, {p}; recipients by channel: {channels:?}\n{}",
+            sent.len(),
+            server
+                .log_text()
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .take(30)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
     assert!(
         before < n as usize,
         "the kill came after the blast; the test proved nothing"

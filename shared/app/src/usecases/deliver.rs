@@ -37,6 +37,8 @@ const MAX_BACKOFF: SignedDuration = SignedDuration::from_hours(1);
 /// Failure codes of messages that were never sent because they lost their use.
 pub(crate) const STALE: &str = "stale";
 pub(crate) const EXPIRED: &str = "expired";
+/// The sender died mid-call: the provider may have delivered it.
+pub(crate) const INTERRUPTED: &str = "interrupted";
 
 impl App {
     pub async fn deliver_message(
@@ -87,7 +89,7 @@ impl App {
                 }
                 if !self.messenger.deduplicates(&message) {
                     let failure = Failure {
-                        code: "interrupted".into(),
+                        code: INTERRUPTED.into(),
                         reason: "sending was interrupted; the provider may or may not have delivered it, so it is not sent again automatically".into(),
                     };
                     if self.settle(message, version, Err(failure), now).await? {
@@ -317,7 +319,13 @@ impl App {
             .error
             .as_ref()
             .is_some_and(|e| matches!(e.code.as_str(), STALE | EXPIRED));
-        if message.status == MessageStatus::Failed && !stale {
+        // An interrupted send may have reached the patient: a copy on the
+        // next channel is worse than a failure a person can see.
+        let interrupted = message
+            .error
+            .as_ref()
+            .is_some_and(|e| e.code == INTERRUPTED);
+        if message.status == MessageStatus::Failed && !stale && !interrupted {
             writes.extend(self.fallback(&mut message, now).await?);
         }
         if stale {
