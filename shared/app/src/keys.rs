@@ -48,7 +48,13 @@ pub fn appointment_pk(tenant: &TenantId, appointment: &AppointmentId) -> String 
     format!("T#{tenant}#A#{appointment}")
 }
 
-/// The partition of a lead or an appointment.
+/// The record's id at the end of its partition key (`T#t#L#{lead}`,
+/// `T#t#D#{deal}`, `T#t#A#{appointment}`): ids never hold `#`.
+pub fn record_id(pk: &str) -> &str {
+    pk.rsplit('#').next().unwrap_or_default()
+}
+
+/// The partition of a record: a lead, an appointment, a blast, a deal, a rule.
 pub fn record_pk(tenant: &TenantId, about: &RecordRef) -> String {
     match about {
         RecordRef::Lead(lead) => lead_pk(tenant, lead),

@@ -154,6 +154,11 @@ pub struct DealListParams {
     cursor: Option<String>,
 }
 
+/// Who asked, as the optional `X-Staff` header says: recorded on the firings armed.
+fn actor(headers: &HeaderMap) -> Option<&str> {
+    headers.get("x-staff").and_then(|v| v.to_str().ok())
+}
+
 fn with_etag(status: StatusCode, version: u64, body: impl Serialize) -> Response {
     (status, [(header::ETAG, etag(version))], Json(body)).into_response()
 }
@@ -310,12 +315,8 @@ async fn set_active(
     existing: bool,
 ) -> Result<Response, ApiError> {
     let version = if_match(&headers)?;
-    let by = headers
-        .get("x-staff")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     let saved = app
-        .set_rule_active(&tenant, &id, version, active, existing, by.as_deref())
+        .set_rule_active(&tenant, &id, version, active, existing, actor(&headers))
         .await?;
     Ok(with_etag(
         StatusCode::OK,
@@ -403,9 +404,8 @@ pub async fn run(
     PathParam(id): PathParam,
     headers: HeaderMap,
 ) -> Result<Json<PreviewBody>, ApiError> {
-    let by = headers.get("x-staff").and_then(|v| v.to_str().ok());
     Ok(Json(PreviewBody {
-        preview: app.run_rule(&tenant, &id, by).await?,
+        preview: app.run_rule(&tenant, &id, actor(&headers)).await?,
     }))
 }
 

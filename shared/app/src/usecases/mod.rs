@@ -24,9 +24,7 @@ pub use appointments::{
     AppointmentDetail, AppointmentFilter, BookInput, DayPart, FeedOutcome, FhirRefusal, FhirWrite,
     LinkPage, MoveInput, PlanStep, Reply, SurveyFilter, SurveySummary,
 };
-pub use automations::{
-    DealInput, DealView, Preview, PreviewEntry, RuleHealth, RuleSaved, RuleView,
-};
+pub use automations::{DealInput, DealView, Preview, PreviewEntry, RuleHealth, RuleSaved};
 pub use blasts::{BlastInput, BlastView, RecipientFilter, Refused};
 pub use intake::Submitted;
 pub use queries::{LeadDetail, LeadFilter, Listing, MessageFilter, TaskFilter};

@@ -23,10 +23,10 @@ mod subjects;
 pub(crate) use arm::automation_events;
 pub use pipelines::{DealInput, DealView, PresetLoaded};
 pub use preview::{Preview, PreviewEntry, RuleHealth};
-pub use rules::{RuleSaved, RuleView};
+pub use rules::RuleSaved;
 pub(crate) use subjects::status_entry;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use clinicflow_core::automation::Rule;
@@ -157,11 +157,7 @@ fn catalog<'a>(tenant: &'a Tenant, pipelines: &'a [Pipeline]) -> Catalog<'a> {
         managers: tenant.managers.iter().map(|m| m.id.as_str()).collect(),
         branches: tenant.branches.iter().map(|b| b.id.as_str()).collect(),
         practitioners: tenant.practitioners.iter().map(|p| p.id.as_str()).collect(),
-        services: tenant
-            .services
-            .iter()
-            .map(|s| s.id.as_str())
-            .collect::<BTreeSet<_>>(),
+        services: tenant.services.iter().map(|s| s.id.as_str()).collect(),
         forms: tenant.forms.iter().map(|f| f.id.as_str()).collect(),
         webhook: tenant.appointments.callback.is_some(),
     }

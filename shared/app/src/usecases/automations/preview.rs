@@ -270,11 +270,10 @@ impl App {
                 }
             }
         };
-        let id_of = |pk: &str| pk.rsplit('#').next().unwrap_or_default().to_owned();
         match rule.spec.subject {
             Subject::Lead => {
                 for pk in read(keys::leads_index_pk(&tenant.id)).await? {
-                    if let Ok(id) = LeadId::new(id_of(&pk)) {
+                    if let Ok(id) = LeadId::new(keys::record_id(&pk)) {
                         found.push(RecordRef::Lead(id));
                     }
                 }
@@ -295,7 +294,7 @@ impl App {
                         continue;
                     };
                     for pk in read(keys::pipeline_deals_index_pk(&tenant.id, &p)).await? {
-                        if let Ok(id) = DealId::new(id_of(&pk)) {
+                        if let Ok(id) = DealId::new(keys::record_id(&pk)) {
                             found.push(RecordRef::Deal(id));
                         }
                     }
@@ -321,7 +320,7 @@ impl App {
                         for pk in
                             read(keys::branch_day_index_pk(&tenant.id, &branch.id, day)).await?
                         {
-                            if let Ok(id) = AppointmentId::new(id_of(&pk)) {
+                            if let Ok(id) = AppointmentId::new(keys::record_id(&pk)) {
                                 found.push(RecordRef::Appointment(id));
                             }
                         }

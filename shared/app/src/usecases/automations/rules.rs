@@ -23,13 +23,6 @@ use crate::records::{self, Versioned};
 use crate::usecases::{MAX_ROUNDS, busy, landed};
 use crate::{App, keys};
 
-/// A rule as the API shows it.
-#[derive(Clone, Debug, Serialize)]
-pub struct RuleView {
-    #[serde(flatten)]
-    pub rule: Rule,
-}
-
 /// A save's result: the rule, what it did to pending firings, and on
 /// activation what it armed (the preview it matched).
 #[derive(Clone, Debug, Serialize)]
@@ -124,20 +117,26 @@ impl App {
         rule: &Rule,
         previous: Option<u64>,
     ) -> Result<Vec<Write>, AppError> {
-        let revision =
-            records::get::<u64>(self.store.as_ref(), &keys::rules_revision(&tenant.id)).await?;
         Ok(vec![
             records::rule(&tenant.id, rule, previous)?,
             records::rule_version(&tenant.id, rule)?,
-            records::rules_revision(
-                &tenant.id,
-                revision.as_ref().map_or(1, |r| r.value + 1),
-                revision.map(|r| r.version),
-            )?,
+            self.revision_bump(tenant).await?,
         ])
     }
 
-    /// Saves a new rule (inactive unless `active`); `id` is generated when not given.
+    /// The write that moves the tenant's rule-set revision on, so every
+    /// process reads its rules again.
+    async fn revision_bump(&self, tenant: &Tenant) -> Result<Write, AppError> {
+        let revision =
+            records::get::<u64>(self.store.as_ref(), &keys::rules_revision(&tenant.id)).await?;
+        records::rules_revision(
+            &tenant.id,
+            revision.as_ref().map_or(1, |r| r.value + 1),
+            revision.map(|r| r.version),
+        )
+    }
+
+    /// Saves a new rule, inactive; `id` is generated when not given.
     pub async fn create_rule(
         &self,
         tenant: &Tenant,
@@ -257,15 +256,13 @@ impl App {
             if if_match.is_some_and(|v| v != current.value.version) {
                 return Err(stale(current.value.version));
             }
-            let mut writes = self
-                .save_writes(tenant, &current.value, Some(current.version))
-                .await?;
-            // Not the rule's put: its deletion, and no new version.
-            writes[0] = records::delete(
-                keys::rule(&tenant.id, &current.value.id),
-                Condition::VersionIs(current.version),
-            );
-            writes.remove(1);
+            let writes = vec![
+                records::delete(
+                    keys::rule(&tenant.id, &current.value.id),
+                    Condition::VersionIs(current.version),
+                ),
+                self.revision_bump(tenant).await?,
+            ];
             if landed(self.store.write(writes).await)? {
                 info!(tenant = %tenant.id, rule = %current.value.id, "automation deleted");
                 return self
