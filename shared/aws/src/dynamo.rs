@@ -30,6 +30,15 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(10 << attempt.min(6))
 }
 
+/// What [`DynamoStore::warm_up`] took.
+#[derive(Debug)]
+pub struct WarmedUp {
+    pub dynamodb: Duration,
+    pub sqs: Option<Duration>,
+    /// Requests that failed (the connection may still have opened).
+    pub problems: Vec<String>,
+}
+
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
     client: aws_sdk_dynamodb::Client,
@@ -52,6 +61,41 @@ impl DynamoStore {
             queue,
             bus,
             usage: None,
+        }
+    }
+
+    /// Opens the connections a first request would otherwise open (and
+    /// pay their TLS handshakes for): a read of a key no item has (half a
+    /// read unit) and, with `queue`, that queue's attributes. Says how long
+    /// each took.
+    pub async fn warm_up(&self, queue: Option<QueueName>) -> WarmedUp {
+        let started = std::time::Instant::now();
+        let read = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(item::PK, AttributeValue::S("WARM-UP".into()))
+            .key(item::SK, AttributeValue::S("WARM-UP".into()))
+            .send()
+            .await;
+        let dynamodb = started.elapsed();
+        let started = std::time::Instant::now();
+        let queued = match queue {
+            Some(queue) => Some(self.queue.warm_up(queue).await),
+            None => None,
+        };
+        let sqs = queue.map(|_| started.elapsed());
+        let mut problems = Vec::new();
+        if let Err(e) = read {
+            problems.push(format!("dynamodb: {}", DisplayErrorContext(e)));
+        }
+        if let Some(Err(e)) = queued {
+            problems.push(format!("sqs: {e}"));
+        }
+        WarmedUp {
+            dynamodb,
+            sqs,
+            problems,
         }
     }
 

@@ -30,6 +30,19 @@ impl SqsQueue {
         }
     }
 
+    /// Asks for `queue`'s ARN: a request whose only purpose is the
+    /// connection (and its TLS handshake) it leaves in the client's pool.
+    pub async fn warm_up(&self, queue: QueueName) -> Result<(), String> {
+        self.client
+            .get_queue_attributes()
+            .queue_url(self.url(queue))
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+    }
+
     fn url(&self, queue: QueueName) -> &str {
         match queue {
             QueueName::Leads => &self.leads_url,

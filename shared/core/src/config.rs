@@ -422,6 +422,9 @@ fn build_tenant(
             build_branch(&format!("{path}.branches[{i}]"), b, &manager_ids, errors)
         })
         .collect();
+    // The branches' numbering plans, loaded now rather than at the first
+    // number a request reads.
+    crate::phone_plans::serve(branches.iter().map(|b| b.phone_region));
     if c.branches.is_empty() {
         errors.add(
             format!("{path}.branches"),

@@ -9,6 +9,8 @@ use phonenumber::{Mode, PhoneNumber as ParsedNumber};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
+use crate::phone_plans;
+
 /// A country whose numbering plan reads national numbers (`0532 …`), as a
 /// CLDR region code such as `TR`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -75,12 +77,11 @@ impl PhoneNumber {
         if raw.is_empty() {
             return Err(PhoneError::Empty);
         }
-        let parsed: ParsedNumber =
-            phonenumber::parse(Some(region.0), raw).map_err(|_| PhoneError::NotANumber)?;
-        if !parsed.is_valid() {
+        let (parsed, plans) = read(raw, Some(region)).ok_or(PhoneError::NotANumber)?;
+        if !parsed.is_valid_with(plans.database()) {
             return Err(PhoneError::Invalid(region));
         }
-        Ok(PhoneNumber(parsed.format().mode(Mode::E164).to_string()))
+        Ok(PhoneNumber(e164(&parsed, &plans)))
     }
 
     pub fn as_str(&self) -> &str {
@@ -90,8 +91,9 @@ impl PhoneNumber {
     /// The country the number belongs to (`TR` for +90…), when its plan
     /// names one.
     pub fn region(&self) -> Option<Region> {
-        let parsed = phonenumber::parse(None, &self.0).ok()?;
-        parsed.country().id().map(Region)
+        let (parsed, plans) = read(&self.0, None)?;
+        let plan = parsed.metadata(plans.database())?;
+        country::Id::from_str(plan.id()).ok().map(Region)
     }
 
     /// `+90*******67`: enough to tell numbers apart in a log, not to call one.
@@ -104,9 +106,50 @@ impl<'de> Deserialize<'de> for PhoneNumber {
     /// Stored numbers are already E.164; reading one back validates it again.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        let parsed = phonenumber::parse(None, &s).map_err(serde::de::Error::custom)?;
-        Ok(PhoneNumber(parsed.format().mode(Mode::E164).to_string()))
+        let (parsed, plans) = read(&s, None)
+            .ok_or_else(|| serde::de::Error::custom("not a phone number in E.164 form"))?;
+        Ok(PhoneNumber(e164(&parsed, &plans)))
     }
+}
+
+/// The plans a number was read with.
+enum Plans {
+    Served(std::sync::Arc<phonenumber::metadata::Database>),
+    All(&'static phonenumber::metadata::Database),
+}
+
+impl Plans {
+    fn database(&self) -> &phonenumber::metadata::Database {
+        match self {
+            Plans::Served(database) => database,
+            Plans::All(database) => database,
+        }
+    }
+}
+
+/// Reads `raw` with the served regions' plans when they decide it (they hold
+/// every region of its country code), else with every region's.
+fn read(raw: &str, region: Option<Region>) -> Option<(ParsedNumber, Plans)> {
+    let served = match region {
+        Some(region) => phone_plans::with(region),
+        None => phone_plans::served(),
+    };
+    if let Some(database) = served
+        && let Ok(parsed) = phonenumber::parse_with(&database, region.map(|r| r.0), raw)
+        && phone_plans::deciding(&database, parsed.code().value())
+    {
+        return Some((parsed, Plans::Served(database)));
+    }
+    let database = phone_plans::all();
+    let parsed = phonenumber::parse_with(database, region.map(|r| r.0), raw).ok()?;
+    Some((parsed, Plans::All(database)))
+}
+
+fn e164(parsed: &ParsedNumber, plans: &Plans) -> String {
+    parsed
+        .format_with(plans.database())
+        .mode(Mode::E164)
+        .to_string()
 }
 
 impl fmt::Display for PhoneNumber {

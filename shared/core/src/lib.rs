@@ -39,6 +39,7 @@ pub mod lead;
 pub mod locale;
 pub mod message;
 pub mod messaging;
+pub mod phone_plans;
 pub mod pipeline;
 pub mod providers;
 pub mod schedule;

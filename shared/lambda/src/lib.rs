@@ -6,32 +6,49 @@
 //! - [`env`]: the environment variables, checked at init.
 //! - [`wiring`]: adapters and the `App`.
 //! - [`handlers`]: SQS batches (with partial failures) and the schedule.
+//! - [`warm_up`]: the connections a cold start opens before its first event.
 
 pub mod env;
 pub mod handlers;
+pub mod warm_up;
 pub mod wiring;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
 use clinicflow_app::App;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use tracing::info;
+use warm_up::WarmUp;
 
 pub use lambda_runtime::Error as LambdaError;
 
 /// Serves HTTP routes (API Gateway HTTP API) from `routes`.
 pub async fn serve_http(routes: fn(Arc<App>) -> Router) -> Result<(), Error> {
-    let app = init().await?;
-    lambda_http::run(routes(app)).await
+    let (app, warm_up) = init().await?;
+    let routes = routes(app).layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let warm_up = warm_up.clone();
+            async move {
+                warm_up.finished().await;
+                next.run(request).await
+            }
+        },
+    ));
+    lambda_http::run(routes).await
 }
 
 /// Consumes an SQS queue, reporting only the failed messages.
 pub async fn serve_queue() -> Result<(), Error> {
-    let app = init().await?;
+    let (app, warm_up) = init().await?;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<aws_lambda_events::sqs::SqsEvent>| {
-            let app = app.clone();
-            async move { Ok::<_, Error>(handlers::queue_batch(&app, event.payload).await) }
+            let (app, warm_up) = (app.clone(), warm_up.clone());
+            async move {
+                warm_up.finished().await;
+                Ok::<_, Error>(handlers::queue_batch(&app, event.payload).await)
+            }
         },
     ))
     .await
@@ -39,28 +56,60 @@ pub async fn serve_queue() -> Result<(), Error> {
 
 /// Sweeps due timers on each scheduled event.
 pub async fn serve_schedule() -> Result<(), Error> {
-    let app = init().await?;
+    let (app, warm_up) = init().await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
-        let app = app.clone();
-        async move { handlers::scheduled(&app, event.payload).await }
+        let (app, warm_up) = (app.clone(), warm_up.clone());
+        async move {
+            warm_up.finished().await;
+            handlers::scheduled(&app, event.payload).await
+        }
     }))
     .await
 }
 
-async fn init() -> Result<Arc<App>, Error> {
+/// Everything a first event needs, and nothing it does not: the
+/// environment, the SDK's configuration, the tenants' configuration (with
+/// their regions' phone plans and their templates checked), the
+/// providers' credentials and clients. The connections to DynamoDB and the
+/// function's queue open in the background ([`warm_up`]). Logs how long
+/// each step took (`init`), for the bench and for CloudWatch.
+async fn init() -> Result<(Arc<App>, Arc<WarmUp>), Error> {
+    let started = Instant::now();
     init_logging();
     let env = env::Env::from_process()?;
+    let logging_env = started.elapsed();
+
+    let step = Instant::now();
     let sdk = clinicflow_aws::sdk_config().await;
+    let store = Arc::new(env.resources.store(&sdk, None));
+    let queue = warm_up::queue(std::env::var(warm_up::QUEUE_VARIABLE).ok().as_deref());
+    let warm_up = WarmUp::start(store.clone(), queue);
+    let sdk_ms = step.elapsed();
+
+    let step = Instant::now();
+    let config = wiring::load_config(&env.config)?;
+    let config_ms = step.elapsed();
+
+    let step = Instant::now();
     let variables = |name: &str| std::env::var(name).ok();
-    Ok(wiring::app(
-        &env.config,
+    let app = wiring::build(
+        config,
+        store,
         &sdk,
-        &env.resources,
-        None,
         &variables,
         Arc::new(clinicflow_ports::SystemClock),
     )
-    .await?)
+    .await?;
+    let providers_ms = step.elapsed();
+    info!(
+        logging_env_ms = warm_up::millis(logging_env),
+        sdk_ms = warm_up::millis(sdk_ms),
+        config_ms = warm_up::millis(config_ms),
+        providers_ms = warm_up::millis(providers_ms),
+        total_ms = warm_up::millis(started.elapsed()),
+        "init"
+    );
+    Ok((app, warm_up))
 }
 
 /// JSON logs to CloudWatch; `CLINICFLOW_LOG` sets the filter.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 use clinicflow_app::config::{Config, ConfigFileError};
 use clinicflow_app::{App, Tuning};
-use clinicflow_aws::{Resources, SecretsManager, Usage};
+use clinicflow_aws::{DynamoStore, Resources, SecretsManager, Usage};
 use clinicflow_channels::ses::SesEmail;
 use clinicflow_channels::{Credentials, Router, SandboxMessenger};
 use clinicflow_ports::{Clock, ItemStore, Messenger, UlidIds};
@@ -53,9 +53,26 @@ pub async fn app(
     env: &(dyn Fn(&str) -> Option<String> + Sync),
     clock: Arc<dyn Clock>,
 ) -> Result<Arc<App>, WiringError> {
-    let config: Config<IgnoredAny> =
-        clinicflow_app::config::load(config).map_err(WiringError::Config)?;
-    let store: Arc<dyn ItemStore> = Arc::new(resources.store(sdk, usage));
+    let config = load_config(config)?;
+    let store = Arc::new(resources.store(sdk, usage));
+    build(config, store, sdk, env, clock).await
+}
+
+/// The tenants' configuration, checked.
+pub fn load_config(config: &Path) -> Result<Config<IgnoredAny>, WiringError> {
+    clinicflow_app::config::load(config).map_err(WiringError::Config)
+}
+
+/// The `App` over `store`, with the providers' credentials resolved and
+/// their clients built.
+pub async fn build(
+    config: Config<IgnoredAny>,
+    store: Arc<DynamoStore>,
+    sdk: &SdkConfig,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<App>, WiringError> {
+    let store: Arc<dyn ItemStore> = store;
     let secrets = SecretsManager::new(sdk);
     let credentials = Credentials::resolve(&config.directory, env, Some(&secrets))
         .await
