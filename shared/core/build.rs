@@ -17,7 +17,8 @@ fn main() {
         .unwrap_or_else(|e| panic!("{source}: {e}"));
     // Several entries share an id (`001`, the non-geographic codes).
     let mut by_id: BTreeMap<String, Vec<_>> = BTreeMap::new();
-    for region in regions {
+    for mut region in regions {
+        ascii_digits(&mut region);
         let id = region
             .id
             .clone()
@@ -60,4 +61,54 @@ fn main() {
         .unwrap_or_else(|e| panic!("phone_plans.rs: {e}"));
     file.write_all(index.as_bytes())
         .unwrap_or_else(|e| panic!("phone_plans.rs: {e}"));
+}
+
+/// `\\d` as `[0-9]` in every pattern. The patterns only ever meet ASCII
+/// digits (a national number is read into an integer first), and the
+/// `regex` crate compiles Unicode's `\\d`, hundreds of ranges, into every
+/// pattern that uses it: most of the time a region's first number takes.
+fn ascii_digits(region: &mut phonenumber::metadata::loader::Metadata) {
+    fn fix(pattern: &mut Option<String>) {
+        if let Some(p) = pattern {
+            *p = p.replace("\\d", "[0-9]");
+        }
+    }
+    fn descriptor(d: &mut Option<phonenumber::metadata::loader::Descriptor>) {
+        if let Some(d) = d {
+            fix(&mut d.national_number);
+        }
+    }
+    for d in [
+        &mut region.general,
+        &mut region.fixed_line,
+        &mut region.mobile,
+        &mut region.toll_free,
+        &mut region.premium_rate,
+        &mut region.shared_cost,
+        &mut region.personal_number,
+        &mut region.voip,
+        &mut region.pager,
+        &mut region.uan,
+        &mut region.emergency,
+        &mut region.voicemail,
+        &mut region.short_code,
+        &mut region.standard_rate,
+        &mut region.carrier,
+        &mut region.no_international,
+    ] {
+        descriptor(d);
+    }
+    fix(&mut region.international_prefix);
+    fix(&mut region.national_prefix_for_parsing);
+    fix(&mut region.leading_digits);
+    for format in region
+        .formats
+        .iter_mut()
+        .chain(region.international_formats.iter_mut())
+    {
+        fix(&mut format.pattern);
+        for leading in &mut format.leading_digits {
+            *leading = leading.replace("\\d", "[0-9]");
+        }
+    }
 }

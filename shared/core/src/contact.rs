@@ -4,8 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use phonenumber::PhoneNumber as ParsedNumber;
 use phonenumber::country;
-use phonenumber::{Mode, PhoneNumber as ParsedNumber};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
@@ -81,7 +81,7 @@ impl PhoneNumber {
         if !parsed.is_valid_with(plans.database()) {
             return Err(PhoneError::Invalid(region));
         }
-        Ok(PhoneNumber(e164(&parsed, &plans)))
+        Ok(PhoneNumber(e164(&parsed)))
     }
 
     pub fn as_str(&self) -> &str {
@@ -106,9 +106,9 @@ impl<'de> Deserialize<'de> for PhoneNumber {
     /// Stored numbers are already E.164; reading one back validates it again.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        let (parsed, plans) = read(&s, None)
+        let (parsed, _) = read(&s, None)
             .ok_or_else(|| serde::de::Error::custom("not a phone number in E.164 form"))?;
-        Ok(PhoneNumber(e164(&parsed, &plans)))
+        Ok(PhoneNumber(e164(&parsed)))
     }
 }
 
@@ -145,11 +145,10 @@ fn read(raw: &str, region: Option<Region>) -> Option<(ParsedNumber, Plans)> {
     Some((parsed, Plans::All(database)))
 }
 
-fn e164(parsed: &ParsedNumber, plans: &Plans) -> String {
-    parsed
-        .format_with(plans.database())
-        .mode(Mode::E164)
-        .to_string()
+/// `+{code}{national}`, as the crate's E.164 formatter writes it (which
+/// would load the full database, whatever plans it is given).
+fn e164(parsed: &ParsedNumber) -> String {
+    format!("+{}{}", parsed.code().value(), parsed.national())
 }
 
 impl fmt::Display for PhoneNumber {
