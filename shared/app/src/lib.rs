@@ -23,6 +23,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod metrics;
 pub mod records;
 pub mod usecases;
 pub mod work;

@@ -29,6 +29,8 @@ pub struct Delivery {
     pub body: String,
     /// How many times the message was delivered, this time included.
     pub receive_count: u32,
+    /// When it was sent, in milliseconds since the epoch.
+    pub sent_at: i64,
 }
 
 /// How many messages a queue holds, by state.
@@ -228,7 +230,7 @@ fn receive(
     let mut deliveries = Vec::new();
     let mut after = 0;
     let mut next = conn.prepare_cached(
-        "SELECT id, body, receive_count FROM queue_messages \
+        "SELECT id, body, receive_count, sent_at FROM queue_messages \
          WHERE queue = ?1 AND visible_at <= ?2 AND id > ?3 ORDER BY id LIMIT ?4",
     )?;
     let mut deliver = conn.prepare_cached(
@@ -247,13 +249,14 @@ fn receive(
                     row.get::<_, i64>(0)?,
                     row.get::<_, String>(1)?,
                     row.get::<_, i64>(2)?,
+                    row.get::<_, i64>(3)?,
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         if batch.is_empty() {
             break;
         }
-        for (id, body, count) in batch {
+        for (id, body, count, sent_at) in batch {
             after = id;
             if count >= max_receives {
                 bury.execute(params![id, now])?;
@@ -272,6 +275,7 @@ fn receive(
                 id,
                 body,
                 receive_count: u32::try_from(count + 1).unwrap_or(u32::MAX),
+                sent_at,
             });
         }
     }

@@ -13,6 +13,25 @@ use tracing::{info, warn};
 /// ids of those that failed, so SQS retries only them (and, after the
 /// queue's maximum receives, moves them to its dead-letter queue).
 pub async fn queue_batch(app: &App, event: SqsEvent) -> SqsBatchResponse {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    for record in &event.records {
+        // SQS stamps each message with the millisecond it was sent.
+        if let Some(sent) = record
+            .attributes
+            .get("SentTimestamp")
+            .and_then(|t| t.parse::<u128>().ok())
+        {
+            let queue = record
+                .event_source_arn
+                .as_deref()
+                .and_then(|arn| arn.rsplit(':').next())
+                .unwrap_or("unknown");
+            let waited = u64::try_from(now.saturating_sub(sent)).unwrap_or(u64::MAX);
+            clinicflow_app::metrics::queue_age(queue, std::time::Duration::from_millis(waited));
+        }
+    }
     let outcomes = join_all(event.records.iter().map(|record| async {
         match record.body.as_deref() {
             Some(body) => app.handle_work(body).await.map_err(|e| e.to_string()),

@@ -6,10 +6,12 @@
 //! - [`env`]: the environment variables, checked at init.
 //! - [`wiring`]: adapters and the `App`.
 //! - [`handlers`]: SQS batches (with partial failures) and the schedule.
+//! - [`metrics`]: the product's metrics as Embedded Metric Format log lines.
 //! - [`warm_up`]: the connections a cold start opens before its first event.
 
 pub mod env;
 pub mod handlers;
+pub mod metrics;
 pub mod warm_up;
 pub mod wiring;
 
@@ -32,7 +34,9 @@ pub async fn serve_http(routes: fn(Arc<App>) -> Router) -> Result<(), Error> {
             let warm_up = warm_up.clone();
             async move {
                 warm_up.finished().await;
-                next.run(request).await
+                let response = next.run(request).await;
+                metrics::flush();
+                response
             }
         },
     ));
@@ -47,7 +51,9 @@ pub async fn serve_queue() -> Result<(), Error> {
             let (app, warm_up) = (app.clone(), warm_up.clone());
             async move {
                 warm_up.finished().await;
-                Ok::<_, Error>(handlers::queue_batch(&app, event.payload).await)
+                let response = handlers::queue_batch(&app, event.payload).await;
+                metrics::flush();
+                Ok::<_, Error>(response)
             }
         },
     ))
@@ -61,7 +67,9 @@ pub async fn serve_schedule() -> Result<(), Error> {
         let (app, warm_up) = (app.clone(), warm_up.clone());
         async move {
             warm_up.finished().await;
-            handlers::scheduled(&app, event.payload).await
+            let report = handlers::scheduled(&app, event.payload).await;
+            metrics::flush();
+            report
         }
     }))
     .await
@@ -76,11 +84,15 @@ pub async fn serve_schedule() -> Result<(), Error> {
 async fn init() -> Result<(Arc<App>, Arc<WarmUp>), Error> {
     let started = Instant::now();
     init_logging();
+    metrics::install();
     let env = env::Env::from_process()?;
     let logging_env = started.elapsed();
 
     let step = Instant::now();
-    let sdk = clinicflow_aws::sdk_config().await;
+    let sdk = match clinicflow_aws::lambda_sdk_config(|name| std::env::var(name).ok()) {
+        Some(sdk) => sdk,
+        None => clinicflow_aws::sdk_config().await,
+    };
     let store = Arc::new(env.resources.store(&sdk, None));
     let queue = warm_up::queue(std::env::var(warm_up::QUEUE_VARIABLE).ok().as_deref());
     let warm_up = WarmUp::start(store.clone(), queue);

@@ -9,6 +9,7 @@
 
 pub mod demo;
 pub mod env;
+pub mod metrics;
 pub mod server;
 pub mod settings;
 pub mod workers;

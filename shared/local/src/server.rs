@@ -136,7 +136,21 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
 
     let listener = TcpListener::bind((settings.host, port)).await?;
     let addr = listener.local_addr()?;
-    print_banner(addr, &data_dir, config_path, &config.tenants, &live);
+    let metrics = match (settings.metrics_port, crate::metrics::recorder()) {
+        (Some(port), Some(handle)) => Some(crate::metrics::serve(
+            TcpListener::bind((settings.host, port)).await?,
+            handle,
+        )?),
+        _ => None,
+    };
+    print_banner(
+        addr,
+        metrics,
+        &data_dir,
+        config_path,
+        &config.tenants,
+        &live,
+    );
     info!(%addr, data = %data_dir.display(), recovered, "clinicflow started");
 
     let (stop, stopped) = watch::channel(false);
@@ -185,6 +199,7 @@ fn port_override(config_path: &Path) -> Result<Option<u16>, StartError> {
 
 fn print_banner(
     addr: SocketAddr,
+    metrics: Option<SocketAddr>,
     data_dir: &Path,
     config_path: &Path,
     tenants: &[TenantConfig],
@@ -222,7 +237,13 @@ fn print_banner(
     if let Some(token) = token {
         out.push_str(&format!("  Staff token   {token}\n"));
     }
-    out.push_str(&format!("  API document  {base}/openapi.json\n\nTry it:\n"));
+    out.push_str(&format!("  API document  {base}/openapi.json\n"));
+    if let Some(metrics) = metrics {
+        out.push_str(&format!(
+            "  Metrics on    http://{metrics}/metrics (Prometheus)\n"
+        ));
+    }
+    out.push_str("\nTry it:\n");
     if let Some(form) = form {
         out.push_str(&format!(
             "  curl -X POST {base}/v1/forms/{form}/leads -d name=Ayşe -d phone='0532 123 45 67' -d utm_source=instagram\n"

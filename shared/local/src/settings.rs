@@ -15,6 +15,9 @@ pub struct LocalSettings {
     pub host: IpAddr,
     /// The port; the `PORT` environment variable overrides it; 0 picks a free one.
     pub port: u16,
+    /// The port of the Prometheus metrics page (`GET /metrics`), on `host`;
+    /// unset, there is none. 0 picks a free one.
+    pub metrics_port: Option<u16>,
     /// Where the embedded store keeps its data, relative to the working directory.
     pub data_dir: PathBuf,
     /// How long a received queue message stays hidden before redelivery.
@@ -63,6 +66,7 @@ impl Default for LocalSettings {
         LocalSettings {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 3000,
+            metrics_port: None,
             data_dir: PathBuf::from(".clinicflow/data"),
             queue_visibility: SignedDuration::from_secs(30),
             max_receives: 5,

@@ -111,6 +111,11 @@ async fn consume(
             }
             continue;
         }
+        let received = jiff::Timestamp::now().as_millisecond();
+        for delivery in &batch {
+            let waited = u64::try_from(received.saturating_sub(delivery.sent_at)).unwrap_or(0);
+            clinicflow_app::metrics::queue_age(queue.as_str(), Duration::from_millis(waited));
+        }
         let outcomes = join_all(batch.iter().map(|d| app.handle_work(&d.body))).await;
         let mut done = Vec::with_capacity(batch.len());
         for (delivery, outcome) in batch.iter().zip(outcomes) {

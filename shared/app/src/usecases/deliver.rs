@@ -15,6 +15,7 @@ use clinicflow_core::lead::Lead;
 use clinicflow_core::message::{
     Audience, Failure, Handled, HandledVia, Message, MessageStatus, Purpose,
 };
+use clinicflow_core::template::TemplateKind;
 use clinicflow_core::timer::{Timer, TimerKind};
 use clinicflow_ports::{Condition, Receipt, SendError, Write};
 use jiff::{SignedDuration, Timestamp};
@@ -25,7 +26,7 @@ use super::compose;
 use super::{MAX_ROUNDS, busy, landed, pacing};
 use crate::error::AppError;
 use crate::records::{self, Patient, Versioned};
-use crate::{App, keys};
+use crate::{App, keys, metrics};
 
 /// When a blast message the provider found too fast is tried again, should
 /// its page not send it first.
@@ -154,7 +155,14 @@ impl App {
             {
                 pacing::wait_turn(self, &claimed.tenant, rate).await?;
             }
+            let started = std::time::Instant::now();
             let result = self.messenger.send(&claimed).await;
+            metrics::send_latency(claimed.channel, started.elapsed());
+            if let Err(SendError::Retryable { code, .. } | SendError::Permanent { code, .. }) =
+                &result
+            {
+                metrics::provider_error(claimed.channel, code);
+            }
             return self.record_outcome(claimed, version + 1, result).await;
         }
         Err(busy("delivery"))
@@ -342,6 +350,13 @@ impl App {
         if !landed(self.store.write(writes).await)? {
             return Ok(false);
         }
+        metrics::message(message.channel, message.status.as_str());
+        if message.status == MessageStatus::Sent
+            && message.kind == TemplateKind::Greeting
+            && let RecordRef::Lead(lead) = &message.about
+        {
+            metrics::greeting_sent(created_at(lead.as_str()), now);
+        }
         if message.blast.is_some() {
             // Its recipient hears of it after; should that write be lost,
             // the page's next run (the blast's timer queues it) makes it.
@@ -512,4 +527,11 @@ fn deliver_timer_key(
     id: &MessageId,
 ) -> clinicflow_ports::Key {
     keys::timer(tenant, about, &Timer::name_of(TimerKind::Deliver, Some(id)))
+}
+
+/// When a record with this id was made: ids are ULIDs, whose first 48 bits
+/// are the millisecond they were made in.
+fn created_at(id: &str) -> Option<Timestamp> {
+    let id = ulid::Ulid::from_string(id).ok()?;
+    Timestamp::from_millisecond(i64::try_from(id.timestamp_ms()).ok()?).ok()
 }

@@ -92,6 +92,10 @@ impl App {
             }
             writes.push(records::message(&updated, Some(version))?);
             if landed(self.store.write(writes).await)? {
+                crate::metrics::message(updated.channel, updated.status.as_str());
+                if let Some(e) = &updated.error {
+                    crate::metrics::provider_error(updated.channel, &e.code);
+                }
                 self.mirror(&updated).await?;
                 if let (Some(mark), Some(e)) = (&updated.blast, &updated.error) {
                     // Meta reports restrictions in statuses too.

@@ -213,7 +213,11 @@ impl App {
         )?);
         writes.extend(consent_record(tenant, submission, touch)?);
         writes.extend(extra);
-        Ok(landed(self.store.write(writes).await)?.then_some(id))
+        let created = landed(self.store.write(writes).await)?;
+        if created {
+            crate::metrics::lead_accepted();
+        }
+        Ok(created.then_some(id))
     }
 }
 

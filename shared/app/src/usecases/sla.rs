@@ -17,7 +17,7 @@ use super::compose::{self, branch_of};
 use super::{MAX_ROUNDS, busy, landed};
 use crate::error::AppError;
 use crate::records::{self, Patient, Versioned};
-use crate::{App, keys};
+use crate::{App, keys, metrics};
 
 impl App {
     /// The first deadline passed without contact: a task and a message for
@@ -39,6 +39,7 @@ impl App {
                 Condition::VersionIs(claimed),
             ));
             if landed(self.store.write(writes).await)? {
+                metrics::sla_breached();
                 info!(tenant = %tenant.id, lead = %lead.id, cycle = lead.sla_cycle, "SLA breached; manager warned");
                 return Ok(());
             }
@@ -121,7 +122,9 @@ impl App {
                 return self.drop_timer(timer, claimed).await;
             };
             let now = self.clock.now();
-            let mut writes = self.breach(tenant, &lead, now).await?.unwrap_or_default();
+            let warning = self.breach(tenant, &lead, now).await?;
+            let breached = warning.is_some();
+            let mut writes = warning.unwrap_or_default();
             let mut exclude = lead.past_owners.clone();
             exclude.push(previous.consultant.clone());
             let loads = self.loads(&tenant.id).await?;
@@ -149,6 +152,9 @@ impl App {
                     Condition::VersionIs(claimed),
                 ));
                 if landed(self.store.write(writes).await)? {
+                    if breached {
+                        metrics::sla_breached();
+                    }
                     warn!(tenant = %tenant.id, lead = %lead.id, "SLA ran out; nobody left to reassign to");
                     return Ok(());
                 }
@@ -197,6 +203,9 @@ impl App {
                 now,
             )?);
             if landed(self.store.write(writes).await)? {
+                if breached {
+                    metrics::sla_breached();
+                }
                 info!(tenant = %tenant.id, lead = %lead.id, from = %previous.consultant, to = %decision.consultant, cycle = next.sla_cycle, "lead reassigned after SLA");
                 return Ok(());
             }

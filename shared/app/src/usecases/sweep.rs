@@ -126,6 +126,7 @@ impl App {
                 return Outcome::Failed;
             }
         }
+        crate::metrics::timer_late(timer.due_at, now);
         match self.fire(&timer, item.version + 1).await {
             Ok(()) => Outcome::Fired,
             Err(e) => {

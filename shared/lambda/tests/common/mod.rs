@@ -96,6 +96,9 @@ impl Aws {
             .receive_message()
             .queue_url(queue)
             .max_number_of_messages(10)
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp,
+            )
             .send()
             .await
             .unwrap();
@@ -108,6 +111,13 @@ impl Aws {
                 record.message_id = m.message_id;
                 record.receipt_handle = m.receipt_handle;
                 record.body = m.body;
+                record.event_source_arn = Some(format!(
+                    "arn:aws:sqs:us-east-1:123456789012:{}",
+                    queue.rsplit('/').next().unwrap_or_default()
+                ));
+                for (name, value) in m.attributes.unwrap_or_default() {
+                    record.attributes.insert(name.as_str().to_owned(), value);
+                }
                 record
             })
             .collect();
