@@ -631,6 +631,7 @@ pub async fn move_to(
         (status = 404, description = "No such appointment in this clinic", body = ErrorBody),
         (status = 409, description = "It is over", body = ErrorBody),
         (status = 412, description = "If-Match names an older version", body = ErrorBody),
+        (status = 422, description = "A bad field (the reason too long, say), named", body = ErrorBody),
     ),
 )]
 pub async fn cancel(

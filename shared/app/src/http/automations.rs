@@ -339,7 +339,8 @@ pub struct ActivateParams {
     params(("rule_id" = String, Path), ActivateParams), security(("staff_token" = [])),
     responses((status = 200, description = "The active rule and what it armed", body = SavedBody),
         (status = 404, description = "No such rule", body = ErrorBody),
-        (status = 412, description = "If-Match names an older version", body = ErrorBody)))]
+        (status = 412, description = "If-Match names an older version", body = ErrorBody),
+        (status = 422, description = "`existing` is neither `arm` nor `skip`", body = ErrorBody)))]
 pub async fn activate(
     State(app): State<Arc<App>>,
     Staff(tenant): Staff,

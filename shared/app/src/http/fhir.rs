@@ -72,6 +72,29 @@ fn refused(e: AppError) -> Response {
     }
 }
 
+/// FHIR R4's `OperationOutcome`, as this route answers it (documented
+/// here; `core::fhir` builds it).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct OperationOutcome {
+    /// `OperationOutcome`.
+    #[serde(rename = "resourceType")]
+    resource_type: String,
+    issue: Vec<OutcomeIssue>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct OutcomeIssue {
+    /// `error` or `information`.
+    severity: String,
+    /// FHIR's issue type: `invalid`, `required`, `login`, `conflict`, …
+    code: String,
+    diagnostics: String,
+    /// The failing element's path.
+    expression: Option<Vec<String>>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 struct Search {
     identifier: Option<String>,
@@ -86,12 +109,16 @@ struct Search {
     request_body(content = String, content_type = "application/fhir+json", description = "An R4 Appointment: identifier, status, start/end, serviceType, participants (a contained Patient with name and telecom, Practitioner/{id}, Location/{id}), cancelationReason, meta.lastUpdated"),
     security(("staff_token" = [])),
     responses(
-        (status = 201, description = "Created: an OperationOutcome; ETag and Location name the version"),
-        (status = 200, description = "Updated, unchanged, or older than what is stored (nothing changed): an OperationOutcome saying which"),
-        (status = 400, description = "Not JSON, or not an Appointment: an OperationOutcome"),
-        (status = 401, description = "No valid staff token: an OperationOutcome"),
-        (status = 412, description = "If-Match names another version: an OperationOutcome"),
-        (status = 422, description = "Invalid elements, each named by its path: an OperationOutcome"),
+        (status = 201, description = "Created: an OperationOutcome; ETag and Location name the version", content_type = "application/fhir+json", body = OperationOutcome),
+        (status = 200, description = "Updated, unchanged, or older than what is stored (nothing changed): an OperationOutcome saying which", content_type = "application/fhir+json", body = OperationOutcome),
+        (status = 400, description = "No or a malformed `identifier`, a bad If-Match, not JSON, or not an Appointment", content_type = "application/fhir+json", body = OperationOutcome),
+        (status = 401, description = "No valid staff token", content_type = "application/fhir+json", body = OperationOutcome),
+        (status = 404, description = "A practitioner, branch or service it names is not the clinic's", content_type = "application/fhir+json", body = OperationOutcome),
+        (status = 409, description = "The appointment cannot change that way", content_type = "application/fhir+json", body = OperationOutcome),
+        (status = 412, description = "If-Match names another version", content_type = "application/fhir+json", body = OperationOutcome),
+        (status = 413, description = "The body is larger than 64 KiB", content_type = "application/fhir+json", body = OperationOutcome),
+        (status = 422, description = "Invalid elements, each named by its path", content_type = "application/fhir+json", body = OperationOutcome),
+        (status = 503, description = "Busy or briefly unavailable: try again", content_type = "application/fhir+json", body = OperationOutcome),
     ),
 )]
 pub async fn put_appointment(

@@ -149,6 +149,20 @@ async fn page_of(app: &App, tenant: &str, token: &str) -> Result<LinkPage, Respo
 }
 
 /// `GET /a/{tenant}/{token}`: the appointment, and buttons to answer.
+#[utoipa::path(
+    get,
+    path = "/a/{tenant}/{token}",
+    tag = "links",
+    params(
+        ("tenant" = String, Path, description = "The clinic chain's id"),
+        ("token" = String, Path, description = "The link's token, from the patient's message"),
+    ),
+    responses(
+        (status = 200, description = "The appointment, with confirm and cancel buttons while it is current", content_type = "text/html", body = String),
+        (status = 404, description = "No such link", content_type = "text/html", body = String),
+        (status = 410, description = "The link has expired", content_type = "text/html", body = String),
+    ),
+)]
 pub async fn show(
     State(app): State<Arc<App>>,
     super::PathPair(tenant, token): super::PathPair,
@@ -179,6 +193,22 @@ pub async fn show(
 
 /// `POST /a/{tenant}/{token}` with `answer=confirm|cancel`: queued durably,
 /// applied once.
+#[utoipa::path(
+    post,
+    path = "/a/{tenant}/{token}",
+    tag = "links",
+    params(
+        ("tenant" = String, Path, description = "The clinic chain's id"),
+        ("token" = String, Path, description = "The link's token, from the patient's message"),
+    ),
+    request_body(content = AnswerForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Answer queued; a page says so (or the appointment changed meanwhile, and the page shows it now)", content_type = "text/html", body = String),
+        (status = 400, description = "No `answer` of `confirm` or `cancel`", content_type = "text/html", body = String),
+        (status = 404, description = "No such link", content_type = "text/html", body = String),
+        (status = 410, description = "The link has expired", content_type = "text/html", body = String),
+    ),
+)]
 pub async fn answer(
     State(app): State<Arc<App>>,
     super::PathPair(tenant, token): super::PathPair,
@@ -223,4 +253,20 @@ pub async fn answer(
         _ => w.confirmed,
     };
     note(StatusCode::OK, &lang, &page.clinic, said)
+}
+
+/// The form the link page's buttons post (documented here; the handler
+/// reads the field itself and answers a page, not a JSON error).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct AnswerForm {
+    answer: AnswerChoice,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum AnswerChoice {
+    Confirm,
+    Cancel,
 }

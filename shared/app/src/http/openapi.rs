@@ -83,6 +83,12 @@ use super::{appointments, automations, blasts, fhir, forms, outreach, staff};
         automations::deal,
         automations::move_deal,
         automations::flag_deal,
+        super::webhooks::whatsapp_verify,
+        super::webhooks::whatsapp,
+        super::webhooks::twilio,
+        super::webhooks::calcom,
+        super::links::show,
+        super::links::answer,
         super::health,
     ),
     components(schemas(
@@ -141,8 +147,13 @@ use super::{appointments, automations, blasts, fhir, forms, outreach, staff};
         DealRequest,
         DealStageRequest,
         DealBody,
+        super::webhooks::Received,
+        super::links::AnswerForm,
+        super::links::AnswerChoice,
+        super::fhir::OperationOutcome,
+        super::fhir::OutcomeIssue,
     )),
-    modifiers(&StaffToken),
+    modifiers(&StaffToken, &CommonAnswers),
     tags(
         (name = "forms", description = "Public: web forms post leads here"),
         (name = "staff", description = "Clinic staff; a bearer token per clinic chain"),
@@ -150,6 +161,8 @@ use super::{appointments, automations, blasts, fhir, forms, outreach, staff};
         (name = "blasts", description = "Blasts to a filtered set of patients: previewed, paced, sent once; the staff token"),
         (name = "automations", description = "The clinic's own rules, pipelines and deals: saved as versions, previewed, explained, fired once; the staff token"),
         (name = "fhir", description = "A clinic's scheduler feeding appointments (FHIR R4); the staff token"),
+        (name = "webhooks", description = "Providers calling in (WhatsApp, Twilio, Cal.com): each verified by the provider's signature, queued durably, answered fast"),
+        (name = "links", description = "The pages a patient's one-tap link opens (HTML)"),
         (name = "operations", description = "For operators"),
     ),
 )]
@@ -166,6 +179,82 @@ impl Modify for StaffToken {
             );
         }
     }
+}
+
+/// The answers every operation of a kind can give, added where an
+/// operation's own list leaves them out: a body that cannot be read, is
+/// too large or of another type; a missing staff token; a path naming
+/// nothing; the store busy or unavailable (503 with `Retry-After`).
+struct CommonAnswers;
+
+impl Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let has_path_params = path.contains('{');
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let tags = operation.tags.clone().unwrap_or_default();
+                // The FHIR route answers FHIR's OperationOutcome, and
+                // documents each of its answers itself.
+                if tags.iter().any(|t| t == "fhir") {
+                    continue;
+                }
+                let html = tags.iter().any(|t| t == "links");
+                let webhook = tags.iter().any(|t| t == "webhooks");
+                let mut add = |status: &str, description: &str| {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error_answer(description).into());
+                };
+                if operation.request_body.is_some() {
+                    add(
+                        "400",
+                        "The body could not be read, or is not valid JSON or form data",
+                    );
+                    add("413", "The body is larger than 64 KiB");
+                    if !webhook && !html {
+                        add(
+                            "415",
+                            "The body is neither application/json nor (where a form is taken) application/x-www-form-urlencoded",
+                        );
+                    }
+                }
+                if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    add("401", "No valid staff token");
+                }
+                if has_path_params {
+                    add("404", "Nothing of that id in this clinic");
+                }
+                add(
+                    "503",
+                    "Busy or briefly unavailable: try again after `Retry-After` seconds",
+                );
+            }
+        }
+    }
+}
+
+fn error_answer(description: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
 }
 
 /// The document, as served at `/openapi.json`.

@@ -21,7 +21,7 @@ use clinicflow_core::tenant::Tenant;
 use serde::Deserialize;
 use tracing::{info, warn};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::{PathParam, body};
 use crate::App;
 use crate::work::Work;
@@ -78,8 +78,30 @@ pub struct Handshake {
     challenge: Option<String>,
 }
 
+/// What a JSON webhook's answer says: how many events were queued.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Received {
+    pub received: usize,
+}
+
 /// Meta's verification handshake: echo `hub.challenge` when `hub.mode` is
 /// `subscribe` and `hub.verify_token` is the tenant's.
+#[utoipa::path(
+    get,
+    path = "/webhooks/whatsapp/{tenant}",
+    tag = "webhooks",
+    params(
+        ("tenant" = String, Path, description = "The clinic chain's id"),
+        ("hub.mode" = Option<String>, Query, description = "`subscribe`"),
+        ("hub.verify_token" = Option<String>, Query, description = "The clinic's verify token"),
+        ("hub.challenge" = Option<String>, Query, description = "Echoed back when the rest holds"),
+    ),
+    responses(
+        (status = 200, description = "The challenge, echoed", content_type = "text/plain", body = String),
+        (status = 403, description = "Not `subscribe`, or not the clinic's verify token", body = ErrorBody),
+        (status = 404, description = "No such clinic, or no WhatsApp number configured", body = ErrorBody),
+    ),
+)]
 pub async fn whatsapp_verify(
     State(app): State<Arc<App>>,
     PathParam(tenant): PathParam,
@@ -113,6 +135,22 @@ pub async fn whatsapp_verify(
 }
 
 /// WhatsApp notifications: messages and statuses.
+#[utoipa::path(
+    post,
+    path = "/webhooks/whatsapp/{tenant}",
+    tag = "webhooks",
+    params(
+        ("tenant" = String, Path, description = "The clinic chain's id"),
+        ("X-Hub-Signature-256" = String, Header, description = "`sha256=` and the HMAC of the body under the app secret"),
+    ),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "The Cloud API's notification (`object`, `entry[].changes[].value`)"),
+    responses(
+        (status = 200, description = "Verified and queued", body = Received),
+        (status = 400, description = "Not the Cloud API's notification format", body = ErrorBody),
+        (status = 401, description = "Missing or wrong signature; nothing stored", body = ErrorBody),
+        (status = 404, description = "No such clinic, or no WhatsApp number configured", body = ErrorBody),
+    ),
+)]
 pub async fn whatsapp(
     State(app): State<Arc<App>>,
     PathParam(tenant): PathParam,
@@ -139,12 +177,28 @@ pub async fn whatsapp(
     let events = whatsapp::parse_webhook(&bytes, &config.phone_number_id).map_err(unreadable)?;
     let n = enqueue(&app, &tenant.id, events).await?;
     info!(tenant = %tenant.id, events = n, "WhatsApp webhook accepted");
-    Ok(axum::Json(serde_json::json!({ "received": n })).into_response())
+    Ok(axum::Json(Received { received: n }).into_response())
 }
 
 /// Twilio webhooks: incoming SMS and status callbacks. The signature
 /// covers the URL Twilio called, rebuilt from the request as a proxy
 /// (API Gateway) forwards it.
+#[utoipa::path(
+    post,
+    path = "/webhooks/twilio/{tenant}",
+    tag = "webhooks",
+    params(
+        ("tenant" = String, Path, description = "The clinic chain's id"),
+        ("X-Twilio-Signature" = String, Header, description = "Base64 HMAC-SHA1 of the URL and the sorted parameters under the auth token"),
+    ),
+    request_body(content = std::collections::BTreeMap<String, String>, content_type = "application/x-www-form-urlencoded", description = "An incoming message (`From`, `Body`, …) or a status callback (`MessageSid`, `MessageStatus`, …)"),
+    responses(
+        (status = 200, description = "Verified and queued; an empty TwiML answer", content_type = "text/xml", body = String),
+        (status = 400, description = "Not form data, or neither a message nor a status", body = ErrorBody),
+        (status = 401, description = "Missing or wrong signature; nothing stored", body = ErrorBody),
+        (status = 404, description = "No such clinic, or no Twilio account configured", body = ErrorBody),
+    ),
+)]
 pub async fn twilio(
     State(app): State<Arc<App>>,
     PathParam(tenant): PathParam,
@@ -182,6 +236,22 @@ pub async fn twilio(
 
 /// Cal.com booking webhooks: verified (`X-Cal-Signature-256`), read into
 /// a write of our appointment, queued, and answered.
+#[utoipa::path(
+    post,
+    path = "/webhooks/calcom/{tenant}",
+    tag = "webhooks",
+    params(
+        ("tenant" = String, Path, description = "The clinic chain's id"),
+        ("X-Cal-Signature-256" = String, Header, description = "The hex HMAC-SHA256 of the body under the webhook's secret"),
+    ),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "Cal.com's `triggerEvent`, `createdAt` and `payload`"),
+    responses(
+        (status = 200, description = "Verified; queued (or nothing to do)", body = Received),
+        (status = 401, description = "Missing or wrong signature; nothing stored", body = ErrorBody),
+        (status = 404, description = "No such clinic, or no Cal.com webhook configured", body = ErrorBody),
+        (status = 422, description = "A booking we cannot read, each field named", body = ErrorBody),
+    ),
+)]
 pub async fn calcom(
     State(app): State<Arc<App>>,
     PathParam(tenant): PathParam,
@@ -225,7 +295,7 @@ pub async fn calcom(
         None => 0,
     };
     info!(tenant = %tenant.id, queued, "Cal.com webhook accepted");
-    Ok(axum::Json(serde_json::json!({ "received": queued })).into_response())
+    Ok(axum::Json(Received { received: queued }).into_response())
 }
 
 /// The URL the caller used: scheme and host as forwarded, path and query as sent.
