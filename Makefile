@@ -16,7 +16,7 @@ FUNCTIONS := intake api webhooks assign send blast sweep
 # The tenants' configuration packed into every function (as clinicflow.toml).
 CONFIG ?= config/demo.toml
 
-.PHONY: run test build deploy bench bench-intake bench-reminders bench-blast bench-automations bench-lambda lint fmt clean-data help
+.PHONY: run test build deploy bench bench-intake bench-reminders bench-blast bench-automations bench-lambda bench-scale lint fmt clean-data help
 
 ## run: start the local server with the embedded store and the demo clinic (config/demo.toml)
 run:
@@ -60,7 +60,7 @@ $(SAM_VENV)/.installed: Makefile
 	touch $@
 
 ## bench: the benchmarks below
-bench: bench-intake bench-reminders bench-blast bench-automations bench-lambda
+bench: bench-intake bench-reminders bench-blast bench-automations bench-lambda bench-scale
 
 ## bench-intake: intake throughput and latency against a one-row baseline, and time to greeting
 bench-intake:
@@ -83,6 +83,10 @@ bench-lambda: $(VENV)/.installed
 	$(CARGO) build --locked --profile lambda-release $(foreach f,$(FUNCTIONS),-p clinicflow-$(f))
 	$(CARGO) build --locked --profile lambda-release -p clinicflow-lambda --example hello
 	$(CARGO) bench --locked -p clinicflow-lambda --bench runtime
+
+## bench-scale: a campaign peak's read and write units per second on every DynamoDB partition key, replayed against the AWS emulator (docs/scale.md)
+bench-scale: $(VENV)/.installed
+	SCALE_EVENTS=$${SCALE_EVENTS:-25} $(CARGO) test --locked -p clinicflow-lambda --test aws scale_units_per_partition -- --ignored --nocapture
 
 ## lint: clippy as CI runs it
 lint:

@@ -172,15 +172,18 @@ async fn sandbox_records(data: &Path) -> BTreeSet<String> {
     let db = Database::open(data).unwrap();
     let store = db.store();
     let mut ids = BTreeSet::new();
-    let mut query = Query::partition("T#clinic#SANDBOX");
-    loop {
-        let page = store.query(&query).await.unwrap();
-        ids.extend(page.items.iter().map(|i| i.key.sk.clone()));
-        match page.next {
-            Some(next) => query.after = Some(next),
-            None => return ids,
+    for partition in clinicflow_channels::sandbox::SandboxMessenger::partitions("clinic") {
+        let mut query = Query::partition(partition);
+        loop {
+            let page = store.query(&query).await.unwrap();
+            ids.extend(page.items.iter().map(|i| i.key.sk.clone()));
+            match page.next {
+                Some(next) => query.after = Some(next),
+                None => break,
+            }
         }
     }
+    ids
 }
 
 async fn all_leads(server: &Server) -> BTreeSet<String> {

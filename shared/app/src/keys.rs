@@ -360,15 +360,28 @@ pub fn audience_page(tenant: &TenantId, blast: &BlastId, page: u32) -> Key {
     Key::new(blast_pk(tenant, blast), format!("AUD#{page:06}"))
 }
 
-pub fn recipients_pk(tenant: &TenantId, blast: &BlastId, page: u32) -> String {
-    format!("T#{tenant}#BLAST#{blast}#P{page:06}")
+/// A page's recipients are spread over this many partitions: a page is
+/// sent at the provider's rate (up to 1,000 a second), and each recipient
+/// takes about two write units there — more than one partition's 1,000 a
+/// second (docs/scale.md).
+pub const RECIPIENT_SHARDS: u32 = 8;
+
+pub fn recipients_pk(tenant: &TenantId, blast: &BlastId, page: u32, shard: u32) -> String {
+    format!("T#{tenant}#BLAST#{blast}#P{page:06}#S{shard}")
 }
 
 pub fn recipient(tenant: &TenantId, blast: &BlastId, page: u32, contact: &ContactKey) -> Key {
     Key::new(
-        recipients_pk(tenant, blast, page),
+        recipients_pk(tenant, blast, page, recipient_shard(contact)),
         format!("R#{}", contact.as_str()),
     )
+}
+
+/// The recipient partition a patient falls in, from their contact key (a digest).
+fn recipient_shard(contact: &ContactKey) -> u32 {
+    contact.as_str().bytes().fold(0u32, |hash, b| {
+        hash.wrapping_mul(31).wrapping_add(u32::from(b))
+    }) % RECIPIENT_SHARDS
 }
 
 /// A tenant's blasts, newest last.

@@ -98,6 +98,44 @@ pub fn write_units(write: &ItemWrite, transactional: bool) -> (f64, f64) {
     (table, index)
 }
 
+/// The same units as [`write_units`], by the partition that takes them:
+/// `table <pk>` for the item, `gsi<n> <pk>` for each index entry removed
+/// or added (an entry is `<pk>\0<sk>`).
+pub fn partition_units(
+    table_pk: &str,
+    write: &ItemWrite,
+    transactional: bool,
+) -> Vec<(String, f64)> {
+    let (table, _) = write_units(write, transactional);
+    let mut out = vec![(format!("table {table_pk}"), table)];
+    let units = |size: Option<usize>| blocks(size.unwrap_or(0), KB).max(1) as f64;
+    let partition = |slot: usize, entry: &str| {
+        let pk = entry.split('\0').next().unwrap_or_default();
+        format!("gsi{} {pk}", slot + 1)
+    };
+    let slots = write
+        .index_keys_before
+        .len()
+        .max(write.index_keys_after.len());
+    for slot in 0..slots {
+        let old = write.index_keys_before.get(slot).cloned().flatten();
+        let new = write.index_keys_after.get(slot).cloned().flatten();
+        match (old, new) {
+            (None, None) => {}
+            (None, Some(b)) => out.push((partition(slot, &b), units(write.after))),
+            (Some(a), None) => out.push((partition(slot, &a), units(write.before))),
+            (Some(a), Some(b)) if a == b => {
+                out.push((partition(slot, &b), units(write.after.max(write.before))))
+            }
+            (Some(a), Some(b)) => {
+                out.push((partition(slot, &a), units(write.before)));
+                out.push((partition(slot, &b), units(write.after)));
+            }
+        }
+    }
+    out
+}
+
 /// Read units of a read that returned `bytes` of items in all.
 pub fn read_units(bytes: usize, consistent: bool) -> f64 {
     let units = blocks(bytes, READ_BLOCK).max(1) as f64;

@@ -329,7 +329,12 @@ impl ItemStore for DynamoStore {
             .await
             .map_err(unavailable)?;
         if let Some(usage) = &self.usage {
-            usage.read("GetItem", out.item.as_slice(), true);
+            usage.read(
+                "GetItem",
+                &format!("table {}", key.pk),
+                out.item.as_slice(),
+                true,
+            );
         }
         out.item.map(item::from_attributes).transpose()
     }
@@ -386,7 +391,12 @@ impl ItemStore for DynamoStore {
             .await
             .map_err(unavailable)?;
         if let Some(usage) = &self.usage {
-            usage.read("Query", out.items(), q.index == Index::Table);
+            let partition = match q.index {
+                Index::Table => format!("table {}", q.pk),
+                Index::Gsi1 => format!("gsi1 {}", q.pk),
+                Index::Gsi2 => format!("gsi2 {}", q.pk),
+            };
+            usage.read("Query", &partition, out.items(), q.index == Index::Table);
         }
         let more = out.last_evaluated_key.is_some();
         let items = out

@@ -71,6 +71,8 @@ impl<'a> Touch<'a> {
 struct Ledger {
     requests: BTreeMap<(String, String), u64>,
     capacity: BTreeMap<String, Capacity>,
+    /// Units by the partition that took them (`table <pk>`, `gsi1 <pk>`).
+    partitions: BTreeMap<String, Capacity>,
     /// Size and index keys of every item this usage saw written: a write
     /// bills the larger of before and after, and an index entry moves.
     items: HashMap<TableKey, (usize, IndexKeys)>,
@@ -111,11 +113,19 @@ impl Usage {
         self.with(|l| l.capacity.clone()).unwrap_or_default()
     }
 
+    /// DynamoDB capacity units by the partition key that took them:
+    /// `table <pk>` or `gsi1 <pk>` / `gsi2 <pk>` (index writes count as
+    /// `write_units` of the index's partition).
+    pub fn partitions(&self) -> BTreeMap<String, Capacity> {
+        self.with(|l| l.partitions.clone()).unwrap_or_default()
+    }
+
     /// Starts counting afresh (what was written stays known).
     pub fn reset(&self) {
         self.with(|l| {
             l.requests.clear();
             l.capacity.clear();
+            l.partitions.clear();
         });
     }
 
@@ -123,14 +133,24 @@ impl Usage {
         self.ledger.lock().ok().map(|mut l| f(&mut l))
     }
 
-    pub(crate) fn read(&self, operation: &str, items: &[Attributes], consistent: bool) {
+    pub(crate) fn read(
+        &self,
+        operation: &str,
+        partition: &str,
+        items: &[Attributes],
+        consistent: bool,
+    ) {
         let bytes = items.iter().map(capacity::item_size).sum();
         let units = capacity::read_units(bytes, consistent);
         self.with(|l| {
             l.capacity
                 .entry(operation.to_owned())
                 .or_default()
-                .read_units += units
+                .read_units += units;
+            l.partitions
+                .entry(partition.to_owned())
+                .or_default()
+                .read_units += units;
         });
     }
 
@@ -173,6 +193,12 @@ impl Usage {
                 };
                 let (table, index) = capacity::write_units(&write, transactional);
                 billed.write_units += table;
+                for (partition, units) in capacity::partition_units(&key.0, &write, transactional) {
+                    // A refused write bills its item, not the indexes.
+                    if committed || partition.starts_with("table ") {
+                        l.partitions.entry(partition).or_default().write_units += units;
+                    }
+                }
                 if committed {
                     billed.index_write_units += index;
                     match touch {

@@ -799,3 +799,270 @@ async fn automations_fire_once_through_the_functions() {
     assert_eq!(events.len(), 3 * n as usize, "{events:?}");
     assert!(events.iter().all(|e| e["detail"]["rule"].is_string()));
 }
+
+/// A partition key with its record ids and digests as `…` and its shard
+/// number as `{shard}`: keys of one shape hold one record each, or one
+/// shard each of what is spread evenly over them.
+fn shape(partition: &str) -> String {
+    let parts: Vec<&str> = partition.split('#').collect();
+    let last = parts.len() - 1;
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| {
+            let id = part.len() >= 16 && part.chars().any(|c| c.is_ascii_digit());
+            let shard = i == last
+                && i > 0
+                && (part.chars().all(|c| c.is_ascii_digit()) && part.len() <= 2
+                    || part.len() >= 2
+                        && part.starts_with('S')
+                        && part[1..].chars().all(|c| c.is_ascii_digit()));
+            if id {
+                "…".to_owned()
+            } else if shard {
+                "{shard}".to_owned()
+            } else {
+                (*part).to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("#")
+}
+
+/// A blast to Dr. Aydın's Thursday patients, sent and fanned out; its recipients.
+async fn scale_blast(aws: &Aws) -> u32 {
+    let (status, preview) = staff(
+        aws,
+        "POST",
+        "/v1/blasts",
+        json!({ "template": "doctor_out", "purpose": "operational",
+                "filter": { "date": "2026-12-03", "branch": "kadikoy", "practitioner": "dr-aydin" } }),
+    )
+    .await;
+    assert_eq!(status, 201, "{preview}");
+    let id = preview["id"].as_str().unwrap().to_owned();
+    let (status, _) = staff(aws, "POST", &format!("/v1/blasts/{id}/send"), json!({})).await;
+    assert_eq!(status, 202);
+    aws.drain_all(1).await;
+    u32::try_from(preview["planned"].as_u64().unwrap()).unwrap()
+}
+
+/// Units per partition of one replayed phase.
+struct Phase {
+    events: u32,
+    partitions: BTreeMap<String, clinicflow_aws::Capacity>,
+}
+
+impl Phase {
+    fn take(aws: &Aws, events: u32) -> Phase {
+        let partitions = aws.usage.partitions();
+        aws.usage.reset();
+        Phase { events, partitions }
+    }
+
+    /// Whether `partition` holds one record of many (a lead's, a patient's).
+    fn per_record(&self, partition: &str) -> bool {
+        let shape = shape(partition);
+        if shape.ends_with("{shard}") {
+            return false;
+        }
+        let alike = self
+            .partitions
+            .keys()
+            .filter(|p| self::shape(p) == shape)
+            .count();
+        alike * 2 >= self.events as usize
+    }
+}
+
+/// (read, write) units per second on each partition key shape at the
+/// peak, an example key, and the shards' keys seen.
+type Load = BTreeMap<String, (f64, f64, String, std::collections::BTreeSet<String>)>;
+
+fn add(load: &mut Load, shape: String, busiest: &str, read: f64, write: f64, per_record: bool) {
+    let entry = load
+        .entry(shape)
+        .or_insert((0.0, 0.0, busiest.to_owned(), Default::default()));
+    entry.3.insert(busiest.to_owned());
+    if per_record {
+        if write + read / 3.0 > entry.1 + entry.0 / 3.0 {
+            (entry.0, entry.1, entry.2) = (read, write, busiest.to_owned());
+        }
+    } else {
+        entry.0 += read;
+        entry.1 += write;
+    }
+}
+
+/// The load of a large chain's campaign peak on DynamoDB's partitions:
+/// leads, appointments (booked, confirmed, reminded) and blasts replayed
+/// through the handlers against the emulator, the capacity accounting
+/// attributing every unit to the partition key that takes it
+/// (`make bench-scale`; docs/scale.md). A partition shared by every event
+/// (an index, a shard, a blast's page) takes its units per event times the
+/// events per second; a record's own partition (a lead's, a patient's)
+/// takes one record's units, within about a second. A blast's partitions
+/// are fitted over two blasts of different sizes into units per page and
+/// per recipient, and counted at the pages and recipients a second of a
+/// 1,000-a-second blast makes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: make bench-scale"]
+async fn scale_units_per_partition_at_a_campaign_peak() {
+    /// 50 branches: 2,000 leads an hour at the peak.
+    const LEADS_PER_SECOND: f64 = 2_000.0 / 3_600.0;
+    /// 20,000 appointments a day, booked and reminded over a 10-hour day.
+    const APPOINTMENTS_PER_SECOND: f64 = 20_000.0 / 36_000.0;
+    /// A 100,000-recipient blast at the provider's 1,000 messages a second.
+    const RECIPIENTS_PER_SECOND: f64 = 1_000.0;
+    let replayed = std::env::var("SCALE_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(25u32);
+
+    let aws = Aws::start("scale").await;
+    aws.usage.reset();
+    for i in 0..replayed {
+        post_form(&aws, &format!("+90532{:07}", 1_000_000 + i)).await;
+    }
+    aws.drain_all(1).await;
+    let leads = Phase::take(&aws, replayed);
+
+    aws.clock.set(dec(1, 10, 0));
+    for i in 0..replayed {
+        book_thursday(&aws, i).await;
+    }
+    aws.drain_all(1).await;
+    sweep_at(&aws, dec(1, 14, 0)).await;
+    sweep_at(&aws, dec(3, 12, 0)).await;
+    let appointments = Phase::take(&aws, replayed);
+
+    aws.clock.set(dec(2, 9, 0));
+    let small_n = scale_blast(&aws).await;
+    let small = Phase::take(&aws, small_n);
+    for i in replayed..replayed * 2 {
+        book_thursday(&aws, i).await;
+    }
+    aws.drain_all(1).await;
+    aws.usage.reset();
+    aws.clock.set(dec(2, 9, 30));
+    let large_n = scale_blast(&aws).await;
+    let large = Phase::take(&aws, large_n);
+    assert!(large_n > small_n, "{small_n} then {large_n} recipients");
+
+    let mut load = Load::new();
+    for (phase, per_second) in [
+        (&leads, LEADS_PER_SECOND),
+        (&appointments, APPOINTMENTS_PER_SECOND),
+    ] {
+        for (partition, c) in &phase.partitions {
+            let per_record = phase.per_record(partition);
+            let scale = if per_record {
+                1.0
+            } else {
+                per_second / f64::from(phase.events)
+            };
+            add(
+                &mut load,
+                shape(partition),
+                partition,
+                c.read_units * scale,
+                c.write_units * scale,
+                per_record,
+            );
+        }
+    }
+    // A blast: units = per page + per recipient × recipients, fitted
+    // shape by shape over the two blasts (each one page).
+    let pages_per_second = RECIPIENTS_PER_SECOND / 500.0;
+    let by_shape = |phase: &Phase| -> BTreeMap<String, (f64, f64, String, bool)> {
+        let mut out: BTreeMap<String, (f64, f64, String, bool)> = BTreeMap::new();
+        for (partition, c) in &phase.partitions {
+            let per_record = phase.per_record(partition);
+            let e =
+                out.entry(shape(partition))
+                    .or_insert((0.0, 0.0, partition.clone(), per_record));
+            if per_record {
+                e.0 = e.0.max(c.read_units);
+                e.1 = e.1.max(c.write_units);
+            } else {
+                e.0 += c.read_units;
+                e.1 += c.write_units;
+            }
+        }
+        out
+    };
+    let (small_shapes, large_shapes) = (by_shape(&small), by_shape(&large));
+    for (shape, (read_l, write_l, busiest, per_record)) in &large_shapes {
+        if *per_record {
+            add(&mut load, shape.clone(), busiest, *read_l, *write_l, true);
+            continue;
+        }
+        let (read_s, write_s) = small_shapes.get(shape).map_or((0.0, 0.0), |s| (s.0, s.1));
+        let span = f64::from(large_n - small_n);
+        let fit = |small: f64, large: f64| {
+            let per_recipient = ((large - small) / span).max(0.0);
+            let per_page = (small - per_recipient * f64::from(small_n)).max(0.0);
+            per_page * pages_per_second + per_recipient * RECIPIENTS_PER_SECOND
+        };
+        add(
+            &mut load,
+            shape.clone(),
+            busiest,
+            fit(read_s, *read_l),
+            fit(write_s, *write_l),
+            false,
+        );
+        // Every shard of a sharded key, for the per-shard figure.
+        if let Some(entry) = load.get_mut(shape) {
+            entry.3.extend(
+                large
+                    .partitions
+                    .keys()
+                    .filter(|p| self::shape(p) == *shape)
+                    .cloned(),
+            );
+        }
+    }
+
+    let share = |read: f64, write: f64| (read / 3_000.0).max(write / 1_000.0);
+    // A sharded key's units, spread evenly by its hash: per shard.
+    let mut rows: Vec<(String, (f64, f64, String, usize))> = load
+        .into_iter()
+        .map(|(shape, (read, write, busiest, keys))| {
+            let shards = if shape.ends_with("{shard}") {
+                keys.len().max(1)
+            } else {
+                1
+            };
+            let n = shards as f64;
+            (shape, (read / n, write / n, busiest, shards))
+        })
+        .collect();
+    rows.sort_by(|a, b| share(b.1.0, b.1.1).total_cmp(&share(a.1.0, a.1.1)));
+    println!(
+        "| partition key | shards | example | read units/s | write units/s | of a partition's limit |"
+    );
+    println!("| --- | ---: | --- | ---: | ---: | ---: |");
+    for (shape, (read, write, busiest, shards)) in rows.iter().take(25) {
+        println!(
+            "| `{shape}` | {shards} | `{busiest}` | {read:.1} | {write:.1} | {:.0} % |",
+            share(*read, *write) * 100.0
+        );
+    }
+    let (worst_shape, (read, write, _, _)) = rows.first().cloned().unwrap_or_default();
+    let worst = share(read, write);
+    println!(
+        "\nreplayed {replayed} leads, {replayed} appointments, blasts to {small_n} and {large_n}; busiest `{worst_shape}` at {:.0} % of a partition's limit: reached at {:.1}× this load",
+        worst * 100.0,
+        1.0 / worst.max(f64::EPSILON)
+    );
+    let over: Vec<&String> = rows
+        .iter()
+        .filter(|(_, (r, w, _, _))| share(*r, *w) > 0.5)
+        .map(|(s, _)| s)
+        .collect();
+    assert!(
+        over.is_empty(),
+        "partitions above half of DynamoDB's per-partition limit: {over:?}"
+    );
+}

@@ -136,8 +136,12 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
 
     let listener = TcpListener::bind((settings.host, port)).await?;
     let addr = listener.local_addr()?;
-    let metrics = match (settings.metrics_port, crate::metrics::recorder()) {
-        (Some(port), Some(handle)) => Some(crate::metrics::serve(
+    // Recorded only when someone can read them.
+    let metrics = match settings
+        .metrics_port
+        .map(|p| (p, crate::metrics::recorder()))
+    {
+        Some((port, Some(handle))) => Some(crate::metrics::serve(
             TcpListener::bind((settings.host, port)).await?,
             handle,
         )?),

@@ -118,14 +118,23 @@ impl World {
     }
 
     pub async fn sandbox_records(&self) -> Vec<Delivery> {
-        self.store
-            .query(&Query::partition(SandboxMessenger::partition("clinic")))
-            .await
-            .unwrap()
-            .items
-            .iter()
-            .map(|i| serde_json::from_str(&i.body).unwrap())
-            .collect()
+        let mut records = Vec::new();
+        for partition in SandboxMessenger::partitions("clinic") {
+            let mut query = Query::partition(partition);
+            loop {
+                let page = self.store.query(&query).await.unwrap();
+                records.extend(
+                    page.items
+                        .iter()
+                        .map(|i| serde_json::from_str(&i.body).unwrap()),
+                );
+                match page.next {
+                    Some(next) => query.after = Some(next),
+                    None => break,
+                }
+            }
+        }
+        records
     }
 
     pub async fn submit_fields(&self, fields: &[(&str, &str)]) -> String {

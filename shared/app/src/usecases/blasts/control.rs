@@ -576,21 +576,24 @@ impl App {
         id: &BlastId,
         page: u32,
     ) -> Result<Vec<Versioned<T>>, AppError> {
-        let mut query = Query::partition(keys::recipients_pk(tenant, id, page));
         let mut out = Vec::new();
-        loop {
-            let result = self.store.query(&query).await?;
-            for item in &result.items {
-                out.push(Versioned {
-                    value: decode(item)?,
-                    version: item.version,
-                });
-            }
-            match result.next {
-                Some(next) => query.after = Some(next),
-                None => return Ok(out),
+        for shard in 0..keys::RECIPIENT_SHARDS {
+            let mut query = Query::partition(keys::recipients_pk(tenant, id, page, shard));
+            loop {
+                let result = self.store.query(&query).await?;
+                for item in &result.items {
+                    out.push(Versioned {
+                        value: decode(item)?,
+                        version: item.version,
+                    });
+                }
+                match result.next {
+                    Some(next) => query.after = Some(next),
+                    None => break,
+                }
             }
         }
+        Ok(out)
     }
 }
 
