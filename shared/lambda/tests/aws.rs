@@ -14,37 +14,12 @@ use std::collections::BTreeMap;
 use aws_lambda_events::sqs::SqsBatchResponse;
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, header};
-use clinicflow_app::http::intake_router;
 use clinicflow_app::usecases::{LeadDetail, LeadFilter};
 use clinicflow_lambda::handlers;
 use clinicflow_ports::Clock;
-use common::{Aws, monday};
+use common::{Aws, monday, post_form};
 use serde_json::{Value, json};
 use tower::ServiceExt;
-
-/// Posts the demo form as a browser would; the lead id.
-async fn post_form(aws: &Aws, phone: &str) -> String {
-    let body = serde_urlencoded::to_string([
-        ("name", "Ayşe Kaya"),
-        ("phone", phone),
-        ("service", "implant"),
-        ("utm_source", "instagram"),
-    ])
-    .unwrap();
-    let request = Request::post("/v1/forms/demo-web/leads")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::ORIGIN, "http://localhost:8080")
-        .body(Body::from(body))
-        .unwrap();
-    let response = intake_router(aws.app.clone())
-        .oneshot(request)
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202);
-    let body: Value =
-        serde_json::from_slice(&to_bytes(response.into_body(), usize::MAX).await.unwrap()).unwrap();
-    body["id"].as_str().unwrap().to_owned()
-}
 
 async fn detail(aws: &Aws, lead: &str) -> LeadDetail {
     let tenant = aws.app.directory.tenants().next().unwrap().clone();

@@ -8,29 +8,15 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Request, header};
-use clinicflow_app::http::intake_router;
 use clinicflow_lambda::handlers;
-use common::{Aws, monday};
+use common::{Aws, monday, post_form};
 use serde_json::Value;
-use tower::ServiceExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lead_leaves_its_metrics_in_embedded_metric_format() {
     clinicflow_lambda::metrics::install();
     let aws = Aws::start("metrics").await;
-    let body = "name=Ay%C5%9Fe+Kaya&phone=0532+123+45+67&service=implant";
-    let request = Request::post("/v1/forms/demo-web/leads")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::ORIGIN, "http://localhost:8080")
-        .body(Body::from(body))
-        .unwrap();
-    let response = intake_router(aws.app.clone())
-        .oneshot(request)
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202);
+    post_form(&aws, "0532 123 45 67").await;
     aws.drain_all(1).await;
     // An hour later the SLA has run out: the sweep's timers are late by
     // design here, which the lateness metric shows.

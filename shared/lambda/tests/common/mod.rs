@@ -10,7 +10,10 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, header};
 use clinicflow_app::App;
+use clinicflow_app::http::intake_router;
 use clinicflow_aws::Usage;
 use clinicflow_aws::emulator::{Deployment, Emulator};
 use clinicflow_lambda::{handlers, wiring};
@@ -18,6 +21,8 @@ use clinicflow_ports::ManualClock;
 use jiff::Timestamp;
 use jiff::civil::date;
 use jiff::tz::TimeZone;
+use serde_json::Value;
+use tower::ServiceExt;
 
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -202,4 +207,28 @@ impl Aws {
             > 0
         {}
     }
+}
+
+/// Posts the demo form as a browser would; the lead id.
+pub async fn post_form(aws: &Aws, phone: &str) -> String {
+    let body = serde_urlencoded::to_string([
+        ("name", "Ayşe Kaya"),
+        ("phone", phone),
+        ("service", "implant"),
+        ("utm_source", "instagram"),
+    ])
+    .unwrap();
+    let request = Request::post("/v1/forms/demo-web/leads")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ORIGIN, "http://localhost:8080")
+        .body(Body::from(body))
+        .unwrap();
+    let response = intake_router(aws.app.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let body: Value =
+        serde_json::from_slice(&to_bytes(response.into_body(), usize::MAX).await.unwrap()).unwrap();
+    body["id"].as_str().unwrap().to_owned()
 }
