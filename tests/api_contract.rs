@@ -361,8 +361,49 @@ async fn every_answer_of_every_operation_is_documented() {
     .await;
     assert_eq!(status, 202, "{created}");
     let lead = created["id"].as_str().unwrap().to_owned();
-
     let http = client();
+    let staff_post = |path: &str| {
+        http.post(server.url(path))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+    };
+    // The dental preset: rules and pipelines to name.
+    let preset: Value = staff_post("/v1/automations/presets/dental")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let rules = names(&preset["rules_created"]);
+    let pipelines = names(&preset["pipelines"]);
+    assert!(!rules.is_empty(), "{preset}");
+    // The lead's greeting and task, once assigned.
+    let detail = common::eventually(
+        &server,
+        "the greeting",
+        std::time::Duration::from_secs(30),
+        || async {
+            let lead = common::lead(&server, &lead).await;
+            (!lead["messages"].as_array()?.is_empty()).then_some(lead)
+        },
+    )
+    .await;
+    let message = detail["messages"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
     let doc: Value = http
         .get(server.url("/openapi.json"))
         .send()
@@ -376,6 +417,10 @@ async fn every_answer_of_every_operation_is_documented() {
         rng: fastrand::Rng::with_seed(seed),
         known: BTreeMap::from([
             ("lead_id", vec![lead]),
+            ("rule_id", rules),
+            ("pipeline_id", pipelines),
+            ("message_id", vec![message]),
+            ("version", vec!["1".to_owned()]),
             ("tenant", vec!["clinic".to_owned()]),
             ("form_id", vec!["web".to_owned()]),
             ("name", vec!["dental".to_owned()]),
@@ -383,6 +428,7 @@ async fn every_answer_of_every_operation_is_documented() {
     };
     // The first failing answer of each (operation, status).
     let mut failures: BTreeMap<String, String> = BTreeMap::new();
+    let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
     let mut sent = 0;
     let paths = doc["paths"].as_object().unwrap().clone();
     for (template, item) in &paths {
@@ -461,6 +507,7 @@ async fn every_answer_of_every_operation_is_documented() {
                 let response = request.send().await.unwrap();
                 sent += 1;
                 let status = response.status().as_u16();
+                *statuses.entry(status).or_default() += 1;
                 let content_type = response
                     .headers()
                     .get("content-type")
@@ -477,7 +524,14 @@ async fn every_answer_of_every_operation_is_documented() {
             }
         }
     }
+    println!("FUZZ_SEED={seed}: {sent} requests, answers by status: {statuses:?}");
     assert!(sent > 500, "only {sent} requests");
+    // The generated requests reach the handlers, not only their guards.
+    let handled: usize = statuses.range(200..300).map(|(_, n)| n).sum();
+    assert!(
+        handled * 10 >= sent,
+        "only {handled} of {sent} answers were 2xx: {statuses:?}"
+    );
     assert!(
         failures.is_empty(),
         "FUZZ_SEED={seed}: {} operations and statuses of {sent} answers break the contract:\n{}",
