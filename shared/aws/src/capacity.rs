@@ -75,40 +75,24 @@ pub struct ItemWrite {
 /// Write units of one item written alone (`transactional` false) or in a
 /// transaction: the table's, and the indexes'.
 pub fn write_units(write: &ItemWrite, transactional: bool) -> (f64, f64) {
-    let larger = write.before.unwrap_or(0).max(write.after.unwrap_or(0));
-    let factor = if transactional { 2.0 } else { 1.0 };
-    let table = factor * blocks(larger, KB).max(1) as f64;
-    let slots = write
-        .index_keys_before
-        .len()
-        .max(write.index_keys_after.len());
-    let mut index = 0.0;
-    for slot in 0..slots {
-        let old = write.index_keys_before.get(slot).cloned().flatten();
-        let new = write.index_keys_after.get(slot).cloned().flatten();
-        let units = |size: Option<usize>| blocks(size.unwrap_or(0), KB).max(1) as f64;
-        index += match (old, new) {
-            (None, None) => 0.0,
-            (None, Some(_)) => units(write.after),
-            (Some(_), None) => units(write.before),
-            (Some(a), Some(b)) if a == b => units(write.after.max(write.before)),
-            (Some(_), Some(_)) => units(write.before) + units(write.after),
-        };
-    }
-    (table, index)
+    let mut parts = partition_units("", write, transactional).into_iter();
+    let table = parts.next().map_or(0.0, |(_, units)| units);
+    (table, parts.map(|(_, units)| units).sum())
 }
 
-/// The same units as [`write_units`], by the partition that takes them:
-/// `table <pk>` for the item, `gsi<n> <pk>` for each index entry removed
-/// or added (an entry is `<pk>\0<sk>`).
+/// The units of [`write_units`], by the partition that takes them:
+/// `table <pk>` first, for the item, then `gsi<n> <pk>` for each index
+/// entry removed or added (an entry is `<pk>\0<sk>`; one that moves bills
+/// its old and its new partition).
 pub fn partition_units(
     table_pk: &str,
     write: &ItemWrite,
     transactional: bool,
 ) -> Vec<(String, f64)> {
-    let (table, _) = write_units(write, transactional);
-    let mut out = vec![(format!("table {table_pk}"), table)];
     let units = |size: Option<usize>| blocks(size.unwrap_or(0), KB).max(1) as f64;
+    let factor = if transactional { 2.0 } else { 1.0 };
+    let larger = write.before.unwrap_or(0).max(write.after.unwrap_or(0));
+    let mut out = vec![(format!("table {table_pk}"), factor * units(Some(larger)))];
     let partition = |slot: usize, entry: &str| {
         let pk = entry.split('\0').next().unwrap_or_default();
         format!("gsi{} {pk}", slot + 1)

@@ -191,13 +191,14 @@ impl Usage {
                         ..ItemWrite::default()
                     },
                 };
-                let (table, index) = capacity::write_units(&write, transactional);
+                let parts = capacity::partition_units(&key.0, &write, transactional);
+                let table = parts.first().map_or(0.0, |(_, units)| *units);
+                let index: f64 = parts.iter().skip(1).map(|(_, units)| units).sum();
                 billed.write_units += table;
-                for (partition, units) in capacity::partition_units(&key.0, &write, transactional) {
-                    // A refused write bills its item, not the indexes.
-                    if committed || partition.starts_with("table ") {
-                        l.partitions.entry(partition).or_default().write_units += units;
-                    }
+                // A refused write bills its item, not the indexes.
+                let billed_parts = if committed { parts.len() } else { 1 };
+                for (partition, units) in parts.into_iter().take(billed_parts) {
+                    l.partitions.entry(partition).or_default().write_units += units;
                 }
                 if committed {
                     billed.index_write_units += index;

@@ -32,12 +32,7 @@ pub async fn serve_http(routes: fn(Arc<App>) -> Router) -> Result<(), Error> {
     let routes = routes(app).layer(axum::middleware::from_fn(
         move |request: axum::extract::Request, next: axum::middleware::Next| {
             let warm_up = warm_up.clone();
-            async move {
-                warm_up.finished().await;
-                let response = next.run(request).await;
-                metrics::flush();
-                response
-            }
+            async move { invocation(&warm_up, next.run(request)).await }
         },
     ));
     lambda_http::run(routes).await
@@ -50,10 +45,8 @@ pub async fn serve_queue() -> Result<(), Error> {
         move |event: LambdaEvent<aws_lambda_events::sqs::SqsEvent>| {
             let (app, warm_up) = (app.clone(), warm_up.clone());
             async move {
-                warm_up.finished().await;
-                let response = handlers::queue_batch(&app, event.payload).await;
-                metrics::flush();
-                Ok::<_, Error>(response)
+                let batch = handlers::queue_batch(&app, event.payload);
+                Ok::<_, Error>(invocation(&warm_up, batch).await)
             }
         },
     ))
@@ -65,14 +58,18 @@ pub async fn serve_schedule() -> Result<(), Error> {
     let (app, warm_up) = init().await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let (app, warm_up) = (app.clone(), warm_up.clone());
-        async move {
-            warm_up.finished().await;
-            let report = handlers::scheduled(&app, event.payload).await;
-            metrics::flush();
-            report
-        }
+        async move { invocation(&warm_up, handlers::scheduled(&app, event.payload)).await }
     }))
     .await
+}
+
+/// One event's work: after the cold start's warm-up (at once after the
+/// first), and followed by its metrics in the log.
+async fn invocation<T>(warm_up: &WarmUp, work: impl Future<Output = T>) -> T {
+    warm_up.finished().await;
+    let out = work.await;
+    metrics::flush();
+    out
 }
 
 /// Everything a first event needs, and nothing it does not: the
