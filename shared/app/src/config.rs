@@ -108,26 +108,33 @@ pub fn parse<L: Section>(text: &str) -> Result<Config<L>, Vec<Problem>> {
             message: inner.message().to_owned(),
         }]
     })?;
-    let tree = DeTable::parse(text).ok();
-    let located = |path: String, message: String| Problem {
-        line: tree
-            .as_ref()
-            .and_then(|t| line_of_path(text, t.get_ref(), &path)),
-        path,
-        message,
+    // Where each problem is, from a second parse that keeps spans: only
+    // when there are problems (a cold start reads a good file).
+    let located = |found: Vec<(String, String)>| -> Vec<Problem> {
+        let tree = DeTable::parse(text).ok();
+        found
+            .into_iter()
+            .map(|(path, message)| Problem {
+                line: tree
+                    .as_ref()
+                    .and_then(|t| line_of_path(text, t.get_ref(), &path)),
+                path,
+                message,
+            })
+            .collect()
     };
-    let mut problems: Vec<Problem> = file
+    let mut problems: Vec<(String, String)> = file
         .local
         .problems()
         .into_iter()
-        .map(|(path, message)| located(format!("local.{path}"), message))
+        .map(|(path, message)| (format!("local.{path}"), message))
         .collect();
     let directory = match Directory::from_config("tenants", &file.tenants) {
         Ok(directory) if problems.is_empty() => directory,
-        Ok(_) => return Err(problems),
+        Ok(_) => return Err(located(problems)),
         Err(errors) => {
-            problems.extend(errors.into_iter().map(|e| located(e.path, e.problem)));
-            return Err(problems);
+            problems.extend(errors.into_iter().map(|e| (e.path, e.problem)));
+            return Err(located(problems));
         }
     };
     Ok(Config {

@@ -26,7 +26,7 @@ pub mod sqs;
 pub mod usage;
 
 pub use bus::EventBus;
-pub use connect::{Resources, lambda_sdk_config, sdk_config};
+pub use connect::{AMAZON_ROOTS, Resources, Trust, lambda_sdk_config, sdk_config};
 pub use dynamo::DynamoStore;
 pub use secrets::SecretsManager;
 pub use sqs::SqsQueue;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clinicflow_aws::Resources;
+use clinicflow_aws::{Resources, Trust};
 
 /// A variable that is missing or wrong.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +22,10 @@ pub struct Env {
     pub config: PathBuf,
     /// `TABLE_NAME`, `LEADS_QUEUE_URL`, `OUTBOX_QUEUE_URL`, `EVENT_BUS_NAME`.
     pub resources: Resources,
+    /// `CLINICFLOW_AWS_TRUST` (optional): whose root certificates the
+    /// connections to AWS trust, Amazon Trust Services' (the default) or
+    /// the system's.
+    pub aws_trust: Trust,
 }
 
 impl Env {
@@ -48,6 +52,14 @@ impl Env {
                 blast_queue_url: required("BLAST_QUEUE_URL")?,
                 event_bus: required("EVENT_BUS_NAME")?,
             },
+            aws_trust: Trust::parse(
+                get("CLINICFLOW_AWS_TRUST").as_deref(),
+                get("AWS_REGION").as_deref(),
+            )
+            .map_err(|problem| EnvError {
+                variable: "CLINICFLOW_AWS_TRUST",
+                problem,
+            })?,
         })
     }
 }
@@ -95,5 +107,28 @@ mod tests {
         .unwrap();
         assert_eq!(env.config, PathBuf::from("/var/task/clinicflow.toml"));
         assert_eq!(env.resources.event_bus, "clinicflow-events");
+        assert_eq!(env.aws_trust, Trust::Amazon);
+    }
+
+    #[test]
+    fn the_trust_store_is_amazons_unless_told_or_in_china() {
+        assert_eq!(Trust::parse(None, Some("eu-central-1")), Ok(Trust::Amazon));
+        assert_eq!(Trust::parse(Some("amazon"), None), Ok(Trust::Amazon));
+        assert_eq!(
+            Trust::parse(Some("system"), Some("eu-central-1")),
+            Ok(Trust::System)
+        );
+        assert_eq!(Trust::parse(None, Some("cn-north-1")), Ok(Trust::System));
+        assert_eq!(
+            Trust::parse(Some("amazon"), Some("cn-north-1")),
+            Ok(Trust::Amazon)
+        );
+        let e = Env::from_lookup(|n| match n {
+            "CLINICFLOW_AWS_TRUST" => Some("mozilla".to_owned()),
+            _ => Some("x".to_owned()),
+        })
+        .unwrap_err();
+        assert_eq!(e.variable, "CLINICFLOW_AWS_TRUST");
+        assert!(e.problem.contains("\"mozilla\""), "{}", e.problem);
     }
 }

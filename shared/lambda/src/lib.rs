@@ -86,10 +86,11 @@ async fn init() -> Result<(Arc<App>, Arc<WarmUp>), Error> {
     let logging_env = started.elapsed();
 
     let step = Instant::now();
-    let sdk = match clinicflow_aws::lambda_sdk_config(|name| std::env::var(name).ok()) {
-        Some(sdk) => sdk,
-        None => clinicflow_aws::sdk_config().await,
-    };
+    let sdk =
+        match clinicflow_aws::lambda_sdk_config(|name| std::env::var(name).ok(), env.aws_trust) {
+            Some(sdk) => sdk,
+            None => clinicflow_aws::sdk_config().await,
+        };
     let store = Arc::new(env.resources.store(&sdk, None));
     let queue = warm_up::queue(std::env::var(warm_up::QUEUE_VARIABLE).ok().as_deref());
     let warm_up = WarmUp::start(store.clone(), queue);
