@@ -240,13 +240,20 @@ pub async fn get<T: DeserializeOwned>(
     store: &dyn ItemStore,
     key: &Key,
 ) -> Result<Option<Versioned<T>>, AppError> {
-    match store.get(key).await? {
-        Some(item) => Ok(Some(Versioned {
+    versioned(store.get(key).await?)
+}
+
+/// An item read (by [`ItemStore::get_many`]) as a `T`, with its version.
+pub fn versioned<T: DeserializeOwned>(
+    item: Option<Item>,
+) -> Result<Option<Versioned<T>>, AppError> {
+    item.map(|item| {
+        Ok(Versioned {
             value: decode(&item)?,
             version: item.version,
-        })),
-        None => Ok(None),
-    }
+        })
+    })
+    .transpose()
 }
 
 /// The write that stores `value` as the successor of `previous` (a version

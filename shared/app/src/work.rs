@@ -2,6 +2,7 @@
 
 use clinicflow_core::automation::Event;
 use clinicflow_core::calcom::CalcomWrite;
+use clinicflow_core::contact::ContactKey;
 use clinicflow_core::ids::{AppointmentId, BlastId, LeadId, MessageId, RecordRef, TenantId};
 use clinicflow_core::inbound::Inbound;
 use clinicflow_ports::{QueueName, Write};
@@ -12,8 +13,16 @@ use crate::usecases::Reply;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "work", rename_all = "snake_case")]
 pub enum Work {
-    /// Assign a new lead and greet the patient.
-    Assign { tenant: TenantId, lead: LeadId },
+    /// Assign a new lead and greet the patient. `contact` is the lead's
+    /// contact key (a pseudonym), so that the assignment reads the lead and
+    /// the patient's record in one request; messages queued before it was
+    /// carried have none.
+    Assign {
+        tenant: TenantId,
+        lead: LeadId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        contact: Option<ContactKey>,
+    },
     /// Deliver one ledger message (of a lead or an appointment).
     Deliver {
         tenant: TenantId,

@@ -7,12 +7,14 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem,
+};
 use clinicflow_ports::Queue;
 use clinicflow_ports::store::{validate_query, validate_writes};
 use clinicflow_ports::{
-    Condition, Cursor, Index, Item, ItemStore, Key, Page, Query, QueueName, SortKey, StoreError,
-    Write, WriteError,
+    Condition, Cursor, Index, Item, ItemStore, Key, MAX_BATCH_GET_KEYS, Page, Query, QueueName,
+    SortKey, StoreError, Write, WriteError,
 };
 use tracing::warn;
 
@@ -316,6 +318,68 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// One `BatchGetItem` of up to 100 distinct keys, strongly consistent;
+    /// the keys DynamoDB leaves unprocessed (throttling) are asked for again.
+    async fn batch_get(&self, keys: &[&Key]) -> Result<Vec<Item>, StoreError> {
+        let mut pending: Vec<HashMap<String, AttributeValue>> =
+            keys.iter().map(|k| item::key(k)).collect();
+        let mut items = Vec::new();
+        for attempt in 0..=RETRIES {
+            if pending.is_empty() {
+                break;
+            }
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .consistent_read(true)
+                .build()
+                .map_err(invalid)?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            let read: Vec<Attributes> = out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default();
+            let unprocessed = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+            for attributes in read {
+                let item = item::from_attributes(attributes.clone())?;
+                if let Some(usage) = &self.usage {
+                    let partition = format!("table {}", item.key.pk);
+                    usage.read("BatchGetItem", &partition, &[attributes], true);
+                }
+                items.push(item);
+            }
+            pending = unprocessed;
+        }
+        if let Some(usage) = &self.usage {
+            // A key with no item is billed as a read of an empty item.
+            for key in keys.iter().filter(|k| !items.iter().any(|i| &&i.key == *k)) {
+                usage.read("BatchGetItem", &format!("table {}", key.pk), &[], true);
+            }
+        }
+        if pending.is_empty() {
+            Ok(items)
+        } else {
+            Err(StoreError::Unavailable(format!(
+                "BatchGetItem left {} keys unprocessed after {RETRIES} retries",
+                pending.len()
+            )))
+        }
+    }
+}
+
 #[async_trait]
 impl ItemStore for DynamoStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
@@ -337,6 +401,19 @@ impl ItemStore for DynamoStore {
             );
         }
         out.item.map(item::from_attributes).transpose()
+    }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        let mut distinct: Vec<&Key> = keys.iter().collect();
+        distinct.sort();
+        distinct.dedup();
+        let mut found: HashMap<Key, Item> = HashMap::new();
+        for chunk in distinct.chunks(MAX_BATCH_GET_KEYS) {
+            for item in self.batch_get(chunk).await? {
+                found.insert(item.key.clone(), item);
+            }
+        }
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
     }
 
     async fn query(&self, q: &Query) -> Result<Page, StoreError> {

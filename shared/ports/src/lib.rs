@@ -25,6 +25,6 @@ pub use messenger::{Messenger, Receipt, SendError, SendRate};
 pub use queue::{Queue, QueueError, QueueName};
 pub use secrets::SecretSource;
 pub use store::{
-    Condition, Cursor, Index, IndexKey, Item, ItemStore, Key, Page, Query, SortKey, StoreError,
-    Write, WriteError,
+    Condition, Cursor, Index, IndexKey, Item, ItemStore, Key, MAX_BATCH_GET_KEYS, Page, Query,
+    SortKey, StoreError, Write, WriteError,
 };

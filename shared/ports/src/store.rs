@@ -27,6 +27,10 @@ use crate::queue::QueueName;
 /// DynamoDB's limit on writes per transaction, honoured by every engine.
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
 
+/// DynamoDB's limit on the keys of one `BatchGetItem`; [`ItemStore::get_many`]
+/// reads more in several.
+pub const MAX_BATCH_GET_KEYS: usize = 100;
+
 /// DynamoDB's limit on an item's size (400 KiB, counting attribute names
 /// and every value), less a margin for the attributes engines add; every
 /// engine refuses larger items.
@@ -241,6 +245,17 @@ pub enum WriteError {
 pub trait ItemStore: Send + Sync + 'static {
     /// The item under `key`, read consistently.
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+
+    /// The items under `keys`, in their order (`None` where there is none),
+    /// each read consistently; one request to DynamoDB (`BatchGetItem`)
+    /// for up to [`MAX_BATCH_GET_KEYS`] distinct keys. A key may repeat.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        let mut items = Vec::with_capacity(keys.len());
+        for key in keys {
+            items.push(self.get(key).await?);
+        }
+        Ok(items)
+    }
 
     async fn query(&self, query: &Query) -> Result<Page, StoreError>;
 

@@ -4,12 +4,13 @@ use std::collections::HashMap;
 
 use clinicflow_core::assignment::{self, Load, Request};
 use clinicflow_core::automation::Event;
+use clinicflow_core::contact::ContactKey;
 use clinicflow_core::ids::{ConsultantId, LeadId, RecordRef, TenantId};
 use clinicflow_core::lead::{Lead, LeadEvent, Ownership, Recorded};
 use clinicflow_core::task::{self, Task, TaskKind};
 use clinicflow_core::tenant::Tenant;
 use clinicflow_core::timer::TimerKind;
-use clinicflow_ports::{Condition, Query, Write};
+use clinicflow_ports::{Condition, Key, Query, Write};
 use jiff::Timestamp;
 use tracing::{info, warn};
 
@@ -21,16 +22,31 @@ use crate::error::AppError;
 use crate::records::{self, Patient, Versioned};
 use crate::{App, keys};
 
+/// What [`App::assignment_reads`] found.
+struct AssignmentReads {
+    lead: Option<Versioned<Lead>>,
+    /// The patient's record under the key it was read at, when the
+    /// contact key was known.
+    patient: Option<(Key, Option<Versioned<Patient>>)>,
+    /// Whether the tenant ever saved an automation rule: only then does
+    /// the engine hear of the new lead (a tenant without rules spends no
+    /// queue message and no read on it).
+    has_rules: bool,
+}
+
 /// Consultants' loads as read, with the versions their updates condition on.
 pub(super) type Loads = HashMap<ConsultantId, Versioned<Load>>;
 
 impl App {
     /// Assigns a lead, queues its greeting and arms its SLA. Idempotent: a
-    /// lead that already has an owner is left as it is.
+    /// lead that already has an owner is left as it is. With the lead's
+    /// `contact` key known, the lead, the patient's record and the
+    /// tenant's rule-set revision are read in one request.
     pub async fn assign_lead(
         &self,
         tenant_id: &TenantId,
         lead_id: &LeadId,
+        contact: Option<&ContactKey>,
     ) -> Result<(), AppError> {
         let Some(tenant) = self.directory.tenant(tenant_id) else {
             warn!(tenant = %tenant_id, lead = %lead_id, "work for a tenant no longer configured; dropped");
@@ -42,12 +58,13 @@ impl App {
             TimerKind::Assign.as_str(),
         );
         for _ in 0..MAX_ROUNDS {
-            let lead =
-                records::get::<Lead>(self.store.as_ref(), &keys::lead(tenant_id, lead_id)).await?;
+            let read = self.assignment_reads(tenant_id, lead_id, contact).await?;
             let Some(Versioned {
                 value: lead,
                 version,
-            }) = lead.filter(|l| l.value.owner.is_none() && l.value.stage.is_open())
+            }) = read
+                .lead
+                .filter(|l| l.value.owner.is_none() && l.value.stage.is_open())
             else {
                 // Assigned already (a redelivery), closed, or gone: only the timer is left to clear.
                 self.store
@@ -59,7 +76,10 @@ impl App {
             let now = self.clock.now();
             let loads = self.loads(tenant_id).await?;
             let patient_key = keys::patient(tenant_id, &lead.contact_key);
-            let patient = records::get::<Patient>(self.store.as_ref(), &patient_key).await?;
+            let patient = match read.patient {
+                Some((key, patient)) if key == patient_key => patient,
+                _ => records::get::<Patient>(self.store.as_ref(), &patient_key).await?,
+            };
             let decision = assignment::choose(&Request {
                 tenant,
                 branch: &branch_of(tenant, &lead).id,
@@ -78,7 +98,9 @@ impl App {
                     return Ok(());
                 }
                 let mut writes = self.unassignable(tenant, &lead, now)?;
-                writes.push(lead_created(tenant_id, &lead, now));
+                if read.has_rules {
+                    writes.push(lead_created(tenant_id, &lead, now));
+                }
                 if landed(self.store.write(writes).await)? {
                     warn!(tenant = %tenant_id, lead = %lead_id, "no active consultant; manager tasked");
                     return Ok(());
@@ -101,11 +123,13 @@ impl App {
             };
             let mut writes = vec![
                 created(&lead)?,
-                lead_created(tenant_id, &assigned, now),
                 records::lead(&assigned, Some(version))?,
                 load_change(tenant_id, &decision.consultant, &loads, 1, Some(now))?,
                 records::delete(assign_timer.clone(), Condition::Always),
             ];
+            if read.has_rules {
+                writes.push(lead_created(tenant_id, &assigned, now));
+            }
             writes.extend(self.history(
                 tenant_id,
                 lead_id,
@@ -143,6 +167,30 @@ impl App {
             return Ok(());
         }
         Err(busy("assignment"))
+    }
+
+    /// What an assignment reads before it decides, in one request when the
+    /// lead's contact key is known (else two).
+    async fn assignment_reads(
+        &self,
+        tenant: &TenantId,
+        lead: &LeadId,
+        contact: Option<&ContactKey>,
+    ) -> Result<AssignmentReads, AppError> {
+        let mut keys = vec![keys::lead(tenant, lead), keys::rules_revision(tenant)];
+        keys.extend(contact.map(|c| keys::patient(tenant, c)));
+        let mut items = self.store.get_many(&keys).await?.into_iter();
+        let lead = records::versioned::<Lead>(items.next().flatten())?;
+        let has_rules = items.next().flatten().is_some();
+        let patient = match contact {
+            Some(_) => Some((keys[2].clone(), records::versioned(items.next().flatten())?)),
+            None => None,
+        };
+        Ok(AssignmentReads {
+            lead,
+            patient,
+            has_rules,
+        })
     }
 
     /// Every consultant's load in the tenant, in one query.
@@ -256,7 +304,9 @@ pub(super) fn load_change(
 }
 
 /// The engine's news of a new lead: created, and in its stage. Rules that
-/// name the lead's owner see the one the assignment chose.
+/// name the lead's owner see the one the assignment chose. Queued when the
+/// tenant has rules as the assignment reads them: a rule saved after that
+/// does not fire for the lead's creation.
 fn lead_created(tenant: &TenantId, lead: &Lead, now: Timestamp) -> Write {
     automation_events(
         tenant,

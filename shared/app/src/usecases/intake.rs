@@ -195,6 +195,7 @@ impl App {
             Work::Assign {
                 tenant: tenant.clone(),
                 lead: id.clone(),
+                contact: Some(lead.contact_key.clone()),
             }
             .enqueue(),
         ]);

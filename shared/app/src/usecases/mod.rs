@@ -103,7 +103,11 @@ impl App {
     /// message should be retried; after enough retries it is dead-lettered.
     pub async fn handle_work(&self, body: &str) -> Result<(), AppError> {
         match Work::parse(body).map_err(AppError::Internal)? {
-            Work::Assign { tenant, lead } => self.assign_lead(&tenant, &lead).await,
+            Work::Assign {
+                tenant,
+                lead,
+                contact,
+            } => self.assign_lead(&tenant, &lead, contact.as_ref()).await,
             Work::Deliver {
                 tenant,
                 about,

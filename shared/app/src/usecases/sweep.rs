@@ -139,7 +139,7 @@ impl App {
     async fn fire(&self, timer: &Timer, claimed: u64) -> Result<(), AppError> {
         match (timer.kind, &timer.message) {
             (TimerKind::Assign, _) => match &timer.about {
-                RecordRef::Lead(lead) => self.assign_lead(&timer.tenant, lead).await,
+                RecordRef::Lead(lead) => self.assign_lead(&timer.tenant, lead, None).await,
                 RecordRef::Appointment(_)
                 | RecordRef::Blast(_)
                 | RecordRef::Deal(_)

@@ -2,7 +2,7 @@
 //! limits on a transaction.
 
 use clinicflow_ports::store::{MAX_ITEM_BYTES, MAX_TRANSACTION_ITEMS};
-use clinicflow_ports::{Condition, IndexKey, ItemStore, Key, Write};
+use clinicflow_ports::{Condition, IndexKey, ItemStore, Key, MAX_BATCH_GET_KEYS, Write};
 use jiff::Timestamp;
 
 use super::{Run, failed_at, get, invalid, item, put, seed, succeeded, violated};
@@ -53,6 +53,36 @@ pub(crate) async fn round_trip(store: &dyn ItemStore, run: &Run) {
     let missing = Key::new(run.pk("no such partition"), "x");
     if let Some(found) = get(store, &missing, what).await {
         violated(what, format!("expected nothing, read {found:?}"));
+    }
+
+    let what = "get_many reads each key in order, repeats and absences included";
+    let keys = [
+        large.key.clone(),
+        missing.clone(),
+        bare.key.clone(),
+        large.key.clone(),
+    ];
+    let read = store
+        .get_many(&keys)
+        .await
+        .unwrap_or_else(|e| violated(what, e));
+    let expected = [Some(&large), None, Some(&bare), Some(&large)];
+    if read.iter().map(Option::as_ref).collect::<Vec<_>>() != expected {
+        violated(what, format!("read {} items, not as written", read.len()));
+    }
+
+    let what = "get_many reads more keys than one batch holds";
+    let mut keys: Vec<Key> = (0..MAX_BATCH_GET_KEYS + 20)
+        .map(|i| Key::new(&pk, format!("absent {i:03}")))
+        .collect();
+    keys.push(bare.key.clone());
+    let read = store
+        .get_many(&keys)
+        .await
+        .unwrap_or_else(|e| violated(what, e));
+    let found: Vec<usize> = (0..read.len()).filter(|i| read[*i].is_some()).collect();
+    if read.len() != keys.len() || found != [keys.len() - 1] {
+        violated(what, format!("{} answers, items at {found:?}", read.len()));
     }
 }
 
