@@ -1,6 +1,5 @@
 //! The OpenAPI 3 document, generated from the handlers and types.
 
-use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -257,13 +256,43 @@ fn error_answer(description: &str) -> utoipa::openapi::Response {
         .build()
 }
 
-/// The document, as served at `/openapi.json`.
+/// The document generated from the code: what `openapi.json` holds.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc
 }
 
-pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
-    Json(document())
+/// The document as served at `/openapi.json`: generated from the code by
+/// the test below and kept in the repository, so the functions do not carry
+/// the code that builds it (≈ 1 MiB of the `api` function's package).
+pub const SERVED: &str = include_str!("../../openapi.json");
+
+pub async fn serve() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        SERVED,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `CLINICFLOW_WRITE_OPENAPI=1 cargo test -p clinicflow-app openapi`
+    /// writes the file again after the routes or their types changed.
+    #[test]
+    fn the_served_document_is_the_codes() {
+        let generated = document().to_pretty_json().unwrap() + "\n";
+        if std::env::var_os("CLINICFLOW_WRITE_OPENAPI").is_some() {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
+            std::fs::write(path, &generated).unwrap();
+            return;
+        }
+        assert!(
+            generated == SERVED,
+            "shared/app/openapi.json is not the document the code generates: \
+             run `CLINICFLOW_WRITE_OPENAPI=1 cargo test -p clinicflow-app openapi` and commit it"
+        );
+    }
 }
