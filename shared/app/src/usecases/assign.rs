@@ -177,13 +177,14 @@ impl App {
         lead: &LeadId,
         contact: Option<&ContactKey>,
     ) -> Result<AssignmentReads, AppError> {
+        let patient_key = contact.map(|c| keys::patient(tenant, c));
         let mut keys = vec![keys::lead(tenant, lead), keys::rules_revision(tenant)];
-        keys.extend(contact.map(|c| keys::patient(tenant, c)));
+        keys.extend(patient_key.clone());
         let mut items = self.store.get_many(&keys).await?.into_iter();
         let lead = records::versioned::<Lead>(items.next().flatten())?;
         let has_rules = items.next().flatten().is_some();
-        let patient = match contact {
-            Some(_) => Some((keys[2].clone(), records::versioned(items.next().flatten())?)),
+        let patient = match patient_key {
+            Some(key) => Some((key, records::versioned(items.next().flatten())?)),
             None => None,
         };
         Ok(AssignmentReads {
