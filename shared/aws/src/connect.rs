@@ -16,12 +16,13 @@ pub struct Resources {
     pub event_bus: String,
 }
 
-/// The shared SDK configuration: the default credential and region chains
-/// (on Lambda, the function's role and region), HTTPS through rustls with
-/// ring, and `AWS_ENDPOINT_URL` for an emulator when it is set.
-pub async fn sdk_config() -> SdkConfig {
+/// The SDK configuration from aws-config's default credential and region
+/// chains, HTTPS through rustls with ring trusting `trust`'s roots, and
+/// `AWS_ENDPOINT_URL` for an emulator when it is set: what a function falls
+/// back to when its environment lacks the region or the credentials.
+pub async fn sdk_config(trust: Trust) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .http_client(https_client())
+        .http_client(https_client_trusting(trust))
         .load()
         .await
 }
@@ -65,12 +66,11 @@ pub fn https_client() -> SharedHttpClient {
 }
 
 /// The certificate authorities the SDK's connections trust.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Trust {
     /// Amazon Trust Services' roots alone, which every AWS service
     /// endpoint chains to: no trust store to read from disk at a cold start
     /// (reading the system's costs ≈ 3 ms), and nothing else trusted.
-    #[default]
     Amazon,
     /// The system's roots (`/etc/ssl/certs` and the like): for endpoints
     /// that are not Amazon's own, such as the China regions' or a proxy's.

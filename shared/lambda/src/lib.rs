@@ -89,7 +89,7 @@ async fn init() -> Result<(Arc<App>, Arc<WarmUp>), Error> {
     let sdk =
         match clinicflow_aws::lambda_sdk_config(|name| std::env::var(name).ok(), env.aws_trust) {
             Some(sdk) => sdk,
-            None => clinicflow_aws::sdk_config().await,
+            None => clinicflow_aws::sdk_config(env.aws_trust).await,
         };
     let store = Arc::new(env.resources.store(&sdk, None));
     let queue = warm_up::queue(std::env::var(warm_up::QUEUE_VARIABLE).ok().as_deref());
