@@ -596,6 +596,7 @@ fn build_tenant(
             id: id?,
             name: c.name.trim().to_owned(),
             default_language: default_language?,
+            languages: serves,
             sla: sla?,
             branches,
             consultants,

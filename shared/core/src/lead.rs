@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::assignment::Rule;
 use crate::contact::{ContactKey, Reach};
+use crate::language::LanguageChoice;
 use crate::ids::{BranchId, ConsultantId, FormId, Language, LeadId, ManagerId, TenantId};
 
 /// The pipeline: New → Contacted → Info given → Appointment booked →
@@ -144,6 +145,10 @@ pub struct Lead {
     pub tenant: TenantId,
     pub branch: BranchId,
     pub language: Language,
+    /// Where the language came from and why (none on leads made before
+    /// it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language_choice: Option<LanguageChoice>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub reach: Reach,

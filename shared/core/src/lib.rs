@@ -35,6 +35,7 @@ pub mod fhir;
 pub mod ids;
 pub mod inbound;
 pub mod journey;
+pub mod language;
 pub mod lead;
 pub mod locale;
 pub mod message;

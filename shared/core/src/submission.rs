@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::contact::{Email, PhoneNumber, Reach};
 use crate::ids::{BranchId, Language};
+use crate::language::{self, LanguageChoice};
 use crate::lead::{Attribution, Consents};
 use crate::tenant::{Form, Tenant};
 
@@ -37,6 +38,8 @@ pub struct Submission {
     pub reach: Reach,
     pub branch: BranchId,
     pub language: Language,
+    /// Where `language` came from, and why.
+    pub language_choice: LanguageChoice,
     pub service: Option<String>,
     pub message: Option<String>,
     pub consents: Consents,
@@ -57,6 +60,17 @@ pub fn screen(
     tenant: &Tenant,
     form: &Form,
     fields: &[(String, String)],
+) -> Result<Screened, Vec<FieldError>> {
+    screen_from(tenant, form, fields, None)
+}
+
+/// [`screen`], for a post that comes from a campaign whose language is
+/// configured (a lead-ad form's mapping): it ranks above the form's own.
+pub fn screen_from(
+    tenant: &Tenant,
+    form: &Form,
+    fields: &[(String, String)],
+    campaign: Option<&Language>,
 ) -> Result<Screened, Vec<FieldError>> {
     let get = |name: &str| {
         fields
@@ -116,20 +130,12 @@ pub fn screen(
         (None, None) => Some(tenant.default_branch()),
     };
 
-    let language = match get("language") {
+    let chosen = match get("language") {
         Some(raw) => Language::parse(raw)
             .map_err(|p| errors.push(FieldError::new("language", p)))
             .ok(),
         None => None,
-    }
-    .or_else(|| {
-        attribution
-            .utm_lang
-            .as_deref()
-            .and_then(|l| Language::parse(l).ok())
-    })
-    .or_else(|| form.language.clone())
-    .unwrap_or_else(|| tenant.default_language.clone());
+    };
 
     let phone = match (get("phone"), branch) {
         (Some(raw), Some(branch)) => PhoneNumber::parse(raw, branch.phone_region)
@@ -175,12 +181,23 @@ pub fn screen(
         ));
     }
 
+    let evidence = language::Evidence {
+        chosen: chosen.as_ref(),
+        campaign: campaign.or(form.language.as_ref()),
+        utm_lang: attribution.utm_lang.as_deref(),
+        text: message.as_deref(),
+        phone: phone.as_ref(),
+    };
+    let (language, language_choice) =
+        language::decide(&evidence, &tenant.languages, &tenant.default_language);
+
     match branch {
         Some(branch) if errors.is_empty() => Ok(Screened::Accepted(Box::new(Submission {
             name,
             reach: Reach { phone, email },
             branch: branch.id.clone(),
             language,
+            language_choice,
             service,
             message,
             consents,

@@ -22,6 +22,9 @@ pub struct Tenant {
     pub id: TenantId,
     pub name: String,
     pub default_language: Language,
+    /// The languages the clinic serves: the default, its consultants',
+    /// practitioners' and forms' (patient texts exist in each).
+    pub languages: Vec<Language>,
     pub sla: SlaPolicy,
     pub branches: Vec<Branch>,
     pub consultants: Vec<Consultant>,

@@ -112,6 +112,14 @@ pub struct LeadView {
     pub lost_reason: Option<String>,
     pub branch: String,
     pub language: String,
+    /// Where the language came from, most trusted first: `chosen` (the
+    /// patient's), `campaign`, `utm_lang`, `message` (detected in their
+    /// first message), `phone_country`, `default`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language_source: Option<String>,
+    /// Why that language, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -141,6 +149,11 @@ impl LeadView {
             lost_reason: lead.lost_reason.clone(),
             branch: lead.branch.to_string(),
             language: lead.language.to_string(),
+            language_source: lead
+                .language_choice
+                .as_ref()
+                .map(|c| c.source.as_str().to_owned()),
+            language_reason: lead.language_choice.as_ref().map(|c| c.reason.clone()),
             name: lead.name.clone(),
             phone: lead.reach.phone.as_ref().map(ToString::to_string),
             email: lead.reach.email.as_ref().map(ToString::to_string),

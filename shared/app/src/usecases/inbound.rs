@@ -11,6 +11,7 @@ use clinicflow_core::blast::{self, BlastState, Effect};
 use clinicflow_core::contact::{PhoneNumber, Reach};
 use clinicflow_core::ids::{LeadId, MessageId, TenantId};
 use clinicflow_core::inbound::{self, Inbound, InboundMessage, StatusUpdate};
+use clinicflow_core::language;
 use clinicflow_core::lead::{Attribution, Consents, Lead, Touch};
 use clinicflow_core::message::{Channel, Message, MessageStatus};
 use clinicflow_core::messaging::Subscription;
@@ -268,11 +269,21 @@ impl App {
                 continue;
             }
 
+            let (language, language_choice) = language::decide(
+                &language::Evidence {
+                    text: Some(&m.text),
+                    phone: reach.phone.as_ref(),
+                    ..language::Evidence::default()
+                },
+                &tenant.languages,
+                &tenant.default_language,
+            );
             let submission = Submission {
                 name: m.name.clone(),
                 reach: reach.clone(),
                 branch: tenant.default_branch().id.clone(),
-                language: tenant.default_language.clone(),
+                language,
+                language_choice,
                 service: None,
                 message: touch.message.clone(),
                 consents: Consents::default(),

@@ -159,6 +159,7 @@ impl App {
             tenant: tenant.clone(),
             branch: submission.branch.clone(),
             language: submission.language.clone(),
+            language_choice: Some(submission.language_choice.clone()),
             name: submission.name.clone(),
             reach: submission.reach.clone(),
             contact_key: contact.clone(),
