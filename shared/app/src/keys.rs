@@ -157,6 +157,19 @@ pub fn inbox(tenant: &TenantId, event_id: &str) -> Key {
     Key::new(format!("T#{tenant}#INBOX#{event_id}"), "EVENT")
 }
 
+/// The last test lead a network sent for one of its forms.
+pub fn lead_ad_test(tenant: &TenantId, network: &str, form_id: &str) -> Key {
+    Key::new(
+        format!("T#{tenant}#LEADADS"),
+        format!("TEST#{network}#{form_id}"),
+    )
+}
+
+/// Every lead-ad test of a tenant.
+pub fn lead_ad_tests(tenant: &TenantId) -> String {
+    format!("T#{tenant}#LEADADS")
+}
+
 /// How many messages one sender sent in one second.
 pub fn send_count(tenant: &TenantId, sender: &str, second: i64) -> Key {
     Key::new(format!("T#{tenant}#RATE#{sender}"), format!("{second:012}"))

@@ -398,6 +398,39 @@ pub fn inbox(tenant: &TenantId, event_id: &str, handled: &Handled) -> Result<Wri
     put_expiring(key, handled, None, None, None, Some(expires))
 }
 
+/// A network's test lead, as the clinic's mapping read it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadAdTest {
+    pub network: String,
+    pub form_id: String,
+    pub lead_id: String,
+    pub at: Timestamp,
+    /// Our form the mapping posts it as; none when the form is not mapped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form: Option<FormId>,
+    /// The network's question keys it carried.
+    pub questions: Vec<String>,
+    /// How it read: `mapped`, `unmapped` or `unreadable`, and why.
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// The last test lead of a network's form (each test replaces the last).
+pub fn lead_ad_test(tenant: &TenantId, test: &LeadAdTest) -> Result<Write, AppError> {
+    Ok(Write::Put {
+        item: Item {
+            key: keys::lead_ad_test(tenant, &test.network, &test.form_id),
+            version: 1,
+            gsi1: None,
+            gsi2: None,
+            expires_at: None,
+            body: encode(test)?,
+        },
+        condition: Condition::Always,
+    })
+}
+
 /// Messages a sender sent in one second (`previous`: the count's version read).
 pub fn send_count(
     key: Key,

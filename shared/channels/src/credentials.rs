@@ -18,6 +18,20 @@ pub struct TenantCredentials {
     pub calcom_secret: Option<String>,
     /// The secret our calls to the tenant's scheduler are signed with.
     pub callback_secret: Option<String>,
+    /// The key Google sends with each lead of a form without its own.
+    pub google_key: Option<String>,
+    /// Google lead forms' own keys, by the form's id.
+    pub google_form_keys: HashMap<String, String>,
+}
+
+impl TenantCredentials {
+    /// The key a Google lead of form `form_id` must carry.
+    pub fn google_key_for(&self, form_id: &str) -> Option<&str> {
+        self.google_form_keys
+            .get(form_id)
+            .or(self.google_key.as_ref())
+            .map(String::as_str)
+    }
 }
 
 #[derive(Clone)]
@@ -119,6 +133,20 @@ impl Credentials {
                         &callback.secret,
                     )
                     .await;
+            }
+            if let Some(key) = &tenant.google_key {
+                creds.google_key = resolver
+                    .get(&format!("{path}.lead_ads.google_key"), key)
+                    .await;
+            }
+            for (i, form) in tenant.lead_forms.iter().enumerate() {
+                if let Some(key) = &form.key
+                    && let Some(value) = resolver
+                        .get(&format!("{path}.lead_ads.forms[{i}].key"), key)
+                        .await
+                {
+                    creds.google_form_keys.insert(form.id.clone(), value);
+                }
             }
             out.insert(tenant.id.clone(), creds);
         }

@@ -9,6 +9,7 @@
 //! - [`sandbox`]: the default until real channels are configured: records
 //!   each message as delivered, once, and logs it without patient data.
 //! - [`callback`]: signed calls to a clinic's own scheduler.
+//! - [`google_ads`]: Google Ads lead forms' webhook.
 //! - [`signature`]: the providers' webhook signatures (Meta, Twilio,
 //!   Cal.com) and ours.
 //! - [`credentials`]: resolving `env:` and `secret:` references at start.
@@ -16,6 +17,7 @@
 
 pub mod callback;
 pub mod credentials;
+pub mod google_ads;
 pub mod http;
 pub mod router;
 pub mod sandbox;

@@ -84,6 +84,9 @@ pub struct TenantConfig {
     /// Blast templates, limits and prices.
     #[serde(default)]
     pub blasts: crate::blast::BlastsConfig,
+    /// Lead forms inside ads (Google Ads, Meta) and how to read them.
+    #[serde(default)]
+    pub lead_ads: crate::lead_ads::LeadAdsConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -588,6 +591,18 @@ fn build_tenant(
         }
     };
 
+    let form_ids: Vec<FormId> = forms.iter().map(|f| f.id.clone()).collect();
+    let lead_ads = match crate::lead_ads::build(&format!("{path}.lead_ads"), &c.lead_ads, &form_ids)
+    {
+        Ok(l) => Some(l),
+        Err(problems) => {
+            for (at, problem) in problems {
+                errors.add(at, problem);
+            }
+            None
+        }
+    };
+
     if errors.0.len() > before {
         return None;
     }
@@ -608,6 +623,8 @@ fn build_tenant(
             messaging: messaging?,
             appointments: appointments?,
             blasts: blasts?,
+            google_key: lead_ads.clone()?.0,
+            lead_forms: lead_ads?.1,
         },
         digests,
     ))

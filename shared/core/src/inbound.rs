@@ -5,6 +5,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::lead_ads::LeadAd;
 use crate::message::{Channel, Failure, MessageStatus};
 
 /// One event from a provider; its `provider_id` makes it idempotent.
@@ -15,6 +16,8 @@ pub enum Inbound {
     Message(InboundMessage),
     /// A provider reports what became of a message we sent.
     Status(StatusUpdate),
+    /// A patient filled a lead form inside an ad.
+    LeadAd(LeadAd),
 }
 
 impl Inbound {
@@ -26,6 +29,7 @@ impl Inbound {
             Inbound::Status(s) => {
                 format!("{}:{}:{}", s.provider, s.provider_id, s.status.as_str())
             }
+            Inbound::LeadAd(l) => format!("{}:lead:{}", l.network.as_str(), l.lead_id),
         }
     }
 }

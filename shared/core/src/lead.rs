@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::assignment::Rule;
 use crate::contact::{ContactKey, Reach};
 use crate::language::LanguageChoice;
+use crate::lead_ads::AdAttribution;
 use crate::ids::{BranchId, ConsultantId, FormId, Language, LeadId, ManagerId, TenantId};
 
 /// The pipeline: New → Contacted → Info given → Appointment booked →
@@ -102,6 +103,9 @@ pub struct Attribution {
     pub landing_page: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub referrer: Option<String>,
+    /// A lead ad's campaign, ad group and ad, by id and name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ad: Option<AdAttribution>,
 }
 
 /// Consent the patient gave with a submission.

@@ -37,6 +37,7 @@ pub mod inbound;
 pub mod journey;
 pub mod language;
 pub mod lead;
+pub mod lead_ads;
 pub mod locale;
 pub mod message;
 pub mod messaging;

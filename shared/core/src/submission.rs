@@ -109,6 +109,7 @@ pub fn screen_from(
         utm_lang: text("utm_lang", MAX_SHORT),
         landing_page: text("landing_page", MAX_URL),
         referrer: text("referrer", MAX_URL),
+        ad: None,
     };
 
     let branch = match (&form.branch, get("branch")) {

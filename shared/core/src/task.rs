@@ -20,6 +20,9 @@ pub enum TaskKind {
     LowScore,
     /// What a clinic's automation rule asks of someone.
     Automation,
+    /// A lead came from a lead-ad form nobody mapped (or whose answers
+    /// did not read): map it.
+    UnmappedLeadForm,
 }
 
 impl TaskKind {
@@ -30,6 +33,7 @@ impl TaskKind {
             TaskKind::RescheduleRequest => "reschedule_request",
             TaskKind::LowScore => "low_score",
             TaskKind::Automation => "automation",
+            TaskKind::UnmappedLeadForm => "unmapped_lead_form",
         }
     }
 }
@@ -69,4 +73,8 @@ impl Task {
 
 pub fn no_consultant_id(lead: &LeadId) -> TaskId {
     TaskId::derived("no_consultant", lead, None)
+}
+
+pub fn unmapped_lead_form_id(lead: &LeadId) -> TaskId {
+    TaskId::derived("unmapped_lead_form", lead, None)
 }

@@ -39,6 +39,10 @@ pub struct Tenant {
     pub appointments: AppointmentPolicy,
     /// Blast templates, limits and prices.
     pub blasts: crate::blast::BlastPolicy,
+    /// The key Google sends with the leads of forms without one of their own.
+    pub google_key: Option<SecretRef>,
+    /// Lead-ad forms and how their answers read as our fields.
+    pub lead_forms: Vec<crate::lead_ads::LeadForm>,
 }
 
 impl Tenant {
@@ -56,6 +60,17 @@ impl Tenant {
 
     pub fn form(&self, id: &FormId) -> Option<&Form> {
         self.forms.iter().find(|f| &f.id == id)
+    }
+
+    /// The clinic's mapping of a network's lead form.
+    pub fn lead_form(
+        &self,
+        network: crate::lead_ads::AdNetwork,
+        id: &str,
+    ) -> Option<&crate::lead_ads::LeadForm> {
+        self.lead_forms
+            .iter()
+            .find(|f| f.network == network && f.id == id)
     }
 
     /// A practitioner by id.

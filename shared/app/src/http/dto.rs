@@ -86,6 +86,29 @@ pub struct AttributionView {
     pub landing_page: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub referrer: Option<String>,
+    /// A lead ad's campaign, ad group (ad set) and ad, by id and name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ad: Option<AdView>,
+}
+
+/// Which lead ad a lead came from, as the network names it.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct AdView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaign_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adset_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adset_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ad_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ad_name: Option<String>,
+    /// Google's click id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub click_id: Option<String>,
 }
 
 impl From<&Attribution> for AttributionView {
@@ -99,6 +122,15 @@ impl From<&Attribution> for AttributionView {
             utm_lang: a.utm_lang.clone(),
             landing_page: a.landing_page.clone(),
             referrer: a.referrer.clone(),
+            ad: a.ad.as_ref().map(|ad| AdView {
+                campaign_id: ad.campaign_id.clone(),
+                campaign_name: ad.campaign_name.clone(),
+                adset_id: ad.adset_id.clone(),
+                adset_name: ad.adset_name.clone(),
+                ad_id: ad.ad_id.clone(),
+                ad_name: ad.ad_name.clone(),
+                click_id: ad.click_id.clone(),
+            }),
         }
     }
 }

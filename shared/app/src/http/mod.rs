@@ -20,6 +20,7 @@ mod dto;
 mod error;
 mod fhir;
 mod forms;
+mod lead_ads;
 mod links;
 mod openapi;
 mod outreach;
@@ -87,6 +88,7 @@ fn webhook_routes() -> Router<Arc<App>> {
         )
         .route("/webhooks/twilio/{tenant}", post(webhooks::twilio))
         .route("/webhooks/calcom/{tenant}", post(webhooks::calcom))
+        .route("/webhooks/google/{tenant}", post(webhooks::google))
         .route("/a/{tenant}/{token}", get(links::show).post(links::answer))
 }
 
@@ -110,6 +112,7 @@ fn form_routes() -> Router<Arc<App>> {
 fn staff_routes() -> Router<Arc<App>> {
     Router::new()
         .route("/v1/leads", get(staff::list_leads))
+        .route("/v1/lead-ads/tests", get(lead_ads::tests))
         .route("/v1/leads/{lead_id}", get(staff::get_lead))
         .route("/v1/leads/{lead_id}/contacts", post(staff::record_contact))
         .route("/v1/leads/{lead_id}/stage", post(staff::move_stage))

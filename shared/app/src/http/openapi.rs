@@ -17,12 +17,13 @@ use super::blasts::{
     TestSent,
 };
 use super::dto::{
-    Accepted, AttributionView, ContactRequest, HandledRequest, Health, HistoryView, LeadDetailView,
+    Accepted, AdView, AttributionView, ContactRequest, HandledRequest, Health, HistoryView, LeadDetailView,
     LeadView, MessageView, OwnerView, PhoneRequest, ReplyRequest, StageChangeView, StageRequest,
     SubmissionFields, TaskView, TimerView, TouchView,
 };
 use super::error::{ErrorBody, ErrorDetail, FieldProblem};
-use super::{appointments, automations, blasts, fhir, forms, outreach, staff};
+use super::lead_ads::LeadAdTestView;
+use super::{appointments, automations, blasts, fhir, forms, lead_ads, outreach, staff};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,6 +35,7 @@ use super::{appointments, automations, blasts, fhir, forms, outreach, staff};
         forms::submit,
         forms::preflight,
         staff::list_leads,
+        lead_ads::tests,
         staff::get_lead,
         staff::record_contact,
         staff::move_stage,
@@ -86,6 +88,7 @@ use super::{appointments, automations, blasts, fhir, forms, outreach, staff};
         super::webhooks::whatsapp,
         super::webhooks::twilio,
         super::webhooks::calcom,
+        super::webhooks::google,
         super::links::show,
         super::links::answer,
         super::health,
@@ -93,6 +96,8 @@ use super::{appointments, automations, blasts, fhir, forms, outreach, staff};
     components(schemas(
         Accepted,
         AttributionView,
+        AdView,
+        LeadAdTestView,
         ContactRequest,
         HandledRequest,
         PhoneRequest,

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use clinicflow_channels::credentials::TenantCredentials;
 use clinicflow_channels::signature::{self, CALCOM_HEADER, META_HEADER, TWILIO_HEADER};
-use clinicflow_channels::{twilio, whatsapp};
+use clinicflow_channels::{google_ads, twilio, whatsapp};
 use clinicflow_core::calcom;
 use clinicflow_core::ids::TenantId;
 use clinicflow_core::inbound::Inbound;
@@ -296,6 +296,52 @@ pub async fn calcom(
     };
     info!(tenant = %tenant.id, queued, "Cal.com webhook accepted");
     Ok(axum::Json(Received { received: queued }).into_response())
+}
+
+/// Google Ads lead forms: each lead, with the key set on its form (or the
+/// clinic's Google key) compared in constant time, queued as one event.
+/// A test lead ("send test data") is queued too, and stored as a test.
+#[utoipa::path(
+    post,
+    path = "/webhooks/google/{tenant}",
+    tag = "webhooks",
+    params(
+        ("tenant" = String, Path, description = "The clinic chain's id"),
+    ),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "Google's lead (`lead_id`, `user_column_data`, `form_id`, `campaign_id`, `adgroup_id`, `creative_id`, `gcl_id`, `google_key`, `is_test`)"),
+    responses(
+        (status = 200, description = "The key matched; queued", body = Received),
+        (status = 400, description = "Not Google's lead format", body = ErrorBody),
+        (status = 401, description = "No key, or not the form's key; nothing stored", body = ErrorBody),
+        (status = 404, description = "No such clinic", body = ErrorBody),
+    ),
+)]
+pub async fn google(
+    State(app): State<Arc<App>>,
+    PathParam(tenant): PathParam,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (tenant, keys) = tenant_with(&app, &tenant)?;
+    let bytes = body::read(body).await?;
+    let delivered = google_ads::parse_webhook(&bytes, app.clock.now()).map_err(unreadable)?;
+    let expected = keys.google_key_for(&delivered.lead.form_id);
+    let matches = match (expected, delivered.key.as_deref()) {
+        (Some(expected), Some(given)) => {
+            signature::constant_time_eq(expected.as_bytes(), given.as_bytes())
+        }
+        _ => false,
+    };
+    if !matches {
+        warn!(tenant = %tenant.id, form = %delivered.lead.form_id, "Google lead refused: wrong or missing key");
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_key",
+            "google_key is missing or is not the key set for this lead form",
+        ));
+    }
+    let n = enqueue(&app, &tenant.id, vec![Inbound::LeadAd(delivered.lead)]).await?;
+    info!(tenant = %tenant.id, "Google lead accepted");
+    Ok(axum::Json(Received { received: n }).into_response())
 }
 
 /// The URL the caller used: scheme and host as forwarded, path and query as sent.

@@ -49,6 +49,7 @@ impl App {
         match event {
             Inbound::Message(m) => self.inbound_message(tenant, m, &event.event_id()).await,
             Inbound::Status(s) => self.status_update(tenant, s).await,
+            Inbound::LeadAd(ad) => self.lead_ad(tenant, ad, &event.event_id()).await,
         }
     }
 
@@ -302,6 +303,7 @@ impl App {
             if let Some(lead) = self
                 .create_lead(
                     &tenant.id,
+                    &self.new_lead_id()?,
                     m.channel.as_str(),
                     None,
                     &submission,

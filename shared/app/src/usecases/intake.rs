@@ -70,10 +70,12 @@ impl App {
         // Most posts are new patients: try to create the lead straight away
         // (no read on the way); a contact with an open lead fails the claim
         // and gets a touch on that lead instead.
+        let id = self.new_lead_id()?;
         for _ in 0..MAX_ROUNDS {
             if let Some(lead) = self
                 .create_lead(
                     &tenant.id,
+                    &id,
                     &form.source,
                     Some(&form.id),
                     &submission,
@@ -95,6 +97,11 @@ impl App {
             }
         }
         Err(busy("submission"))
+    }
+
+    /// A fresh lead id.
+    pub(super) fn new_lead_id(&self) -> Result<LeadId, AppError> {
+        LeadId::new(self.ids.new_id()).map_err(AppError::Internal)
     }
 
     /// Records `touch` on the contact's open lead, if there is one: the
@@ -136,11 +143,13 @@ impl App {
     /// assignment, in one transaction. `Ok(None)`: the contact already has
     /// an open lead.
     /// `extra`: writes that must land with the lead (an inbound message's
-    /// patient record and inbox marker).
+    /// patient record and inbox marker); `id` is the new lead's (from
+    /// [`App::new_lead_id`]).
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn create_lead(
         &self,
         tenant: &TenantId,
+        id: &LeadId,
         source: &str,
         form: Option<&FormId>,
         submission: &Submission,
@@ -153,7 +162,7 @@ impl App {
                 "screened submission without contact".into(),
             ));
         };
-        let id = LeadId::new(self.ids.new_id()).map_err(AppError::Internal)?;
+        let id = id.clone();
         let lead = Lead {
             id: id.clone(),
             tenant: tenant.clone(),

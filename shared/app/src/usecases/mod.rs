@@ -13,6 +13,7 @@ mod compose;
 mod deliver;
 mod inbound;
 mod intake;
+mod lead_ads;
 mod outreach;
 mod pacing;
 mod queries;

@@ -174,7 +174,10 @@ fn task(
             tenant.appointments.survey.range().1,
             a.id
         ),
-        TaskKind::SlaBreach | TaskKind::NoConsultant | TaskKind::Automation => {
+        TaskKind::SlaBreach
+        | TaskKind::NoConsultant
+        | TaskKind::Automation
+        | TaskKind::UnmappedLeadForm => {
             format!("Appointment {} of {when} at {}", a.id, branch.name)
         }
     };
