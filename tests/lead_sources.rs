@@ -1,0 +1,233 @@
+//! Leads from outside our forms, end to end over the real binary: Google
+//! Ads lead forms (Google's documented webhook body, its key) and the
+//! language a lead is given from what it carries.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Server, TOKEN, client, eventually, lead, post_form, staff_get};
+use serde_json::{Value, json};
+
+const FORM_KEY: &str = "google-form-key-0123456789";
+const TENANT_KEY: &str = "google-tenant-key-0123456789";
+
+/// The common test clinic with two Google lead forms: one mapped (with
+/// its own key and the campaign's language), the rest read with the
+/// clinic's Google key.
+fn config(dir: &std::path::Path) -> String {
+    let lead_ads = r#"
+[tenants.lead_ads]
+google_key = "env:TEST_GOOGLE_KEY"
+
+[[tenants.lead_ads.forms]]
+network = "google"
+id = "40000000001"
+form = "web"
+language = "en"
+key = "env:TEST_GOOGLE_FORM_KEY"
+fields = { FULL_NAME = "name", PHONE_NUMBER = "phone", EMAIL = "email", "which_treatment?" = "service" }
+
+[[tenants]]
+id = "other""#;
+    common::config(dir, "1h", "2h").replacen("\n[[tenants]]\nid = \"other\"", lead_ads, 1)
+}
+
+fn start(dir: &std::path::Path) -> Server {
+    Server::start_with_env(
+        dir,
+        &config(dir),
+        &[
+            ("TEST_GOOGLE_KEY", TENANT_KEY),
+            ("TEST_GOOGLE_FORM_KEY", FORM_KEY),
+        ],
+    )
+}
+
+/// Google's lead webhook body, as its documentation gives it.
+fn google_lead(lead_id: &str, form_id: u64, key: &str, phone: &str, test: bool) -> Value {
+    json!({
+        "lead_id": lead_id,
+        "user_column_data": [
+            {"column_name": "Full Name", "string_value": "Anna Schmidt", "column_id": "FULL_NAME"},
+            {"column_name": "User Phone", "string_value": phone, "column_id": "PHONE_NUMBER"},
+            {"column_name": "Which treatment?", "string_value": "implant", "column_id": "which_treatment?"}
+        ],
+        "api_version": "1.0",
+        "form_id": form_id,
+        "campaign_id": 10000000007u64,
+        "google_key": key,
+        "is_test": test,
+        "gcl_id": "EAIaIQobChMI-test",
+        "adgroup_id": 20000000007u64,
+        "creative_id": 30000000007u64
+    })
+}
+
+async fn post_google(server: &Server, body: &Value) -> (u16, Value) {
+    let r = client()
+        .post(server.url("/webhooks/google/clinic"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn leads(server: &Server) -> Vec<Value> {
+    let (status, page) = staff_get(server, TOKEN, "/v1/leads?limit=100").await;
+    assert_eq!(status, 200, "{page}");
+    page["items"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn google_lead_forms_make_one_lead_each_and_unmapped_forms_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+
+    // Wrong and missing keys: 401, nothing stored.
+    let mut wrong = google_lead("L-wrong", 40000000001, "not-the-key", "+4930901820", false);
+    assert_eq!(post_google(&server, &wrong).await.0, 401);
+    wrong["google_key"] = Value::Null;
+    assert_eq!(post_google(&server, &wrong).await.0, 401);
+    // The tenant's key does not open a form that has its own.
+    let tenant_key = google_lead("L-wrong", 40000000001, TENANT_KEY, "+4930901820", false);
+    assert_eq!(post_google(&server, &tenant_key).await.0, 401);
+    let (status, body) = post_google(&server, &json!({"form_id": 1})).await;
+    assert_eq!(status, 400, "{body}");
+
+    // Two leads, the first delivered three times and out of order (one
+    // copy after the second lead, two at once).
+    let a = google_lead("L-A", 40000000001, FORM_KEY, "+4930901820", false);
+    let b = google_lead("L-B", 40000000001, FORM_KEY, "+4930901821", false);
+    assert_eq!(post_google(&server, &a).await.0, 200);
+    assert_eq!(post_google(&server, &b).await.0, 200);
+    let (first, second) = tokio::join!(post_google(&server, &a), post_google(&server, &a));
+    assert_eq!((first.0, second.0), (200, 200));
+
+    let made = eventually(&server, "two Google leads", Duration::from_secs(20), || async {
+        let leads = leads(&server).await;
+        let google: Vec<Value> = leads
+            .into_iter()
+            .filter(|l| l["source"] == "google_ads")
+            .collect();
+        (google.len() == 2 && google.iter().all(|l| l["owner"].is_object())).then_some(google)
+    })
+    .await;
+    let anna = made.iter().find(|l| l["phone"] == "+4930901820").unwrap();
+    assert_eq!(anna["name"], "Anna Schmidt");
+    assert_eq!(anna["service"], "implant");
+    assert_eq!(anna["form"], "web");
+    // The mapping's campaign language outranks the phone's country.
+    assert_eq!(anna["language"], "en");
+    assert_eq!(anna["language_source"], "campaign");
+    let ad = &anna["attribution"]["ad"];
+    assert_eq!(ad["campaign_id"], "10000000007");
+    assert_eq!(ad["adset_id"], "20000000007");
+    assert_eq!(ad["ad_id"], "30000000007");
+    assert_eq!(ad["click_id"], "EAIaIQobChMI-test");
+    assert_eq!(anna["attribution"]["utm_source"], "google_ads");
+    // Delivered three times: one lead, one touch.
+    let detail = lead(&server, anna["id"].as_str().unwrap()).await;
+    assert_eq!(detail["touches"].as_array().unwrap().len(), 1, "{detail}");
+
+    // A form nobody mapped (the tenant's key opens it): a lead all the
+    // same, its raw answers on the touch, a task for the manager.
+    let unmapped = google_lead("L-C", 40000000099, TENANT_KEY, "0532 123 45 67", false);
+    assert_eq!(post_google(&server, &unmapped).await.0, 200);
+    let kept = eventually(&server, "the unmapped lead", Duration::from_secs(20), || async {
+        leads(&server)
+            .await
+            .into_iter()
+            .find(|l| l["phone"] == "+905321234567")
+    })
+    .await;
+    assert_eq!(kept["source"], "google_ads");
+    assert!(kept.get("form").is_none(), "{kept}");
+    let detail = lead(&server, kept["id"].as_str().unwrap()).await;
+    let touch = &detail["touches"][0];
+    assert!(
+        touch["message"]
+            .as_str()
+            .unwrap()
+            .contains("which_treatment?: implant"),
+        "{touch}"
+    );
+    let task = detail["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["kind"] == "unmapped_lead_form")
+        .unwrap_or_else(|| panic!("no task: {detail}"));
+    assert_eq!(task["assignee"], "manager");
+    assert!(task["title"].as_str().unwrap().contains("40000000099"));
+
+    // Google's test lead: answered, stored as the form's last test, no lead.
+    let test = google_lead("TeSter-123", 40000000001, FORM_KEY, "+16505550123", true);
+    assert_eq!(post_google(&server, &test).await.0, 200);
+    let tests = eventually(&server, "the stored test", Duration::from_secs(20), || async {
+        let (status, tests) = staff_get(&server, TOKEN, "/v1/lead-ads/tests").await;
+        assert_eq!(status, 200);
+        (tests.as_array().is_some_and(|t| !t.is_empty())).then_some(tests)
+    })
+    .await;
+    assert_eq!(tests[0]["form_id"], "40000000001");
+    assert_eq!(tests[0]["form"], "web");
+    assert_eq!(tests[0]["outcome"], "mapped");
+    assert_eq!(
+        tests[0]["questions"],
+        json!(["FULL_NAME", "PHONE_NUMBER", "which_treatment?"])
+    );
+    assert!(
+        !leads(&server)
+            .await
+            .iter()
+            .any(|l| l["phone"] == "+16505550123")
+    );
+    // Another tenant's staff sees none of it.
+    let (_, other) = staff_get(&server, common::OTHER_TOKEN, "/v1/lead-ads/tests").await;
+    assert_eq!(other, json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_leads_language_comes_from_what_it_carries() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    // The clinic serves tr and en (its consultants'); it defaults to tr.
+    let cases: [(&[(&str, &str)], &str, &str); 4] = [
+        (
+            &[("phone", "+90 532 111 11 11"), ("language", "en")],
+            "en",
+            "chosen",
+        ),
+        (
+            &[
+                ("phone", "+90 532 111 11 12"),
+                (
+                    "message",
+                    "Hi, I would like to book an appointment for teeth whitening",
+                ),
+            ],
+            "en",
+            "message",
+        ),
+        // German is not served; English, Germany's second, is.
+        (&[("phone", "+49 30 901822")], "en", "phone_country"),
+        (&[("phone", "+7 912 345 67 89")], "tr", "default"),
+    ];
+    for (fields, language, source) in cases {
+        let (status, body) = post_form(&server, "web", fields).await;
+        assert_eq!(status, 202, "{body}");
+        let lead = lead(&server, body["id"].as_str().unwrap()).await;
+        assert_eq!(
+            (lead["language"].as_str(), lead["language_source"].as_str()),
+            (Some(language), Some(source)),
+            "{fields:?}: {}",
+            lead["language_reason"]
+        );
+        assert!(lead["language_reason"].as_str().is_some_and(|r| !r.is_empty()));
+    }
+}
