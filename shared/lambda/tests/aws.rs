@@ -331,6 +331,91 @@ fn dec(day: i8, h: i8, m: i8) -> jiff::Timestamp {
 }
 
 /// The staff API (the api function) as a client calls it.
+/// Google's lead webhook body, as its documentation gives it.
+fn google_lead(lead_id: &str, key: &str) -> Value {
+    json!({
+        "lead_id": lead_id,
+        "user_column_data": [
+            {"column_name": "Full Name", "string_value": "Anna Schmidt", "column_id": "FULL_NAME"},
+            {"column_name": "User Phone", "string_value": "+4930901820", "column_id": "PHONE_NUMBER"}
+        ],
+        "api_version": "1.0",
+        "form_id": 40000000001u64,
+        "campaign_id": 10000000007u64,
+        "google_key": key,
+        "is_test": false,
+        "gcl_id": "EAIaIQobChMI-test",
+        "adgroup_id": 20000000007u64,
+        "creative_id": 30000000007u64
+    })
+}
+
+const GOOGLE_FORM: &str = r#"
+[tenants.lead_ads]
+[[tenants.lead_ads.forms]]
+network = "google"
+id = "40000000001"
+form = "demo-web"
+key = "env:DEMO_GOOGLE_KEY"
+fields = { FULL_NAME = "name", PHONE_NUMBER = "phone" }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_google_lead_delivered_three_times_is_one_lead_through_the_functions() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("clinicflow.toml");
+    let demo = std::fs::read_to_string(common::repo().join("config/demo.toml")).unwrap();
+    std::fs::write(&config, format!("{demo}\n{GOOGLE_FORM}")).unwrap();
+    let env = |name: &str| (name == "DEMO_GOOGLE_KEY").then(|| "google-key-0123456789".to_owned());
+    let aws = Aws::start_with("google", &config, &env).await;
+    let webhook = |body: Value| {
+        let request = Request::builder()
+            .method("POST")
+            .uri("/webhooks/google/demo")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        clinicflow_app::http::webhooks_router(aws.app.clone()).oneshot(request)
+    };
+    // A wrong key: 401, nothing queued.
+    let refused = webhook(google_lead("L-1", "wrong")).await.unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    assert_eq!(aws.drain(&aws.leads_queue(), 1).await, 0);
+
+    aws.usage.reset();
+    let accepted = webhook(google_lead("L-1", "google-key-0123456789")).await.unwrap();
+    assert_eq!(accepted.status().as_u16(), 200);
+    println!(
+        "Google lead webhook: {} requests to answer",
+        aws.usage.total_requests()
+    );
+    for _ in 0..2 {
+        let again = webhook(google_lead("L-1", "google-key-0123456789")).await.unwrap();
+        assert_eq!(again.status().as_u16(), 200);
+    }
+    aws.drain_all(1).await;
+    let tenant = aws.app.directory.tenants().next().unwrap().clone();
+    let leads = aws
+        .app
+        .list_leads(&tenant, &LeadFilter::default(), 50, None)
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(leads.len(), 1, "{leads:?}");
+    let d = detail(&aws, leads[0].id.as_str()).await;
+    assert_eq!(d.lead.source, "google_ads");
+    assert_eq!(d.touches.len(), 1);
+    assert_eq!(count(&d, "greeting"), 1);
+    assert_eq!(
+        d.lead
+            .attribution
+            .ad
+            .as_ref()
+            .and_then(|a| a.campaign_id.as_deref()),
+        Some("10000000007")
+    );
+}
+
 async fn staff(aws: &Aws, method: &str, path: &str, body: Value) -> (u16, Value) {
     let request = Request::builder()
         .method(method)
