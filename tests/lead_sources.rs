@@ -108,14 +108,19 @@ async fn google_lead_forms_make_one_lead_each_and_unmapped_forms_are_kept() {
     let (first, second) = tokio::join!(post_google(&server, &a), post_google(&server, &a));
     assert_eq!((first.0, second.0), (200, 200));
 
-    let made = eventually(&server, "two Google leads", Duration::from_secs(20), || async {
-        let leads = leads(&server).await;
-        let google: Vec<Value> = leads
-            .into_iter()
-            .filter(|l| l["source"] == "google_ads")
-            .collect();
-        (google.len() == 2 && google.iter().all(|l| l["owner"].is_object())).then_some(google)
-    })
+    let made = eventually(
+        &server,
+        "two Google leads",
+        Duration::from_secs(20),
+        || async {
+            let leads = leads(&server).await;
+            let google: Vec<Value> = leads
+                .into_iter()
+                .filter(|l| l["source"] == "google_ads")
+                .collect();
+            (google.len() == 2 && google.iter().all(|l| l["owner"].is_object())).then_some(google)
+        },
+    )
     .await;
     let anna = made.iter().find(|l| l["phone"] == "+4930901820").unwrap();
     assert_eq!(anna["name"], "Anna Schmidt");
@@ -138,12 +143,17 @@ async fn google_lead_forms_make_one_lead_each_and_unmapped_forms_are_kept() {
     // same, its raw answers on the touch, a task for the manager.
     let unmapped = google_lead("L-C", 40000000099, TENANT_KEY, "0532 123 45 67", false);
     assert_eq!(post_google(&server, &unmapped).await.0, 200);
-    let kept = eventually(&server, "the unmapped lead", Duration::from_secs(20), || async {
-        leads(&server)
-            .await
-            .into_iter()
-            .find(|l| l["phone"] == "+905321234567")
-    })
+    let kept = eventually(
+        &server,
+        "the unmapped lead",
+        Duration::from_secs(20),
+        || async {
+            leads(&server)
+                .await
+                .into_iter()
+                .find(|l| l["phone"] == "+905321234567")
+        },
+    )
     .await;
     assert_eq!(kept["source"], "google_ads");
     assert!(kept.get("form").is_none(), "{kept}");
@@ -168,11 +178,16 @@ async fn google_lead_forms_make_one_lead_each_and_unmapped_forms_are_kept() {
     // Google's test lead: answered, stored as the form's last test, no lead.
     let test = google_lead("TeSter-123", 40000000001, FORM_KEY, "+16505550123", true);
     assert_eq!(post_google(&server, &test).await.0, 200);
-    let tests = eventually(&server, "the stored test", Duration::from_secs(20), || async {
-        let (status, tests) = staff_get(&server, TOKEN, "/v1/lead-ads/tests").await;
-        assert_eq!(status, 200);
-        (tests.as_array().is_some_and(|t| !t.is_empty())).then_some(tests)
-    })
+    let tests = eventually(
+        &server,
+        "the stored test",
+        Duration::from_secs(20),
+        || async {
+            let (status, tests) = staff_get(&server, TOKEN, "/v1/lead-ads/tests").await;
+            assert_eq!(status, 200);
+            (tests.as_array().is_some_and(|t| !t.is_empty())).then_some(tests)
+        },
+    )
     .await;
     assert_eq!(tests[0]["form_id"], "40000000001");
     assert_eq!(tests[0]["form"], "web");
@@ -197,7 +212,8 @@ async fn a_form_leads_language_comes_from_what_it_carries() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path());
     // The clinic serves tr and en (its consultants'); it defaults to tr.
-    let cases: [(&[(&str, &str)], &str, &str); 4] = [
+    type Fields<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Fields<'_>, &str, &str); 4] = [
         (
             &[("phone", "+90 532 111 11 11"), ("language", "en")],
             "en",
@@ -228,6 +244,10 @@ async fn a_form_leads_language_comes_from_what_it_carries() {
             "{fields:?}: {}",
             lead["language_reason"]
         );
-        assert!(lead["language_reason"].as_str().is_some_and(|r| !r.is_empty()));
+        assert!(
+            lead["language_reason"]
+                .as_str()
+                .is_some_and(|r| !r.is_empty())
+        );
     }
 }

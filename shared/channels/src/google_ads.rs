@@ -128,7 +128,10 @@ mod tests {
         assert_eq!(d.lead.ad.campaign_id.as_deref(), Some("10000000000"));
         assert_eq!(d.lead.ad.adset_id.as_deref(), Some("20000000000"));
         assert_eq!(d.lead.ad.ad_id.as_deref(), Some("30000000000"));
-        assert_eq!(d.lead.answers[1], ("PHONE_NUMBER".into(), "+16505550123".into()));
+        assert_eq!(
+            d.lead.answers[1],
+            ("PHONE_NUMBER".into(), "+16505550123".into())
+        );
     }
 
     #[test]
@@ -140,9 +143,15 @@ mod tests {
             r#"{"lead_id": "x", "form_id": null}"#,
             r#"{"lead_id": "x", "form_id": {"a": 1}}"#,
         ] {
-            assert!(parse_webhook(body.as_bytes(), Timestamp::UNIX_EPOCH).is_err(), "{body}");
+            assert!(
+                parse_webhook(body.as_bytes(), Timestamp::UNIX_EPOCH).is_err(),
+                "{body}"
+            );
         }
-        let ok = parse_webhook(br#"{"lead_id": "x", "form_id": "77"}"#, Timestamp::UNIX_EPOCH);
+        let ok = parse_webhook(
+            br#"{"lead_id": "x", "form_id": "77"}"#,
+            Timestamp::UNIX_EPOCH,
+        );
         assert_eq!(ok.map(|d| d.lead.form_id).ok().as_deref(), Some("77"));
     }
 }

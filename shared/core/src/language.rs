@@ -94,7 +94,11 @@ pub fn decide(
         );
     }
     if let Some(l) = evidence.utm_lang.and_then(|raw| Language::parse(raw).ok()) {
-        return choice(&l, LanguageSource::UtmLang, format!("the link's utm_lang is {l}"));
+        return choice(
+            &l,
+            LanguageSource::UtmLang,
+            format!("the link's utm_lang is {l}"),
+        );
     }
     if let Some((l, confidence)) = evidence.text.and_then(|t| detect(t, served)) {
         return choice(
@@ -307,7 +311,10 @@ mod tests {
     use crate::contact::Region;
 
     fn langs(codes: &[&str]) -> Vec<Language> {
-        codes.iter().filter_map(|c| Language::parse(c).ok()).collect()
+        codes
+            .iter()
+            .filter_map(|c| Language::parse(c).ok())
+            .collect()
     }
 
     fn lang(code: &str) -> Language {
@@ -326,17 +333,26 @@ mod tests {
     fn first_messages_are_read_only_when_confident() {
         let served = langs(&["tr", "en", "ru", "ar", "de"]);
         let table: &[(&str, Option<&str>)] = &[
-            ("Merhaba, diş beyazlatma için randevu almak istiyorum", Some("tr")),
+            (
+                "Merhaba, diş beyazlatma için randevu almak istiyorum",
+                Some("tr"),
+            ),
             ("Merhaba, implant fiyatı nedir?", Some("tr")),
             ("fiyat bilgisi alabilir miyim", Some("tr")),
-            ("Hi, I would like to book an appointment for teeth whitening", Some("en")),
+            (
+                "Hi, I would like to book an appointment for teeth whitening",
+                Some("en"),
+            ),
             ("Hello, how much is an implant?", Some("en")),
             ("Здравствуйте, сколько стоит имплант?", Some("ru")),
             ("Добрый день", Some("ru")),
             ("Цена?", None),
             ("مرحبا كم سعر زراعة الأسنان", Some("ar")),
             ("السلام عليكم", Some("ar")),
-            ("Guten Tag, ich möchte einen Termin für eine Zahnreinigung", Some("de")),
+            (
+                "Guten Tag, ich möchte einen Termin für eine Zahnreinigung",
+                Some("de"),
+            ),
             ("Hallo, was kostet ein Implantat?", Some("de")),
             // Mixed: the larger part decides, or nothing does.
             ("Здравствуйте, hello", None),
@@ -371,14 +387,23 @@ mod tests {
         // which it does not serve, never as Turkish or Russian.
         let served = langs(&["tr", "ru"]);
         assert_eq!(detect("Guten Tag, ich möchte einen Termin", &served), None);
-        assert_eq!(detect("Bonjour, combien coûte un implant dentaire?", &served), None);
+        assert_eq!(
+            detect("Bonjour, combien coûte un implant dentaire?", &served),
+            None
+        );
         let got = detect("Здравствуйте, сколько стоит имплант?", &served);
         assert_eq!(got.map(|(l, _)| l), Some(lang("ru")));
         // One language served is still read when the text is in it.
-        let got = detect("Merhaba, diş beyazlatma için randevu almak istiyorum", &langs(&["tr"]));
+        let got = detect(
+            "Merhaba, diş beyazlatma için randevu almak istiyorum",
+            &langs(&["tr"]),
+        );
         assert_eq!(got.map(|(l, _)| l), Some(lang("tr")));
         // Languages the detector does not know are left out of it.
-        assert_eq!(detect("Merhaba, implant fiyatı nedir?", &langs(&["xx"])), None);
+        assert_eq!(
+            detect("Merhaba, implant fiyatı nedir?", &langs(&["xx"])),
+            None
+        );
     }
 
     #[test]
@@ -402,46 +427,86 @@ mod tests {
         };
         let cases: Vec<(Evidence<'_>, &str, LanguageSource)> = vec![
             (full, "en", LanguageSource::Chosen),
-            (Evidence { chosen: None, ..full }, "ar", LanguageSource::Campaign),
             (
-                Evidence { chosen: None, campaign: None, ..full },
+                Evidence {
+                    chosen: None,
+                    ..full
+                },
+                "ar",
+                LanguageSource::Campaign,
+            ),
+            (
+                Evidence {
+                    chosen: None,
+                    campaign: None,
+                    ..full
+                },
                 "de",
                 LanguageSource::UtmLang,
             ),
             (
-                Evidence { chosen: None, campaign: None, utm_lang: Some("not a code!"), ..full },
+                Evidence {
+                    chosen: None,
+                    campaign: None,
+                    utm_lang: Some("not a code!"),
+                    ..full
+                },
                 "ru",
                 LanguageSource::Message,
             ),
             (
-                Evidence { chosen: None, campaign: None, utm_lang: None, ..full },
+                Evidence {
+                    chosen: None,
+                    campaign: None,
+                    utm_lang: None,
+                    ..full
+                },
                 "ru",
                 LanguageSource::Message,
             ),
             (
-                Evidence { text: Some("Hallo"), chosen: None, campaign: None, utm_lang: None, ..full },
+                Evidence {
+                    text: Some("Hallo"),
+                    chosen: None,
+                    campaign: None,
+                    utm_lang: None,
+                    ..full
+                },
                 "de",
                 LanguageSource::PhoneCountry,
             ),
             (
-                Evidence { text: None, phone: Some(&ru_phone), ..Evidence::default() },
+                Evidence {
+                    text: None,
+                    phone: Some(&ru_phone),
+                    ..Evidence::default()
+                },
                 "ru",
                 LanguageSource::PhoneCountry,
             ),
             (
-                Evidence { phone: Some(&sa_phone), ..Evidence::default() },
+                Evidence {
+                    phone: Some(&sa_phone),
+                    ..Evidence::default()
+                },
                 "ar",
                 LanguageSource::PhoneCountry,
             ),
             // French is not served; English, France's second, is.
             (
-                Evidence { phone: Some(&fr_phone), ..Evidence::default() },
+                Evidence {
+                    phone: Some(&fr_phone),
+                    ..Evidence::default()
+                },
                 "en",
                 LanguageSource::PhoneCountry,
             ),
             // A country whose languages the clinic does not serve: default.
             (
-                Evidence { phone: Some(&jp_phone), ..Evidence::default() },
+                Evidence {
+                    phone: Some(&jp_phone),
+                    ..Evidence::default()
+                },
                 "tr",
                 LanguageSource::Default,
             ),
@@ -463,13 +528,19 @@ mod tests {
     fn the_reason_says_why() {
         let served = langs(&["tr", "ru"]);
         let (_, got) = decide(
-            &Evidence { text: Some("Здравствуйте, сколько стоит имплант?"), ..Evidence::default() },
+            &Evidence {
+                text: Some("Здравствуйте, сколько стоит имплант?"),
+                ..Evidence::default()
+            },
             &served,
             &lang("tr"),
         );
         assert_eq!(got.reason, "their message reads as ru (59 % confident)");
         let (_, got) = decide(
-            &Evidence { phone: Some(&phone("+90 532 123 45 67")), ..Evidence::default() },
+            &Evidence {
+                phone: Some(&phone("+90 532 123 45 67")),
+                ..Evidence::default()
+            },
             &served,
             &lang("ru"),
         );
@@ -478,7 +549,9 @@ mod tests {
 
     #[test]
     fn every_listed_country_names_codes_and_the_detector_knows_the_common_ones() {
-        for code in ["tr", "en", "ru", "ar", "de", "fr", "uk", "fa", "he", "nb", "zh"] {
+        for code in [
+            "tr", "en", "ru", "ar", "de", "fr", "uk", "fa", "he", "nb", "zh",
+        ] {
             assert!(detector_lang(code).is_some(), "{code}");
         }
         for region in ["TR", "DE", "SA", "RU", "GB", "XK", "BR"] {

@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::assignment::Rule;
 use crate::contact::{ContactKey, Reach};
+use crate::ids::{BranchId, ConsultantId, FormId, Language, LeadId, ManagerId, TenantId};
 use crate::language::LanguageChoice;
 use crate::lead_ads::AdAttribution;
-use crate::ids::{BranchId, ConsultantId, FormId, Language, LeadId, ManagerId, TenantId};
 
 /// The pipeline: New → Contacted → Info given → Appointment booked →
 /// Arrived / No-show → Follow-up, and Lost (with a reason) from anywhere open.
@@ -105,7 +105,7 @@ pub struct Attribution {
     pub referrer: Option<String>,
     /// A lead ad's campaign, ad group and ad, by id and name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ad: Option<AdAttribution>,
+    pub ad: Option<Box<AdAttribution>>,
 }
 
 /// Consent the patient gave with a submission.

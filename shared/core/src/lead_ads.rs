@@ -184,10 +184,14 @@ pub fn build(
     for (i, f) in c.forms.iter().enumerate() {
         let at = format!("{path}.forms[{i}]");
         let key = secret(&mut problems, format!("{at}.key"), f.key.as_deref());
-        let mut bad = |field: &str, problem: String| problems.push((format!("{at}.{field}"), problem));
+        let mut bad =
+            |field: &str, problem: String| problems.push((format!("{at}.{field}"), problem));
         let network = AdNetwork::parse(&f.network);
         if network.is_none() {
-            bad("network", format!("`{}` is not a lead-ad network: google or meta", f.network));
+            bad(
+                "network",
+                format!("`{}` is not a lead-ad network: google or meta", f.network),
+            );
         }
         let id = f.id.trim();
         if id.is_empty() || id.len() > 64 {
@@ -196,29 +200,48 @@ pub fn build(
         if network.is_some() && !seen.insert((network, id.to_owned())) {
             bad("id", format!("form `{id}` is mapped twice"));
         }
-        let form = forms.iter().find(|ours| ours.as_str() == f.form.trim()).cloned();
+        let form = forms
+            .iter()
+            .find(|ours| ours.as_str() == f.form.trim())
+            .cloned();
         if form.is_none() {
-            bad("form", format!("`{}` is not one of this clinic's forms", f.form));
+            bad(
+                "form",
+                format!("`{}` is not one of this clinic's forms", f.form),
+            );
         }
-        let language = f.language.as_deref().and_then(|l| {
-            Language::parse(l).map_err(|p| bad("language", p)).ok()
-        });
+        let language = f
+            .language
+            .as_deref()
+            .and_then(|l| Language::parse(l).map_err(|p| bad("language", p)).ok());
         for (question, target) in &f.fields {
             if !TARGETS.contains(&target.as_str()) {
                 bad(
                     &format!("fields.{question}"),
-                    format!("`{target}` is not a field of ours: one of {}", TARGETS.join(", ")),
+                    format!(
+                        "`{target}` is not a field of ours: one of {}",
+                        TARGETS.join(", ")
+                    ),
                 );
             }
         }
         if !f.fields.values().any(|t| t == "phone" || t == "email") {
-            bad("fields", "map the question that asks the phone number or the e-mail address".into());
+            bad(
+                "fields",
+                "map the question that asks the phone number or the e-mail address".into(),
+            );
         }
         if network == Some(AdNetwork::Meta) && f.key.is_some() {
-            bad("key", "Meta signs its webhooks with the app secret; a form has no key".into());
+            bad(
+                "key",
+                "Meta signs its webhooks with the app secret; a form has no key".into(),
+            );
         }
         if network == Some(AdNetwork::Google) && f.key.is_none() && c.google_key.is_none() {
-            bad("key", "Google sends a key with each lead: set it here or as lead_ads.google_key".into());
+            bad(
+                "key",
+                "Google sends a key with each lead: set it here or as lead_ads.google_key".into(),
+            );
         }
         if let (Some(network), Some(form)) = (network, form) {
             out.push(LeadForm {
@@ -272,7 +295,7 @@ pub fn attribution(ad: &LeadAd) -> Attribution {
         utm_campaign: a.campaign_name.clone().or_else(|| a.campaign_id.clone()),
         utm_content: a.ad_name.clone().or_else(|| a.ad_id.clone()),
         utm_term: a.adset_name.clone().or_else(|| a.adset_id.clone()),
-        ad: Some(a.clone()),
+        ad: Some(Box::new(a.clone())),
         ..Attribution::default()
     }
 }
@@ -281,7 +304,10 @@ pub fn attribution(ad: &LeadAd) -> Attribution {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Read {
     /// Through the clinic's mapping, as a post of `form`.
-    Mapped { submission: Submission, form: FormId },
+    Mapped {
+        submission: Submission,
+        form: FormId,
+    },
     /// Without a mapping (or with answers the mapping could not read): the
     /// contact questions only, at the default branch; `why` says what the
     /// clinic's admins should fix.
@@ -322,7 +348,10 @@ pub fn read(tenant: &Tenant, ad: &LeadAd) -> Read {
                     ),
                 }
             }
-            None => format!("{network} form {} is mapped to a form that left", ad.form_id),
+            None => format!(
+                "{network} form {} is mapped to a form that left",
+                ad.form_id
+            ),
         },
         None => format!(
             "{network} form {} has no mapping: add it to lead_ads.forms",
@@ -359,7 +388,9 @@ pub fn read(tenant: &Tenant, ad: &LeadAd) -> Read {
             Err(problems) => fields.retain(|(k, _)| !problems.iter().any(|p| &p.field == k)),
         }
     }
-    Read::Unreadable(format!("{why}; and neither a phone number nor an e-mail address reads"))
+    Read::Unreadable(format!(
+        "{why}; and neither a phone number nor an e-mail address reads"
+    ))
 }
 
 /// A readable list of the answers, for a lead whose form is not mapped

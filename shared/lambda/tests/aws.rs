@@ -350,22 +350,16 @@ fn google_lead(lead_id: &str, key: &str) -> Value {
     })
 }
 
-const GOOGLE_FORM: &str = r#"
-[tenants.lead_ads]
-[[tenants.lead_ads.forms]]
-network = "google"
-id = "40000000001"
-form = "demo-web"
-key = "env:DEMO_GOOGLE_KEY"
-fields = { FULL_NAME = "name", PHONE_NUMBER = "phone" }
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_google_lead_delivered_three_times_is_one_lead_through_the_functions() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("clinicflow.toml");
-    let demo = std::fs::read_to_string(common::repo().join("config/demo.toml")).unwrap();
-    std::fs::write(&config, format!("{demo}\n{GOOGLE_FORM}")).unwrap();
+    let read = |path: &str| std::fs::read_to_string(common::repo().join(path)).unwrap();
+    let (demo, google) = (
+        read("config/demo.toml"),
+        read("events/webhooks-demo-google.toml"),
+    );
+    std::fs::write(&config, format!("{demo}\n{google}")).unwrap();
     let env = |name: &str| (name == "DEMO_GOOGLE_KEY").then(|| "google-key-0123456789".to_owned());
     let aws = Aws::start_with("google", &config, &env).await;
     let webhook = |body: Value| {
@@ -383,14 +377,28 @@ async fn a_google_lead_delivered_three_times_is_one_lead_through_the_functions()
     assert_eq!(aws.drain(&aws.leads_queue(), 1).await, 0);
 
     aws.usage.reset();
-    let accepted = webhook(google_lead("L-1", "google-key-0123456789")).await.unwrap();
+    let accepted = webhook(google_lead("L-1", "google-key-0123456789"))
+        .await
+        .unwrap();
     assert_eq!(accepted.status().as_u16(), 200);
+    let answer = aws.usage.total_requests();
+    aws.drain_all(1).await;
+    // What one Google lead used of AWS, from its webhook to the greeting sent.
+    let (mut reads, mut writes) = (0.0, 0.0);
+    for c in aws.usage.capacity().values() {
+        reads += c.read_units;
+        writes += c.total_write_units();
+    }
     println!(
-        "Google lead webhook: {} requests to answer",
-        aws.usage.total_requests()
+        "Google lead: {answer} request(s) to answer, {} in all; {reads:.1} read units, {writes:.1} write units: ${:.4} per 1,000 leads",
+        aws.usage.total_requests(),
+        (reads * 0.125 + writes * 0.625) / 1000.0
     );
+    // Delivered twice more: nothing new.
     for _ in 0..2 {
-        let again = webhook(google_lead("L-1", "google-key-0123456789")).await.unwrap();
+        let again = webhook(google_lead("L-1", "google-key-0123456789"))
+            .await
+            .unwrap();
         assert_eq!(again.status().as_u16(), 200);
     }
     aws.drain_all(1).await;

@@ -257,3 +257,40 @@ async fn the_automation_samples_save_a_rule_and_arm_it() {
     assert_eq!(made.len(), 1);
     assert_eq!(made[0].firing.as_deref(), Some(fired[0].id.as_str()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_google_lead_sample_becomes_a_lead() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("clinicflow.toml");
+    let demo = std::fs::read_to_string(repo().join("config/demo.toml")).unwrap();
+    let google = event("webhooks-demo-google.toml");
+    std::fs::write(&config, format!("{demo}\n{google}")).unwrap();
+    let env = |name: &str| (name == "DEMO_GOOGLE_KEY").then(|| "sample-google-key".to_owned());
+    let aws = Aws::start_with("google-sample", &config, &env).await;
+    let app = aws.app.clone();
+    let tenant = app.directory.tenants().next().unwrap().clone();
+
+    let (status, body) = call(webhooks_router(app.clone()), "webhooks-google-lead.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["received"], 1);
+    let forged = event("webhooks-google-lead.json").replace("sample-google-key", "guessed-key");
+    let request = lambda_http::request::from_str(&forged).unwrap();
+    let response = webhooks_router(app.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    aws.drain_all(2).await;
+    let leads = app
+        .list_leads(
+            &tenant,
+            &clinicflow_app::usecases::LeadFilter::default(),
+            10,
+            None,
+        )
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(leads.len(), 1);
+    assert_eq!(leads[0].source, "google_ads");
+    assert_eq!(leads[0].service.as_deref(), Some("Implant"));
+    assert_eq!(leads[0].language.as_str(), "de");
+    assert!(leads[0].owner.is_some());
+}

@@ -17,9 +17,9 @@ use super::blasts::{
     TestSent,
 };
 use super::dto::{
-    Accepted, AdView, AttributionView, ContactRequest, HandledRequest, Health, HistoryView, LeadDetailView,
-    LeadView, MessageView, OwnerView, PhoneRequest, ReplyRequest, StageChangeView, StageRequest,
-    SubmissionFields, TaskView, TimerView, TouchView,
+    Accepted, AdView, AttributionView, ContactRequest, HandledRequest, Health, HistoryView,
+    LeadDetailView, LeadView, MessageView, OwnerView, PhoneRequest, ReplyRequest, StageChangeView,
+    StageRequest, SubmissionFields, TaskView, TimerView, TouchView,
 };
 use super::error::{ErrorBody, ErrorDetail, FieldProblem};
 use super::lead_ads::LeadAdTestView;

@@ -105,14 +105,7 @@ impl App {
             }
             if self
                 .create_lead(
-                    &tenant.id,
-                    &id,
-                    source,
-                    form,
-                    submission,
-                    &touch,
-                    extra,
-                    now,
+                    &tenant.id, &id, source, form, submission, &touch, extra, now,
                 )
                 .await?
                 .is_some()
