@@ -1278,4 +1278,121 @@ honeypot = "website"
         let d = load(&GOOD.replace("a-long-enough-staff-token", &format!("sha256:{hex}"))).unwrap();
         assert!(d.tenant_for_token("another-long-staff-token").is_some());
     }
+
+    const LEAD_ADS: &str = r#"
+[tenants.lead_ads]
+google_key = "env:GOOGLE_KEY"
+
+[[tenants.lead_ads.forms]]
+network = "google"
+id = "40000000001"
+form = "web"
+language = "en"
+fields = { FULL_NAME = "name", PHONE_NUMBER = "phone", "which_treatment?" = "service" }
+"#;
+
+    fn google_lead(form_id: &str, answers: &[(&str, &str)]) -> crate::lead_ads::LeadAd {
+        crate::lead_ads::LeadAd {
+            network: crate::lead_ads::AdNetwork::Google,
+            lead_id: "L-1".into(),
+            form_id: form_id.into(),
+            answers: answers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ad: crate::lead_ads::AdAttribution::default(),
+            test: false,
+            at: jiff::Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn lead_ad_forms_read_through_their_mapping() {
+        use crate::lead_ads::{Read, read};
+        let d = load(&format!("{GOOD}{LEAD_ADS}")).unwrap();
+        let tenant = d.tenants().next().unwrap();
+        assert!(tenant.google_key.is_some());
+        let answers = [
+            ("FULL_NAME", "Anna Schmidt"),
+            ("PHONE_NUMBER", "+49 30 901820"),
+            ("which_treatment?", "implant"),
+        ];
+        let Read::Mapped { submission, form } = read(tenant, &google_lead("40000000001", &answers))
+        else {
+            panic!("not mapped");
+        };
+        assert_eq!(form.as_str(), "web");
+        assert_eq!(submission.service.as_deref(), Some("implant"));
+        assert_eq!(submission.language.as_str(), "en");
+        assert_eq!(
+            submission.attribution.utm_source.as_deref(),
+            Some("google_ads")
+        );
+
+        // Another form: its contact questions only, and why.
+        let Read::Unmapped { submission, why } = read(tenant, &google_lead("77", &answers)) else {
+            panic!("not unmapped");
+        };
+        assert!(submission.service.is_none());
+        assert!(why.contains("form 77 has no mapping"), "{why}");
+        // A mapped form whose phone does not read: kept by its e-mail,
+        // unmapped, why named.
+        let bad_phone = [
+            ("FULL_NAME", "Anna"),
+            ("PHONE_NUMBER", "12"),
+            ("EMAIL", "anna@example.com"),
+        ];
+        let Read::Unmapped { submission, why } =
+            read(tenant, &google_lead("40000000001", &bad_phone))
+        else {
+            panic!("not unmapped");
+        };
+        assert!(why.contains("phone"), "{why}");
+        assert!(submission.reach.phone.is_none() && submission.reach.email.is_some());
+        // No contact at all: unreadable.
+        assert!(matches!(
+            read(
+                tenant,
+                &google_lead("40000000001", &[("FULL_NAME", "Anna")])
+            ),
+            Read::Unreadable(_)
+        ));
+    }
+
+    #[test]
+    fn lead_ad_forms_are_checked_with_their_paths() {
+        let bad = LEAD_ADS
+            .replace("google_key = \"env:GOOGLE_KEY\"\n", "")
+            .replace("network = \"google\"", "network = \"tiktok\"")
+            .replace("form = \"web\"", "form = \"nope\"")
+            .replace("language = \"en\"", "language = \"english!\"")
+            .replace("= \"service\"", "= \"colour\"");
+        let errors = load(&format!("{GOOD}{bad}")).unwrap_err();
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "tenants[0].lead_ads.forms[0].network",
+                "tenants[0].lead_ads.forms[0].form",
+                "tenants[0].lead_ads.forms[0].language",
+                "tenants[0].lead_ads.forms[0].fields.which_treatment?",
+            ],
+            "{errors:#?}"
+        );
+        // A Google form needs a key, its own or the tenant's; a mapping
+        // must name the question that gives a phone or an e-mail.
+        let keyless = LEAD_ADS
+            .replace("google_key = \"env:GOOGLE_KEY\"\n", "")
+            .replace("PHONE_NUMBER = \"phone\", ", "");
+        let errors = load(&format!("{GOOD}{keyless}")).unwrap_err();
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "tenants[0].lead_ads.forms[0].fields",
+                "tenants[0].lead_ads.forms[0].key",
+            ],
+            "{errors:#?}"
+        );
+    }
 }
