@@ -1,6 +1,7 @@
 //! Leads from outside our forms, end to end over the real binary: Google
-//! Ads lead forms (Google's documented webhook body, its key) and the
-//! language a lead is given from what it carries.
+//! Ads lead forms (Google's documented webhook body, its key), a
+//! switchboard's signed call records, and the language a lead is given
+//! from what it carries.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,6 +14,7 @@ use serde_json::{Value, json};
 
 const FORM_KEY: &str = "google-form-key-0123456789";
 const TENANT_KEY: &str = "google-tenant-key-0123456789";
+const CALLS_SECRET: &str = "switchboard-secret-0123456789";
 
 /// The common test clinic with two Google lead forms: one mapped (with
 /// its own key and the campaign's language), the rest read with the
@@ -30,6 +32,10 @@ language = "en"
 key = "env:TEST_GOOGLE_FORM_KEY"
 fields = { FULL_NAME = "name", PHONE_NUMBER = "phone", EMAIL = "email", "which_treatment?" = "service" }
 
+[tenants.calls]
+signing_secret = "env:TEST_CALLS_SECRET"
+agents = { "101" = "ayse" }
+
 [[tenants]]
 id = "other""#;
     common::config(dir, "1h", "2h").replacen("\n[[tenants]]\nid = \"other\"", lead_ads, 1)
@@ -42,6 +48,7 @@ fn start(dir: &std::path::Path) -> Server {
         &[
             ("TEST_GOOGLE_KEY", TENANT_KEY),
             ("TEST_GOOGLE_FORM_KEY", FORM_KEY),
+            ("TEST_CALLS_SECRET", CALLS_SECRET),
         ],
     )
 }
@@ -250,4 +257,199 @@ async fn a_form_leads_language_comes_from_what_it_carries() {
                 .is_some_and(|r| !r.is_empty())
         );
     }
+}
+
+/// Posts a call record signed as a switchboard signs it (`at`: the
+/// timestamp's offset from now, in seconds).
+async fn post_call(server: &Server, record: &Value, secret: &str, offset: i64) -> (u16, Value) {
+    let body = record.to_string();
+    let at = jiff::Timestamp::now().as_second() + offset;
+    let signature =
+        clinicflow_channels::signature::sign_callback(secret.as_bytes(), at, body.as_bytes());
+    let r = client()
+        .post(server.url("/webhooks/calls/clinic"))
+        .header("content-type", "application/json")
+        .header("X-Clinicflow-Timestamp", at.to_string())
+        .header("X-Clinicflow-Signature-256", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn call(id: &str, direction: &str, status: &str, patient: &str) -> Value {
+    let (from, to) = match direction {
+        "inbound" => (patient, "+902160000000"),
+        _ => ("+902160000000", patient),
+    };
+    json!({
+        "id": id, "direction": direction, "status": status, "from": from, "to": to,
+        "started_at": jiff::Timestamp::now().to_string(),
+        "duration": if status == "answered" { 95 } else { 0 },
+        "agent": "101", "recording_url": format!("https://pbx.example/rec/{id}.mp3"),
+        "note": "asked about implants"
+    })
+}
+
+async fn lead_with_phone(server: &Server, phone: &str) -> Option<Value> {
+    let found = leads(server)
+        .await
+        .into_iter()
+        .find(|l| l["phone"] == phone)?;
+    Some(lead(server, found["id"].as_str()?).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switchboards_calls_make_leads_touches_tasks_and_contacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let phone = "+905325550001";
+
+    // Unsigned, wrongly signed, stale: 401, nothing stored. Unreadable: 422.
+    let missed = call("c-1", "inbound", "missed", phone);
+    assert_eq!(post_call(&server, &missed, "guess", 0).await.0, 401);
+    assert_eq!(post_call(&server, &missed, CALLS_SECRET, -600).await.0, 401);
+    let r = client()
+        .post(server.url("/webhooks/calls/clinic"))
+        .json(&missed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let (status, body) = post_call(
+        &server,
+        &call("c-x", "sideways", "busy", phone),
+        CALLS_SECRET,
+        0,
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = post_call(
+        &server,
+        &call("c-y", "inbound", "missed", "12"),
+        CALLS_SECRET,
+        0,
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["fields"][0]["field"], "from");
+    assert!(leads(&server).await.is_empty());
+
+    // A missed call from a new number, posted twice: one lead, source
+    // `call`, assigned and greeted by message.
+    assert_eq!(post_call(&server, &missed, CALLS_SECRET, 0).await.0, 200);
+    assert_eq!(post_call(&server, &missed, CALLS_SECRET, 0).await.0, 200);
+    let first = eventually(
+        &server,
+        "the caller's lead, greeted",
+        Duration::from_secs(20),
+        || async {
+            let l = lead_with_phone(&server, phone).await?;
+            (!common::messages_of(&l, "greeting").is_empty()).then_some(l)
+        },
+    )
+    .await;
+    assert_eq!(first["source"], "call");
+    assert_eq!(first["language"], "tr");
+    assert_eq!(first["language_source"], "phone_country");
+    assert_eq!(first["touches"].as_array().unwrap().len(), 1);
+    assert_eq!(leads(&server).await.len(), 1);
+    let owner = first["owner"]["consultant"].as_str().unwrap().to_owned();
+
+    // Another missed call from them: a touch, and a task for the owner.
+    let again = call("c-2", "inbound", "missed", phone);
+    assert_eq!(post_call(&server, &again, CALLS_SECRET, 0).await.0, 200);
+    let touched = eventually(
+        &server,
+        "the call-back task",
+        Duration::from_secs(20),
+        || async {
+            let l = lead_with_phone(&server, phone).await?;
+            let tasks = l["tasks"].as_array()?.clone();
+            tasks
+                .iter()
+                .any(|t| t["kind"] == "missed_call")
+                .then_some(l)
+        },
+    )
+    .await;
+    assert_eq!(touched["touches"].as_array().unwrap().len(), 2);
+    // Nobody has spoken to them yet: the SLA runs.
+    assert!(
+        touched["timers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["kind"] == "sla_warn"),
+        "{touched}"
+    );
+    let task = touched["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["kind"] == "missed_call")
+        .unwrap();
+    assert_eq!(task["assignee"], owner.as_str());
+
+    // The agent calls back and they talk: a recorded contact, by the
+    // consultant the agent maps to; the SLA stops.
+    let answered = call("c-3", "outbound", "answered", phone);
+    assert_eq!(post_call(&server, &answered, CALLS_SECRET, 0).await.0, 200);
+    let contacted = eventually(
+        &server,
+        "the recorded contact",
+        Duration::from_secs(20),
+        || async {
+            let l = lead_with_phone(&server, phone).await?;
+            l["first_contact_at"].is_string().then_some(l)
+        },
+    )
+    .await;
+    assert_eq!(contacted["stage"], "contacted");
+    let recorded = contacted["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["kind"] == "contact_recorded")
+        .unwrap()
+        .clone();
+    assert_eq!(recorded["details"]["contact"], "call");
+    assert_eq!(recorded["details"]["by"], "ayse");
+    assert!(
+        recorded["details"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("https://pbx.example/rec/c-3.mp3")
+    );
+    assert!(
+        !contacted["timers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["kind"].as_str().is_some_and(|n| n.starts_with("sla")))
+    );
+
+    // An answered call from a new number: a lead already contacted.
+    let other = "+905325550002";
+    let talked = call("c-4", "inbound", "answered", other);
+    assert_eq!(post_call(&server, &talked, CALLS_SECRET, 0).await.0, 200);
+    let l = eventually(
+        &server,
+        "the answered caller's lead",
+        Duration::from_secs(20),
+        || async {
+            let l = lead_with_phone(&server, other).await?;
+            l["first_contact_at"].is_string().then_some(l)
+        },
+    )
+    .await;
+    assert_eq!(l["source"], "call");
+    assert_eq!(l["stage"], "contacted");
+    // Our unanswered call to a number without a lead: nothing.
+    let nobody = call("c-5", "outbound", "missed", "+905325550003");
+    assert_eq!(post_call(&server, &nobody, CALLS_SECRET, 0).await.0, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(lead_with_phone(&server, "+905325550003").await.is_none());
 }

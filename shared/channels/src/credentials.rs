@@ -22,6 +22,8 @@ pub struct TenantCredentials {
     pub google_key: Option<String>,
     /// Google lead forms' own keys, by the form's id.
     pub google_form_keys: HashMap<String, String>,
+    /// The secret the clinic's switchboard signs call records with.
+    pub calls_secret: Option<String>,
 }
 
 impl TenantCredentials {
@@ -147,6 +149,11 @@ impl Credentials {
                 {
                     creds.google_form_keys.insert(form.id.clone(), value);
                 }
+            }
+            if let Some(calls) = &tenant.calls {
+                creds.calls_secret = resolver
+                    .get(&format!("{path}.calls.signing_secret"), &calls.secret)
+                    .await;
             }
             out.insert(tenant.id.clone(), creds);
         }

@@ -14,7 +14,9 @@
 //! - Ours, on calls to a clinic's scheduler: `X-Clinicflow-Signature-256`
 //!   is `sha256=` and the hex HMAC-SHA256 of `{timestamp}.{body}`, the
 //!   timestamp (Unix seconds) sent as `X-Clinicflow-Timestamp`, so a
-//!   receiver can refuse replays.
+//!   receiver can refuse replays. A clinic's switchboard signs the call
+//!   records it posts to us the same way, and we refuse a timestamp more
+//!   than [`MAX_SKEW`] seconds away from our clock.
 //!
 //! Comparisons are constant-time (`Mac::verify_slice`).
 
@@ -29,6 +31,9 @@ pub const TWILIO_HEADER: &str = "X-Twilio-Signature";
 pub const CALCOM_HEADER: &str = "X-Cal-Signature-256";
 pub const CALLBACK_HEADER: &str = "X-Clinicflow-Signature-256";
 pub const CALLBACK_TIMESTAMP: &str = "X-Clinicflow-Timestamp";
+
+/// How far (seconds) a signed request's timestamp may be from our clock.
+pub const MAX_SKEW: i64 = 300;
 
 /// Why a webhook's signature was refused (the answer is 401 either way).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -89,6 +94,38 @@ pub fn sign_callback(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     mac.update(format!("{timestamp}.").as_bytes());
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Checks our own signature (as [`sign_callback`] makes it) of `body`,
+/// sent with `timestamp`, at `now` (Unix seconds): a stale or future
+/// timestamp is refused like a wrong signature.
+pub fn verify_ours(
+    secret: &[u8],
+    timestamp: Option<&str>,
+    header: Option<&str>,
+    body: &[u8],
+    now: i64,
+) -> Result<(), SignatureError> {
+    let timestamp = timestamp.ok_or(SignatureError::Missing(CALLBACK_TIMESTAMP))?;
+    let header = header.ok_or(SignatureError::Missing(CALLBACK_HEADER))?;
+    let at: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| SignatureError::Malformed(CALLBACK_TIMESTAMP))?;
+    if (now - at).abs() > MAX_SKEW {
+        return Err(SignatureError::Mismatch(CALLBACK_TIMESTAMP));
+    }
+    let hex_part = header
+        .trim()
+        .strip_prefix("sha256=")
+        .ok_or(SignatureError::Malformed(CALLBACK_HEADER))?;
+    let expected = hex::decode(hex_part).map_err(|_| SignatureError::Malformed(CALLBACK_HEADER))?;
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+        .map_err(|_| SignatureError::Mismatch(CALLBACK_HEADER))?;
+    mac.update(format!("{at}.").as_bytes());
+    mac.update(body);
+    mac.verify_slice(&expected)
+        .map_err(|_| SignatureError::Mismatch(CALLBACK_HEADER))
 }
 
 /// Checks Twilio's `X-Twilio-Signature` of a request to `url` whose
@@ -232,6 +269,45 @@ mod tests {
                 br#"{"event":"appointment.confirmed"}"#
             ),
             "sha256=43d0e19bc6177003b3c3e64f2ceebd8c9e08ab628060aacab6424423077fdb31"
+        );
+    }
+
+    /// The Python vector above, verified as a switchboard's signed call
+    /// record: inside the clock's skew only.
+    #[test]
+    fn our_signature_is_verified_with_its_timestamp() {
+        let body = br#"{"event":"appointment.confirmed"}"#;
+        let signed = "sha256=43d0e19bc6177003b3c3e64f2ceebd8c9e08ab628060aacab6424423077fdb31";
+        let at = Some("1796032800");
+        let verify = |secret: &[u8], at, header, now| verify_ours(secret, at, header, body, now);
+        assert_eq!(
+            verify(b"callback-secret", at, Some(signed), 1796032800 + 299),
+            Ok(())
+        );
+        assert_eq!(
+            verify(b"callback-secret", at, Some(signed), 1796032800 + 301),
+            Err(SignatureError::Mismatch(CALLBACK_TIMESTAMP))
+        );
+        assert_eq!(
+            verify(b"other-secret", at, Some(signed), 1796032800),
+            Err(SignatureError::Mismatch(CALLBACK_HEADER))
+        );
+        assert_eq!(
+            verify(
+                b"callback-secret",
+                Some("1796032801"),
+                Some(signed),
+                1796032800
+            ),
+            Err(SignatureError::Mismatch(CALLBACK_HEADER))
+        );
+        assert_eq!(
+            verify(b"callback-secret", None, Some(signed), 1796032800),
+            Err(SignatureError::Missing(CALLBACK_TIMESTAMP))
+        );
+        assert_eq!(
+            verify(b"callback-secret", at, Some("43d0"), 1796032800),
+            Err(SignatureError::Malformed(CALLBACK_HEADER))
         );
     }
 

@@ -87,6 +87,9 @@ pub struct TenantConfig {
     /// Lead forms inside ads (Google Ads, Meta) and how to read them.
     #[serde(default)]
     pub lead_ads: crate::lead_ads::LeadAdsConfig,
+    /// The call centre's or switchboard's signed call records.
+    #[serde(default)]
+    pub calls: Option<crate::calls::CallsConfig>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -603,6 +606,23 @@ fn build_tenant(
         }
     };
 
+    let consultant_ids: Vec<ConsultantId> = consultants.iter().map(|k| k.id.clone()).collect();
+    let calls = match &c.calls {
+        None => Some(None),
+        Some(calls) => {
+            match crate::calls::CallsPolicy::build(&format!("{path}.calls"), calls, &consultant_ids)
+            {
+                Ok(policy) => Some(Some(policy)),
+                Err(problems) => {
+                    for (at, problem) in problems {
+                        errors.add(at, problem);
+                    }
+                    None
+                }
+            }
+        }
+    };
+
     if errors.0.len() > before {
         return None;
     }
@@ -625,6 +645,7 @@ fn build_tenant(
             blasts: blasts?,
             google_key: lead_ads.clone()?.0,
             lead_forms: lead_ads?.1,
+            calls: calls?,
         },
         digests,
     ))

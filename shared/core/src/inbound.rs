@@ -5,6 +5,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::calls::Call;
 use crate::lead_ads::LeadAd;
 use crate::message::{Channel, Failure, MessageStatus};
 
@@ -18,6 +19,8 @@ pub enum Inbound {
     Status(StatusUpdate),
     /// A patient filled a lead form inside an ad.
     LeadAd(LeadAd),
+    /// The switchboard reported a call.
+    Call(Call),
 }
 
 impl Inbound {
@@ -30,6 +33,7 @@ impl Inbound {
                 format!("{}:{}:{}", s.provider, s.provider_id, s.status.as_str())
             }
             Inbound::LeadAd(l) => format!("{}:lead:{}", l.network.as_str(), l.lead_id),
+            Inbound::Call(c) => format!("call:{}", c.id),
         }
     }
 }

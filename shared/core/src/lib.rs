@@ -28,6 +28,7 @@ pub mod assignment;
 pub mod automation;
 pub mod blast;
 pub mod calcom;
+pub mod calls;
 pub mod config;
 pub mod contact;
 mod country_zones;

@@ -23,6 +23,8 @@ pub enum TaskKind {
     /// A lead came from a lead-ad form nobody mapped (or whose answers
     /// did not read): map it.
     UnmappedLeadForm,
+    /// A patient with an open lead called and nobody answered: call back.
+    MissedCall,
 }
 
 impl TaskKind {
@@ -34,6 +36,7 @@ impl TaskKind {
             TaskKind::LowScore => "low_score",
             TaskKind::Automation => "automation",
             TaskKind::UnmappedLeadForm => "unmapped_lead_form",
+            TaskKind::MissedCall => "missed_call",
         }
     }
 }

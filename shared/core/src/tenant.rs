@@ -43,6 +43,8 @@ pub struct Tenant {
     pub google_key: Option<SecretRef>,
     /// Lead-ad forms and how their answers read as our fields.
     pub lead_forms: Vec<crate::lead_ads::LeadForm>,
+    /// The switchboard's signed call records, when the clinic sends them.
+    pub calls: Option<crate::calls::CallsPolicy>,
 }
 
 impl Tenant {

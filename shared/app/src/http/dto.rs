@@ -408,7 +408,7 @@ pub struct TaskView {
     /// …or the deal.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deal: Option<String>,
-    /// `sla_breach`, `no_consultant`, `reschedule_request`, `low_score` or `automation`.
+    /// `sla_breach`, `no_consultant`, `reschedule_request`, `low_score`, `automation`, `unmapped_lead_form` or `missed_call`.
     pub kind: String,
     /// A consultant's or a manager's id.
     pub assignee: String,

@@ -11,9 +11,14 @@ use axum::extract::{OriginalUri, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use clinicflow_channels::credentials::TenantCredentials;
-use clinicflow_channels::signature::{self, CALCOM_HEADER, META_HEADER, TWILIO_HEADER};
+use clinicflow_channels::signature::{
+    self, CALCOM_HEADER, CALLBACK_HEADER, CALLBACK_TIMESTAMP, META_HEADER, TWILIO_HEADER,
+};
 use clinicflow_channels::{google_ads, twilio, whatsapp};
 use clinicflow_core::calcom;
+use clinicflow_core::calls;
+use clinicflow_core::contact::PhoneNumber;
+use clinicflow_core::ids::ConsultantId;
 use clinicflow_core::ids::TenantId;
 use clinicflow_core::inbound::Inbound;
 use clinicflow_core::submission::FieldError;
@@ -341,6 +346,71 @@ pub async fn google(
     }
     let n = enqueue(&app, &tenant.id, vec![Inbound::LeadAd(delivered.lead)]).await?;
     info!(tenant = %tenant.id, "Google lead accepted");
+    Ok(axum::Json(Received { received: n }).into_response())
+}
+
+/// A clinic's call centre or switchboard: one call record, signed the way
+/// we sign our own calls (`X-Clinicflow-Timestamp`, and
+/// `X-Clinicflow-Signature-256` over `{timestamp}.{body}`), checked, read
+/// and queued.
+#[utoipa::path(
+    post,
+    path = "/webhooks/calls/{tenant}",
+    tag = "webhooks",
+    params(
+        ("tenant" = String, Path, description = "The clinic chain's id"),
+        ("X-Clinicflow-Timestamp" = String, Header, description = "Unix seconds when it was signed; at most 5 minutes from our clock"),
+        ("X-Clinicflow-Signature-256" = String, Header, description = "`sha256=` and the hex HMAC-SHA256 of `{timestamp}.{body}` under the clinic's calls secret"),
+    ),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "`id`, `direction` (`inbound`/`outbound`), `status` (`answered`/`missed`), `from`, `to`, `started_at` (RFC 3339), `duration` (seconds), `agent`, `recording_url`, `note`"),
+    responses(
+        (status = 200, description = "Verified and queued", body = Received),
+        (status = 401, description = "Missing, stale or wrong signature; nothing stored", body = ErrorBody),
+        (status = 404, description = "No such clinic, or no switchboard configured", body = ErrorBody),
+        (status = 422, description = "A record we cannot read, each field named", body = ErrorBody),
+    ),
+)]
+pub async fn calls(
+    State(app): State<Arc<App>>,
+    PathParam(tenant): PathParam,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (tenant, keys) = tenant_with(&app, &tenant)?;
+    let (Some(secret), Some(policy)) = (keys.calls_secret.as_ref(), tenant.calls.as_ref()) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no switchboard is configured for this clinic",
+        ));
+    };
+    let bytes = body::read(body).await?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Err(e) = signature::verify_ours(
+        secret.as_bytes(),
+        header(CALLBACK_TIMESTAMP),
+        header(CALLBACK_HEADER),
+        &bytes,
+        app.clock.now().as_second(),
+    ) {
+        warn!(tenant = %tenant.id, problem = %e, "call record refused");
+        return Err(refused(&e));
+    }
+    let consultants: Vec<ConsultantId> = tenant.consultants.iter().map(|k| k.id.clone()).collect();
+    let call = calls::parse(&bytes, &|agent| policy.consultant(agent, &consultants))
+        .map_err(ApiError::invalid)?;
+    if let Err(e) = PhoneNumber::parse(&call.patient, tenant.default_branch().phone_region) {
+        let field = match call.direction {
+            calls::Direction::Inbound => "from",
+            calls::Direction::Outbound => "to",
+        };
+        return Err(ApiError::invalid(vec![FieldError::new(
+            field,
+            e.to_string(),
+        )]));
+    }
+    let n = enqueue(&app, &tenant.id, vec![Inbound::Call(call)]).await?;
+    info!(tenant = %tenant.id, "call record accepted");
     Ok(axum::Json(Received { received: n }).into_response())
 }
 

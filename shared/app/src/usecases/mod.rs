@@ -9,6 +9,7 @@ mod appointments;
 mod assign;
 pub(crate) mod automations;
 pub(crate) mod blasts;
+mod calls;
 mod compose;
 mod deliver;
 mod inbound;

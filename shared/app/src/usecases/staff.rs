@@ -54,45 +54,71 @@ impl App {
                 version,
             } = self.lead_of(tenant, &lead_id).await?;
             let now = self.clock.now();
-            let mut next = lead.clone();
-            next.first_contact_at.get_or_insert(now);
-            next.updated_at = now;
-            let mut events = vec![LeadEvent::ContactRecorded {
-                contact: input.kind,
-                by: by.clone(),
-                note: note.clone(),
-            }];
-            if lead.stage == Stage::New {
-                next.enter(Stage::Contacted, now);
-                events.push(LeadEvent::StageChanged {
-                    from: Stage::New,
-                    to: Stage::Contacted,
-                    reason: None,
-                });
-            }
-            let mut writes = vec![records::lead(&next, Some(version))?];
-            writes.extend(self.events(tenant, &lead.id, events, now)?);
-            writes.extend(stop_sla(tenant, &lead.id));
-            let mut happened = vec![Event::TouchRecorded {
-                touch_type: input.kind,
-                id: self.ids.new_id(),
-            }];
-            if next.stage != lead.stage {
-                happened.push(entered(&next));
-            }
-            writes.push(automation_events(
-                &tenant.id,
-                &RecordRef::Lead(lead.id.clone()),
-                happened,
+            let (next, writes) = self.contact_writes(
+                tenant,
+                &lead,
+                version,
+                input.kind,
+                by.clone(),
+                note.clone(),
                 now,
-                0,
-            ));
+            )?;
             if landed(self.store.write(writes).await)? {
                 info!(tenant = %tenant.id, lead = %lead.id, "contact recorded");
                 return Ok(next);
             }
         }
         Err(busy("contact"))
+    }
+
+    /// The writes of a contact with the patient of `lead` (read at
+    /// `version`): its history, the first contact (a new lead moves to
+    /// Contacted), the SLA's timers deleted, the automation events.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn contact_writes(
+        &self,
+        tenant: &Tenant,
+        lead: &Lead,
+        version: u64,
+        kind: ContactKind,
+        by: Option<ConsultantId>,
+        note: Option<String>,
+        now: Timestamp,
+    ) -> Result<(Lead, Vec<Write>), AppError> {
+        let mut next = lead.clone();
+        next.first_contact_at.get_or_insert(now);
+        next.updated_at = now;
+        let mut events = vec![LeadEvent::ContactRecorded {
+            contact: kind,
+            by,
+            note,
+        }];
+        if lead.stage == Stage::New {
+            next.enter(Stage::Contacted, now);
+            events.push(LeadEvent::StageChanged {
+                from: Stage::New,
+                to: Stage::Contacted,
+                reason: None,
+            });
+        }
+        let mut writes = vec![records::lead(&next, Some(version))?];
+        writes.extend(self.events(tenant, &lead.id, events, now)?);
+        writes.extend(stop_sla(tenant, &lead.id));
+        let mut happened = vec![Event::TouchRecorded {
+            touch_type: kind,
+            id: self.ids.new_id(),
+        }];
+        if next.stage != lead.stage {
+            happened.push(entered(&next));
+        }
+        writes.push(automation_events(
+            &tenant.id,
+            &RecordRef::Lead(lead.id.clone()),
+            happened,
+            now,
+            0,
+        ));
+        Ok((next, writes))
     }
 
     /// Moves a lead to another stage of the pipeline.

@@ -177,7 +177,8 @@ fn task(
         TaskKind::SlaBreach
         | TaskKind::NoConsultant
         | TaskKind::Automation
-        | TaskKind::UnmappedLeadForm => {
+        | TaskKind::UnmappedLeadForm
+        | TaskKind::MissedCall => {
             format!("Appointment {} of {when} at {}", a.id, branch.name)
         }
     };
