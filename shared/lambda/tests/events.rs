@@ -294,3 +294,55 @@ async fn the_google_lead_sample_becomes_a_lead() {
     assert_eq!(leads[0].language.as_str(), "de");
     assert!(leads[0].owner.is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_call_sample_becomes_a_lead() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("clinicflow.toml");
+    let demo = std::fs::read_to_string(repo().join("config/demo.toml")).unwrap();
+    let calls = event("webhooks-demo-calls.toml");
+    std::fs::write(&config, format!("{demo}\n{calls}")).unwrap();
+    let env = |name: &str| (name == "DEMO_CALLS_SECRET").then(|| "sample-calls-secret".to_owned());
+    let aws = Aws::start_with("calls-sample", &config, &env).await;
+    let app = aws.app.clone();
+    let tenant = app.directory.tenants().next().unwrap().clone();
+    // The sample was signed at 2026-11-30T10:00:00Z.
+    aws.clock.set("2026-11-30T10:00:30Z".parse().unwrap());
+
+    aws.usage.reset();
+    let (status, body) = call(webhooks_router(app.clone()), "webhooks-call-missed.json").await;
+    assert_eq!(status, 200, "{body}");
+    // The same record, its body changed: refused.
+    let forged = event("webhooks-call-missed.json").replace("+905329998811", "+905329998812");
+    let request = lambda_http::request::from_str(&forged).unwrap();
+    let response = webhooks_router(app.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    // Replayed an hour later: refused.
+    aws.clock.set("2026-11-30T11:00:00Z".parse().unwrap());
+    let (status, _) = call(webhooks_router(app.clone()), "webhooks-call-missed.json").await;
+    assert_eq!(status, 401);
+    aws.drain_all(1).await;
+    // What a missed call from a new number used of AWS, to its greeting sent.
+    let (mut reads, mut writes) = (0.0, 0.0);
+    for c in aws.usage.capacity().values() {
+        reads += c.read_units;
+        writes += c.total_write_units();
+    }
+    println!(
+        "missed call from a new number: {} requests, {reads:.1} read units, {writes:.1} write units",
+        aws.usage.total_requests()
+    );
+    let leads = app
+        .list_leads(
+            &tenant,
+            &clinicflow_app::usecases::LeadFilter::default(),
+            10,
+            None,
+        )
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(leads.len(), 1);
+    assert_eq!(leads[0].source, "call");
+    assert!(leads[0].owner.is_some());
+}
