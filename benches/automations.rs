@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use clinicflow_app::usecases::BookInput;
 use clinicflow_app::work::Work;
 use clinicflow_app::{App, keys};
+use clinicflow_channels::meta_leads::MetaLeadReader;
 use clinicflow_channels::{Credentials, SandboxMessenger};
 use clinicflow_core::automation::{Event, Firing, FiringState, RuleSpec};
 use clinicflow_core::ids::{AppointmentId, LeadId, RecordRef, TenantId};
@@ -348,12 +349,16 @@ async fn run(s: &Settings) -> Result<String, String> {
     let config: clinicflow_app::config::Config<serde::de::IgnoredAny> =
         clinicflow_app::config::parse(CONFIG).map_err(|e| format!("{e:?}"))?;
     let directory = Arc::new(config.directory);
+    let http = clinicflow_channels::http::client()?;
     let over = |store: Arc<dyn ItemStore>| {
+        let credentials = Arc::new(Credentials::default());
+        let leads = MetaLeadReader::new(http.clone(), directory.clone(), credentials.clone());
         Arc::new(App::new(
             directory.clone(),
             store.clone(),
             Arc::new(SandboxMessenger::new(store)),
-            Arc::new(Credentials::default()),
+            Arc::new(leads),
+            credentials,
             Arc::new(SystemClock),
             Arc::new(UlidIds::default()),
             clinicflow_app::Tuning::default(),

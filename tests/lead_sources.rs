@@ -1,5 +1,7 @@
 //! Leads from outside our forms, end to end over the real binary: Google
-//! Ads lead forms (Google's documented webhook body, its key), a
+//! Ads lead forms (Google's documented webhook body, its key), Meta lead
+//! ads (the Page webhook, signed, and a local server speaking the Graph
+//! API that checks the requests), a
 //! switchboard's signed call records, and the language a lead is given
 //! from what it carries.
 
@@ -7,6 +9,7 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Server, TOKEN, client, eventually, lead, post_form, staff_get};
@@ -15,14 +18,32 @@ use serde_json::{Value, json};
 const FORM_KEY: &str = "google-form-key-0123456789";
 const TENANT_KEY: &str = "google-tenant-key-0123456789";
 const CALLS_SECRET: &str = "switchboard-secret-0123456789";
+const META_SECRET: &str = "meta-app-secret-for-tests";
+const META_VERIFY: &str = "meta-verify-token";
+const PAGE_TOKEN: &str = "page-access-token-for-tests";
+const PAGE: &str = "153125381133";
+const META_FORM: &str = "1202838450239489";
 
 /// The common test clinic with two Google lead forms: one mapped (with
 /// its own key and the campaign's language), the rest read with the
-/// clinic's Google key.
-fn config(dir: &std::path::Path) -> String {
+/// clinic's Google key; a Meta Page whose Graph API is at `graph`; a
+/// switchboard.
+fn config(dir: &std::path::Path, graph: &str) -> String {
     let lead_ads = r#"
 [tenants.lead_ads]
 google_key = "env:TEST_GOOGLE_KEY"
+
+[tenants.lead_ads.meta]
+app_secret = "env:TEST_META_SECRET"
+verify_token = "env:TEST_META_VERIFY"
+pages = { "153125381133" = "env:TEST_PAGE_TOKEN" }
+api_url = "GRAPH"
+
+[[tenants.lead_ads.forms]]
+network = "meta"
+id = "1202838450239489"
+form = "web"
+fields = { full_name = "name", phone_number = "phone", "which_treatment?" = "service" }
 
 [[tenants.lead_ads.forms]]
 network = "google"
@@ -38,14 +59,25 @@ agents = { "101" = "ayse" }
 
 [[tenants]]
 id = "other""#;
-    common::config(dir, "1h", "2h").replacen("\n[[tenants]]\nid = \"other\"", lead_ads, 1)
+    common::config(dir, "1h", "2h").replacen(
+        "\n[[tenants]]\nid = \"other\"",
+        &lead_ads.replace("GRAPH", graph),
+        1,
+    )
 }
 
 fn start(dir: &std::path::Path) -> Server {
+    start_with_graph(dir, "http://127.0.0.1:9/v23.0")
+}
+
+fn start_with_graph(dir: &std::path::Path, graph: &str) -> Server {
     Server::start_with_env(
         dir,
-        &config(dir),
+        &config(dir, graph),
         &[
+            ("TEST_META_SECRET", META_SECRET),
+            ("TEST_META_VERIFY", META_VERIFY),
+            ("TEST_PAGE_TOKEN", PAGE_TOKEN),
             ("TEST_GOOGLE_KEY", TENANT_KEY),
             ("TEST_GOOGLE_FORM_KEY", FORM_KEY),
             ("TEST_CALLS_SECRET", CALLS_SECRET),
@@ -452,4 +484,158 @@ async fn a_switchboards_calls_make_leads_touches_tasks_and_contacts() {
     assert_eq!(post_call(&server, &nobody, CALLS_SECRET, 0).await.0, 200);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(lead_with_phone(&server, "+905325550003").await.is_none());
+}
+
+/// A local server speaking the Graph API's lead read: it checks the Page
+/// token and the fields asked for, answers the first read of each lead
+/// with a 500 (Meta has its outages), then the lead as Meta documents it.
+async fn graph_api() -> (String, Arc<Mutex<Vec<String>>>) {
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let reads = seen.clone();
+    let app = axum::Router::new().route(
+        "/v23.0/{lead}",
+        axum::routing::get(
+            move |axum::extract::Path(lead): axum::extract::Path<String>,
+                  axum::extract::RawQuery(query): axum::extract::RawQuery,
+                  headers: axum::http::HeaderMap| {
+                let reads = reads.clone();
+                async move {
+                    assert_eq!(headers["authorization"], format!("Bearer {PAGE_TOKEN}").as_str());
+                    assert!(query.unwrap_or_default().contains("field_data"));
+                    let first = {
+                        let mut seen = reads.lock().unwrap();
+                        seen.push(lead.clone());
+                        seen.iter().filter(|l| **l == lead).count() == 1
+                    };
+                    if first {
+                        return (
+                            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                            axum::Json(json!({"error": {"message": "An unexpected error has occurred. Please retry your request later.", "type": "OAuthException", "code": 2, "is_transient": true}})),
+                        );
+                    }
+                    (
+                        axum::http::StatusCode::OK,
+                        axum::Json(json!({
+                            "created_time": "2026-12-01T09:31:00+0000",
+                            "id": lead,
+                            "form_id": META_FORM,
+                            "ad_id": "23850000000000001", "ad_name": "Implant video",
+                            "adset_id": "23850000000000002", "adset_name": "DE 35+",
+                            "campaign_id": "23850000000000003", "campaign_name": "Implant Germany",
+                            "field_data": [
+                                {"name": "full_name", "values": ["Anna Schmidt"]},
+                                {"name": "phone_number", "values": ["+4930901830"]},
+                                {"name": "which_treatment?", "values": ["implant"]}
+                            ]
+                        })),
+                    )
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v23.0", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+/// Meta's Page notification of one new lead, signed with `secret`.
+async fn post_leadgen(server: &Server, leadgen_id: &str, secret: &str) -> u16 {
+    use hmac::{KeyInit, Mac};
+    let body = json!({
+        "object": "page",
+        "entry": [{"id": PAGE, "time": 1796032800, "changes": [{"field": "leadgen", "value": {
+            "ad_id": "23850000000000001", "form_id": META_FORM, "leadgen_id": leadgen_id,
+            "created_time": 1796032790, "page_id": PAGE, "adgroup_id": "23850000000000002"
+        }}]}]
+    })
+    .to_string();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    client()
+        .post(server.url("/webhooks/meta/clinic"))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meta_lead_ads_are_read_from_the_graph_api_once_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let (graph, reads) = graph_api().await;
+    let server = start_with_graph(dir.path(), &graph);
+
+    // The handshake: the challenge echoed for our verify token only.
+    let handshake = |token: &str| {
+        client()
+            .get(server.url(&format!(
+                "/webhooks/meta/clinic?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444"
+            )))
+            .send()
+    };
+    let ok = handshake(META_VERIFY).await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_eq!(ok.text().await.unwrap(), "1158201444");
+    assert_eq!(handshake("guess").await.unwrap().status().as_u16(), 403);
+
+    // Unsigned or wrongly signed: 401, nothing read, nothing stored.
+    assert_eq!(
+        post_leadgen(&server, "2026120100000001", "guess").await,
+        401
+    );
+
+    // One lead: read from the Graph API behind the queue, its first
+    // answer a 500, retried.
+    assert_eq!(
+        post_leadgen(&server, "2026120100000001", META_SECRET).await,
+        200
+    );
+    let made = eventually(
+        &server,
+        "the Meta lead",
+        Duration::from_secs(30),
+        || async {
+            let l = lead_with_phone(&server, "+4930901830").await?;
+            l["owner"].is_object().then_some(l)
+        },
+    )
+    .await;
+    assert_eq!(made["source"], "meta_ads");
+    assert_eq!(made["name"], "Anna Schmidt");
+    assert_eq!(made["service"], "implant");
+    assert_eq!(made["attribution"]["utm_campaign"], "Implant Germany");
+    assert_eq!(made["attribution"]["ad"]["adset_name"], "DE 35+");
+    assert_eq!(made["touches"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        leads(&server)
+            .await
+            .iter()
+            .filter(|l| l["source"] == "meta_ads")
+            .count(),
+        1
+    );
+    assert_eq!(reads.lock().unwrap().len(), 2);
+    // Notified twice more: handled already, not read again, no second lead.
+    for _ in 0..2 {
+        assert_eq!(
+            post_leadgen(&server, "2026120100000001", META_SECRET).await,
+            200
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        leads(&server)
+            .await
+            .iter()
+            .filter(|l| l["source"] == "meta_ads")
+            .count(),
+        1
+    );
+    assert_eq!(reads.lock().unwrap().len(), 2);
 }

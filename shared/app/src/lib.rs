@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use clinicflow_channels::Credentials;
 use clinicflow_core::config::Directory;
 use clinicflow_core::ids::TenantId;
-use clinicflow_ports::{Clock, Ids, ItemStore, Messenger};
+use clinicflow_ports::{Clock, Ids, ItemStore, LeadFetcher, Messenger};
 use jiff::SignedDuration;
 use serde::Deserialize;
 
@@ -35,6 +35,8 @@ pub struct App {
     pub directory: Arc<Directory>,
     pub store: Arc<dyn ItemStore>,
     pub messenger: Arc<dyn Messenger>,
+    /// Reads the leads a network's webhook only names (Meta's Graph API).
+    pub leads: Arc<dyn LeadFetcher>,
     /// The providers' credentials, for verifying their webhooks.
     pub credentials: Arc<Credentials>,
     pub clock: Arc<dyn Clock>,
@@ -47,10 +49,12 @@ pub struct App {
 }
 
 impl App {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         directory: Arc<Directory>,
         store: Arc<dyn ItemStore>,
         messenger: Arc<dyn Messenger>,
+        leads: Arc<dyn LeadFetcher>,
         credentials: Arc<Credentials>,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn Ids>,
@@ -60,6 +64,7 @@ impl App {
             directory,
             store,
             messenger,
+            leads,
             credentials,
             clock,
             ids,

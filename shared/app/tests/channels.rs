@@ -15,6 +15,7 @@ use clinicflow_app::usecases::MessageFilter;
 use clinicflow_app::work::Work;
 use clinicflow_app::{App, Tuning};
 use clinicflow_channels::Credentials;
+use clinicflow_channels::meta_leads::MetaLeadReader;
 use clinicflow_core::ids::TenantId;
 use clinicflow_core::inbound::{Inbound, InboundMessage};
 use clinicflow_core::message::{Channel, HandledVia, Message, MessageStatus};
@@ -128,11 +129,18 @@ impl World {
         let provider = Arc::new(provider);
         let apps = (0..consumers)
             .map(|_| {
+                let credentials = Arc::new(Credentials::default());
+                let leads = MetaLeadReader::new(
+                    clinicflow_channels::http::client().unwrap(),
+                    directory.clone(),
+                    credentials.clone(),
+                );
                 Arc::new(App::new(
                     directory.clone(),
                     store.clone(),
                     provider.clone(),
-                    Arc::new(Credentials::default()),
+                    Arc::new(leads),
+                    credentials,
                     Arc::new(SystemClock) as Arc<dyn Clock>,
                     Arc::new(UlidIds::default()),
                     Tuning::default(),

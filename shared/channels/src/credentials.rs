@@ -24,6 +24,16 @@ pub struct TenantCredentials {
     pub google_form_keys: HashMap<String, String>,
     /// The secret the clinic's switchboard signs call records with.
     pub calls_secret: Option<String>,
+    /// Meta's lead ads: the app's secret and verify token, Pages' tokens.
+    pub meta: Option<MetaLeadKeys>,
+}
+
+#[derive(Clone)]
+pub struct MetaLeadKeys {
+    pub app_secret: String,
+    pub verify_token: String,
+    /// Page id → its access token.
+    pub page_tokens: HashMap<String, String>,
 }
 
 impl TenantCredentials {
@@ -136,18 +146,40 @@ impl Credentials {
                     )
                     .await;
             }
-            if let Some(key) = &tenant.google_key {
+            if let Some(key) = &tenant.lead_ads.google_key {
                 creds.google_key = resolver
                     .get(&format!("{path}.lead_ads.google_key"), key)
                     .await;
             }
-            for (i, form) in tenant.lead_forms.iter().enumerate() {
+            for (i, form) in tenant.lead_ads.forms.iter().enumerate() {
                 if let Some(key) = &form.key
                     && let Some(value) = resolver
                         .get(&format!("{path}.lead_ads.forms[{i}].key"), key)
                         .await
                 {
                     creds.google_form_keys.insert(form.id.clone(), value);
+                }
+            }
+            if let Some(meta) = &tenant.lead_ads.meta {
+                let p = format!("{path}.lead_ads.meta");
+                let app_secret = resolver
+                    .get(&format!("{p}.app_secret"), &meta.app_secret)
+                    .await;
+                let verify_token = resolver
+                    .get(&format!("{p}.verify_token"), &meta.verify_token)
+                    .await;
+                let mut page_tokens = HashMap::new();
+                for (page, token) in &meta.pages {
+                    if let Some(value) = resolver.get(&format!("{p}.pages.{page}"), token).await {
+                        page_tokens.insert(page.clone(), value);
+                    }
+                }
+                if let (Some(app_secret), Some(verify_token)) = (app_secret, verify_token) {
+                    creds.meta = Some(MetaLeadKeys {
+                        app_secret,
+                        verify_token,
+                        page_tokens,
+                    });
                 }
             }
             if let Some(calls) = &tenant.calls {

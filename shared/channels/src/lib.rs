@@ -10,6 +10,7 @@
 //!   each message as delivered, once, and logs it without patient data.
 //! - [`callback`]: signed calls to a clinic's own scheduler.
 //! - [`google_ads`]: Google Ads lead forms' webhook.
+//! - [`meta_leads`]: Meta lead ads: the Page webhook, the Graph API read.
 //! - [`signature`]: the providers' webhook signatures (Meta, Twilio,
 //!   Cal.com) and ours.
 //! - [`credentials`]: resolving `env:` and `secret:` references at start.
@@ -19,6 +20,7 @@ pub mod callback;
 pub mod credentials;
 pub mod google_ads;
 pub mod http;
+pub mod meta_leads;
 pub mod router;
 pub mod sandbox;
 pub mod ses;

@@ -643,8 +643,7 @@ fn build_tenant(
             messaging: messaging?,
             appointments: appointments?,
             blasts: blasts?,
-            google_key: lead_ads.clone()?.0,
-            lead_forms: lead_ads?.1,
+            lead_ads: lead_ads?,
             calls: calls?,
         },
         digests,
@@ -1332,7 +1331,7 @@ fields = { FULL_NAME = "name", PHONE_NUMBER = "phone", "which_treatment?" = "ser
         use crate::lead_ads::{Read, read};
         let d = load(&format!("{GOOD}{LEAD_ADS}")).unwrap();
         let tenant = d.tenants().next().unwrap();
-        assert!(tenant.google_key.is_some());
+        assert!(tenant.lead_ads.google_key.is_some());
         let answers = [
             ("FULL_NAME", "Anna Schmidt"),
             ("PHONE_NUMBER", "+49 30 901820"),

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::calls::Call;
-use crate::lead_ads::LeadAd;
+use crate::lead_ads::{LeadAd, LeadNotice};
 use crate::message::{Channel, Failure, MessageStatus};
 
 /// One event from a provider; its `provider_id` makes it idempotent.
@@ -19,6 +19,8 @@ pub enum Inbound {
     Status(StatusUpdate),
     /// A patient filled a lead form inside an ad.
     LeadAd(LeadAd),
+    /// A network names a lead whose answers it holds (Meta).
+    LeadNotice(LeadNotice),
     /// The switchboard reported a call.
     Call(Call),
 }
@@ -33,6 +35,8 @@ impl Inbound {
                 format!("{}:{}:{}", s.provider, s.provider_id, s.status.as_str())
             }
             Inbound::LeadAd(l) => format!("{}:lead:{}", l.network.as_str(), l.lead_id),
+            // The same as the lead's once read: handled once either way.
+            Inbound::LeadNotice(n) => format!("{}:lead:{}", n.network.as_str(), n.lead_id),
             Inbound::Call(c) => format!("call:{}", c.id),
         }
     }

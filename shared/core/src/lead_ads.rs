@@ -2,7 +2,9 @@
 //! Meta lead ads) instead of on the clinic's page. Its answers are read
 //! into our form's fields by the clinic's mapping (the network's form id →
 //! our form, its question keys → our field names), its campaign, ad group
-//! and ad kept as the lead's attribution.
+//! and ad kept as the lead's attribution. Google posts a lead with its
+//! answers; Meta's webhook only names a lead ([`LeadNotice`]), whose
+//! answers are then read from the Graph API with the page's token.
 
 use std::collections::BTreeMap;
 
@@ -139,8 +141,66 @@ pub struct LeadAdsConfig {
     /// own (a credential reference).
     #[serde(default)]
     pub google_key: Option<String>,
+    /// Meta's Page `leadgen` webhook and the Graph API.
+    #[serde(default)]
+    pub meta: Option<MetaLeadsConfig>,
     #[serde(default)]
     pub forms: Vec<LeadFormConfig>,
+}
+
+/// `[tenants.lead_ads.meta]`: the Meta app whose Page webhook tells of
+/// new leads, and each Page's access token (credential references).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaLeadsConfig {
+    /// The app's secret: it signs the webhook (`X-Hub-Signature-256`).
+    pub app_secret: String,
+    /// The token the webhook's verification handshake echoes.
+    pub verify_token: String,
+    /// Page id → the Page's access token (`leads_retrieval`).
+    pub pages: BTreeMap<String, String>,
+    #[serde(default = "graph_api")]
+    pub api_url: String,
+}
+
+fn graph_api() -> String {
+    "https://graph.facebook.com/v23.0".to_owned()
+}
+
+/// The Meta app and Pages, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetaLeads {
+    pub app_secret: SecretRef,
+    pub verify_token: SecretRef,
+    pub pages: BTreeMap<String, SecretRef>,
+    pub api_url: String,
+}
+
+/// A tenant's lead ads, checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LeadAds {
+    /// The key Google sends with the leads of forms without one of their own.
+    pub google_key: Option<SecretRef>,
+    pub meta: Option<MetaLeads>,
+    /// The network forms, and how their answers read as our fields.
+    pub forms: Vec<LeadForm>,
+}
+
+/// What a network's webhook says of a lead it holds (Meta's `leadgen`
+/// change): its answers are read from the network before it is handled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadNotice {
+    pub network: AdNetwork,
+    pub page_id: String,
+    /// The network's id of the lead (Meta's `leadgen_id`).
+    pub lead_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ad_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adgroup_id: Option<String>,
+    pub at: Timestamp,
 }
 
 /// `[[tenants.lead_ads.forms]]`: one network form and how to read it.
@@ -162,14 +222,13 @@ pub struct LeadFormConfig {
     pub key: Option<String>,
 }
 
-/// The tenant's lead ads, checked: (the Google key, the forms). `forms`
-/// are our form ids. Problems are (path, problem).
-#[allow(clippy::type_complexity)]
+/// The tenant's lead ads, checked; `forms` are our form ids. Problems are
+/// (path, problem).
 pub fn build(
     path: &str,
     c: &LeadAdsConfig,
     forms: &[FormId],
-) -> Result<(Option<SecretRef>, Vec<LeadForm>), Vec<(String, String)>> {
+) -> Result<LeadAds, Vec<(String, String)>> {
     let mut problems: Vec<(String, String)> = Vec::new();
     let secret = |problems: &mut Vec<(String, String)>, at: String, raw: Option<&str>| {
         raw.and_then(|k| SecretRef::parse(k).map_err(|e| problems.push((at, e))).ok())
@@ -179,6 +238,41 @@ pub fn build(
         format!("{path}.google_key"),
         c.google_key.as_deref(),
     );
+    let meta = c.meta.as_ref().and_then(|m| {
+        let at = format!("{path}.meta");
+        let app_secret = secret(
+            &mut problems,
+            format!("{at}.app_secret"),
+            Some(&m.app_secret),
+        );
+        let verify_token = secret(
+            &mut problems,
+            format!("{at}.verify_token"),
+            Some(&m.verify_token),
+        );
+        let mut pages = BTreeMap::new();
+        for (page, token) in &m.pages {
+            if let Some(token) = secret(&mut problems, format!("{at}.pages.{page}"), Some(token)) {
+                pages.insert(page.trim().to_owned(), token);
+            }
+        }
+        if m.pages.is_empty() {
+            problems.push((
+                format!("{at}.pages"),
+                "name each Page whose leads the clinic reads, with its access token".into(),
+            ));
+        }
+        let api_url = m.api_url.trim().trim_end_matches('/').to_owned();
+        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+            problems.push((format!("{at}.api_url"), "must be an http(s) URL".into()));
+        }
+        Some(MetaLeads {
+            app_secret: app_secret?,
+            verify_token: verify_token?,
+            pages,
+            api_url,
+        })
+    });
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (i, f) in c.forms.iter().enumerate() {
@@ -231,6 +325,12 @@ pub fn build(
                 "map the question that asks the phone number or the e-mail address".into(),
             );
         }
+        if network == Some(AdNetwork::Meta) && c.meta.is_none() {
+            bad(
+                "network",
+                "configure lead_ads.meta (the app and its Pages) to read Meta's leads".into(),
+            );
+        }
         if network == Some(AdNetwork::Meta) && f.key.is_some() {
             bad(
                 "key",
@@ -255,7 +355,11 @@ pub fn build(
         }
     }
     if problems.is_empty() {
-        Ok((google_key, out))
+        Ok(LeadAds {
+            google_key,
+            meta,
+            forms: out,
+        })
     } else {
         Err(problems)
     }

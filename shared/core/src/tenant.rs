@@ -39,10 +39,8 @@ pub struct Tenant {
     pub appointments: AppointmentPolicy,
     /// Blast templates, limits and prices.
     pub blasts: crate::blast::BlastPolicy,
-    /// The key Google sends with the leads of forms without one of their own.
-    pub google_key: Option<SecretRef>,
-    /// Lead-ad forms and how their answers read as our fields.
-    pub lead_forms: Vec<crate::lead_ads::LeadForm>,
+    /// Lead ads: Google's key, Meta's app and Pages, the forms' mappings.
+    pub lead_ads: crate::lead_ads::LeadAds,
     /// The switchboard's signed call records, when the clinic sends them.
     pub calls: Option<crate::calls::CallsPolicy>,
 }
@@ -70,7 +68,8 @@ impl Tenant {
         network: crate::lead_ads::AdNetwork,
         id: &str,
     ) -> Option<&crate::lead_ads::LeadForm> {
-        self.lead_forms
+        self.lead_ads
+            .forms
             .iter()
             .find(|f| f.network == network && f.id == id)
     }

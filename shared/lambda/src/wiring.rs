@@ -8,6 +8,7 @@ use aws_config::SdkConfig;
 use clinicflow_app::config::{Config, ConfigFileError};
 use clinicflow_app::{App, Tuning};
 use clinicflow_aws::{DynamoStore, Resources, SecretsManager, Usage};
+use clinicflow_channels::meta_leads::MetaLeadReader;
 use clinicflow_channels::ses::SesEmail;
 use clinicflow_channels::{Credentials, Router, SandboxMessenger};
 use clinicflow_ports::{Clock, ItemStore, Messenger, UlidIds};
@@ -87,11 +88,15 @@ pub async fn build(
         &email,
         Arc::new(SandboxMessenger::new(store.clone())),
     );
+    let directory = Arc::new(config.directory);
+    let credentials = Arc::new(credentials);
+    let leads = MetaLeadReader::new(http, directory.clone(), credentials.clone());
     Ok(Arc::new(App::new(
-        Arc::new(config.directory),
+        directory,
         store,
         Arc::new(messenger),
-        Arc::new(credentials),
+        Arc::new(leads),
+        credentials,
         clock,
         Arc::new(UlidIds::default()),
         Tuning::default(),

@@ -11,16 +11,19 @@
 //!   (`Write::Enqueue`); store engines that cannot commit a message with
 //!   the transaction send it through this port right after.
 //! - [`messenger`]: a channel that delivers one ledger message.
+//! - [`leads`]: reading a lead a network's webhook only names (Meta).
 //! - [`secrets`]: credentials kept outside the configuration.
 //! - [`clock`]: the time and fresh ids.
 
 pub mod clock;
+pub mod leads;
 pub mod messenger;
 pub mod queue;
 pub mod secrets;
 pub mod store;
 
 pub use clock::{Clock, Ids, ManualClock, SystemClock, UlidIds};
+pub use leads::{FetchError, LeadFetcher};
 pub use messenger::{Messenger, Receipt, SendError, SendRate};
 pub use queue::{Queue, QueueError, QueueName};
 pub use secrets::SecretSource;

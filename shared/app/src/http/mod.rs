@@ -89,6 +89,10 @@ fn webhook_routes() -> Router<Arc<App>> {
         .route("/webhooks/twilio/{tenant}", post(webhooks::twilio))
         .route("/webhooks/calcom/{tenant}", post(webhooks::calcom))
         .route("/webhooks/google/{tenant}", post(webhooks::google))
+        .route(
+            "/webhooks/meta/{tenant}",
+            get(webhooks::meta_verify).post(webhooks::meta),
+        )
         .route("/webhooks/calls/{tenant}", post(webhooks::calls))
         .route("/a/{tenant}/{token}", get(links::show).post(links::answer))
 }

@@ -14,7 +14,7 @@ use clinicflow_channels::credentials::TenantCredentials;
 use clinicflow_channels::signature::{
     self, CALCOM_HEADER, CALLBACK_HEADER, CALLBACK_TIMESTAMP, META_HEADER, TWILIO_HEADER,
 };
-use clinicflow_channels::{google_ads, twilio, whatsapp};
+use clinicflow_channels::{google_ads, meta_leads, twilio, whatsapp};
 use clinicflow_core::calcom;
 use clinicflow_core::calls;
 use clinicflow_core::contact::PhoneNumber;
@@ -120,15 +120,21 @@ pub async fn whatsapp_verify(
             "no WhatsApp number is configured for this clinic",
         )
     })?;
-    let q: Handshake =
-        serde_urlencoded::from_str(query.as_deref().unwrap_or_default()).unwrap_or_default();
+    let answer = handshake(query.as_deref(), &keys.verify_token)?;
+    info!(tenant = %tenant.id, "WhatsApp webhook verified");
+    Ok(answer)
+}
+
+/// Meta's verification handshake (WhatsApp's, a Page's): the challenge
+/// echoed when `hub.mode` is `subscribe` and `hub.verify_token` is ours.
+fn handshake(query: Option<&str>, verify_token: &str) -> Result<Response, ApiError> {
+    let q: Handshake = serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default();
     let token_ok = q
         .verify_token
         .as_deref()
-        .is_some_and(|t| signature::constant_time_eq(t.as_bytes(), keys.verify_token.as_bytes()));
+        .is_some_and(|t| signature::constant_time_eq(t.as_bytes(), verify_token.as_bytes()));
     match (q.mode.as_deref(), token_ok, q.challenge) {
         (Some("subscribe"), true, Some(challenge)) => {
-            info!(tenant = %tenant.id, "WhatsApp webhook verified");
             Ok(([(header::CONTENT_TYPE, "text/plain")], challenge).into_response())
         }
         _ => Err(ApiError::new(
@@ -137,6 +143,82 @@ pub async fn whatsapp_verify(
             "hub.mode must be `subscribe` and hub.verify_token the clinic's verify token",
         )),
     }
+}
+
+fn no_meta_app() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no Meta app is configured for this clinic's lead ads",
+    )
+}
+
+/// The Page webhook's verification handshake, for Meta lead ads.
+#[utoipa::path(
+    get,
+    path = "/webhooks/meta/{tenant}",
+    tag = "webhooks",
+    params(
+        ("tenant" = String, Path, description = "The clinic chain's id"),
+        ("hub.mode" = Option<String>, Query, description = "`subscribe`"),
+        ("hub.verify_token" = Option<String>, Query, description = "The verify token of `[tenants.lead_ads.meta]`"),
+        ("hub.challenge" = Option<String>, Query, description = "Echoed back when the rest holds"),
+    ),
+    responses(
+        (status = 200, description = "The challenge, echoed", content_type = "text/plain", body = String),
+        (status = 403, description = "Not `subscribe`, or not the clinic's verify token", body = ErrorBody),
+        (status = 404, description = "No such clinic, or no Meta app configured", body = ErrorBody),
+    ),
+)]
+pub async fn meta_verify(
+    State(app): State<Arc<App>>,
+    PathParam(tenant): PathParam,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let (tenant, keys) = tenant_with(&app, &tenant)?;
+    let keys = keys.meta.as_ref().ok_or_else(no_meta_app)?;
+    let answer = handshake(query.as_deref(), &keys.verify_token)?;
+    info!(tenant = %tenant.id, "Meta Page webhook verified");
+    Ok(answer)
+}
+
+/// Meta's Page webhook: each `leadgen` change names a new lead, queued;
+/// its answers are read from the Graph API behind the queue.
+#[utoipa::path(
+    post,
+    path = "/webhooks/meta/{tenant}",
+    tag = "webhooks",
+    params(
+        ("tenant" = String, Path, description = "The clinic chain's id"),
+        ("X-Hub-Signature-256" = String, Header, description = "`sha256=` and the HMAC of the body under the app secret"),
+    ),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "The Page notification (`object: page`, `entry[].changes[]` with `field: leadgen`)"),
+    responses(
+        (status = 200, description = "Verified and queued", body = Received),
+        (status = 400, description = "Not a Page notification", body = ErrorBody),
+        (status = 401, description = "Missing or wrong signature; nothing stored", body = ErrorBody),
+        (status = 404, description = "No such clinic, or no Meta app configured", body = ErrorBody),
+    ),
+)]
+pub async fn meta(
+    State(app): State<Arc<App>>,
+    PathParam(tenant): PathParam,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (tenant, keys) = tenant_with(&app, &tenant)?;
+    let keys = keys.meta.as_ref().ok_or_else(no_meta_app)?;
+    let bytes = body::read(body).await?;
+    let given = headers.get(META_HEADER).and_then(|v| v.to_str().ok());
+    if let Err(e) = signature::verify_meta(keys.app_secret.as_bytes(), &bytes, given) {
+        warn!(tenant = %tenant.id, problem = %e, "Meta Page webhook refused");
+        return Err(refused(&e));
+    }
+    let notices = meta_leads::parse_webhook(&bytes, app.clock.now()).map_err(unreadable)?;
+    let events = notices.into_iter().map(Inbound::LeadNotice).collect();
+    let n = enqueue(&app, &tenant.id, events).await?;
+    info!(tenant = %tenant.id, leads = n, "Meta Page webhook accepted");
+    Ok(axum::Json(Received { received: n }).into_response())
 }
 
 /// WhatsApp notifications: messages and statuses.

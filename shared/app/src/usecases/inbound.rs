@@ -50,6 +50,7 @@ impl App {
             Inbound::Message(m) => self.inbound_message(tenant, m, &event.event_id()).await,
             Inbound::Status(s) => self.status_update(tenant, s).await,
             Inbound::LeadAd(ad) => self.lead_ad(tenant, ad, &event.event_id()).await,
+            Inbound::LeadNotice(n) => self.lead_notice(tenant, n, &event.event_id()).await,
             Inbound::Call(call) => self.call(tenant, call, &event.event_id()).await,
         }
     }

@@ -8,10 +8,10 @@
 
 use clinicflow_core::ids::{RecordRef, TenantId};
 use clinicflow_core::lead::Touch;
-use clinicflow_core::lead_ads::{self, LeadAd, Read};
+use clinicflow_core::lead_ads::{self, LeadAd, LeadNotice, Read};
 use clinicflow_core::task::{self, Task, TaskKind};
 use clinicflow_core::tenant::Tenant;
-use clinicflow_ports::Query;
+use clinicflow_ports::{FetchError, Query};
 use tracing::{info, warn};
 
 use super::{MAX_ROUNDS, busy, landed};
@@ -27,6 +27,35 @@ impl App {
             .query(&Query::partition(keys::lead_ad_tests(tenant)))
             .await?;
         page.items.iter().map(records::decode).collect()
+    }
+
+    /// A lead a network's webhook named: read from the network (a failure
+    /// leaves it on the queue: retried, then dead-lettered and alarmed),
+    /// then handled like a lead delivered with its answers.
+    pub(super) async fn lead_notice(
+        &self,
+        tenant: &Tenant,
+        notice: &LeadNotice,
+        event_id: &str,
+    ) -> Result<(), AppError> {
+        // Handled already: no need to ask the network again.
+        if self
+            .store
+            .get(&keys::inbox(&tenant.id, event_id))
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let network = notice.network.as_str();
+        let ad = self.leads.fetch(&tenant.id, notice).await.map_err(|e| {
+            warn!(tenant = %tenant.id, network, page = %notice.page_id, error = %e, "lead could not be read from the network");
+            match e {
+                FetchError::Retryable(why) => AppError::Unavailable(why),
+                FetchError::Permanent(why) => AppError::Internal(why),
+            }
+        })?;
+        self.lead_ad(tenant, &ad, event_id).await
     }
 
     pub(super) async fn lead_ad(

@@ -10,6 +10,7 @@ use std::time::Duration;
 use clinicflow_app::config::{Config, parse};
 use clinicflow_app::usecases::MessageFilter;
 use clinicflow_app::{App, Tuning};
+use clinicflow_channels::meta_leads::MetaLeadReader;
 use clinicflow_channels::sandbox::Delivery;
 use clinicflow_channels::{Credentials, SandboxMessenger};
 use clinicflow_core::message::Message;
@@ -42,11 +43,19 @@ impl World {
         let queue = db.queue();
         let config: Config<serde::de::IgnoredAny> = parse(config).unwrap();
         let clock = Arc::new(ManualClock::new(at));
+        let directory = Arc::new(config.directory);
+        let credentials = Arc::new(Credentials::default());
+        let leads = MetaLeadReader::new(
+            clinicflow_channels::http::client().unwrap(),
+            directory.clone(),
+            credentials.clone(),
+        );
         let app = Arc::new(App::new(
-            Arc::new(config.directory),
+            directory,
             store.clone(),
             messenger(store.clone()),
-            Arc::new(Credentials::default()),
+            Arc::new(leads),
+            credentials,
             clock.clone(),
             Arc::new(UlidIds::default()),
             Tuning::default(),
