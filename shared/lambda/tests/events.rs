@@ -346,3 +346,89 @@ async fn the_call_sample_becomes_a_lead() {
     assert_eq!(leads[0].source, "call");
     assert!(leads[0].owner.is_some());
 }
+
+/// A local server speaking the Graph API's lead read for the Meta sample:
+/// it checks the Page token and answers with the lead Meta documents.
+async fn graph_api() -> String {
+    let app = axum::Router::new().route(
+        "/v23.0/{lead}",
+        axum::routing::get(
+            |axum::extract::Path(lead): axum::extract::Path<String>,
+             headers: axum::http::HeaderMap| async move {
+                assert_eq!(headers["authorization"], "Bearer sample-page-token");
+                axum::Json(json!({
+                    "created_time": "2026-11-30T09:59:50+0000",
+                    "id": lead,
+                    "form_id": "1202838450239489",
+                    "campaign_id": "23850000000000003", "campaign_name": "Implant Germany",
+                    "field_data": [
+                        {"name": "full_name", "values": ["Anna Schmidt"]},
+                        {"name": "phone_number", "values": ["+4930901840"]},
+                        {"name": "which_treatment?", "values": ["implant"]}
+                    ]
+                }))
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v23.0", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_meta_leadgen_sample_is_read_from_the_graph_api() {
+    let graph = graph_api().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("clinicflow.toml");
+    let demo = std::fs::read_to_string(repo().join("config/demo.toml")).unwrap();
+    let meta = event("webhooks-demo-meta.toml").replace("https://graph.facebook.com/v23.0", &graph);
+    std::fs::write(&config, format!("{demo}\n{meta}")).unwrap();
+    let env = |name: &str| match name {
+        "DEMO_META_APP_SECRET" => Some("sample-app-secret".to_owned()),
+        "DEMO_META_VERIFY_TOKEN" => Some("sample-verify-token".to_owned()),
+        "DEMO_META_PAGE_TOKEN" => Some("sample-page-token".to_owned()),
+        _ => None,
+    };
+    let aws = Aws::start_with("meta-sample", &config, &env).await;
+    let app = aws.app.clone();
+    let tenant = app.directory.tenants().next().unwrap().clone();
+
+    aws.usage.reset();
+    let (status, body) = call(webhooks_router(app.clone()), "webhooks-meta-leadgen.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["received"], 1);
+    let forged =
+        event("webhooks-meta-leadgen.json").replace("2026113000000001", "2026113000000002");
+    let request = lambda_http::request::from_str(&forged).unwrap();
+    let response = webhooks_router(app.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    aws.drain_all(1).await;
+    let (mut reads, mut writes) = (0.0, 0.0);
+    for c in aws.usage.capacity().values() {
+        reads += c.read_units;
+        writes += c.total_write_units();
+    }
+    println!(
+        "Meta lead: {} AWS requests, {reads:.1} read units, {writes:.1} write units (and one Graph API read)",
+        aws.usage.total_requests()
+    );
+    let leads = app
+        .list_leads(
+            &tenant,
+            &clinicflow_app::usecases::LeadFilter::default(),
+            10,
+            None,
+        )
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(leads.len(), 1);
+    assert_eq!(leads[0].source, "meta_ads");
+    assert_eq!(leads[0].language.as_str(), "de");
+    assert_eq!(
+        leads[0].attribution.utm_campaign.as_deref(),
+        Some("Implant Germany")
+    );
+    assert!(leads[0].owner.is_some());
+}
