@@ -473,3 +473,91 @@ async fn stop_and_start_words_change_the_subscription_with_a_record() {
     assert_eq!(records[0]["source"], "whatsapp");
     assert_eq!(records[1]["marketing"], true);
 }
+
+#[tokio::test]
+async fn a_language_the_patient_writes_in_hands_a_new_lead_to_a_consultant_who_speaks_it() {
+    use clinicflow_app::usecases::LeadFilter;
+    use clinicflow_core::language::LanguageSource;
+    use clinicflow_core::lead::LeadEvent;
+    // Elif speaks Turkish; Olga Russian.
+    let config = CONFIG.replace(
+        "[[tenants.forms]]",
+        "[[tenants.consultants]]\nid = \"olga\"\nname = \"Olga Petrova\"\nbranch = \"main\"\nlanguages = [\"ru\"]\nshifts = [\"daily 00:00-24:00\"]\n\n[[tenants.forms]]",
+    );
+    let w = World::with_config(&config, quiet_provider(), 1);
+    let app = &w.apps[0];
+    let tenant = app.directory.tenants().next().unwrap().clone();
+    let lead_of = || async {
+        let leads = app
+            .list_leads(&tenant, &LeadFilter::default(), 10, None)
+            .await
+            .unwrap()
+            .items;
+        assert_eq!(leads.len(), 1);
+        app.lead_detail(&tenant, leads[0].id.as_str())
+            .await
+            .unwrap()
+    };
+    // A form post tells nothing of the language but the Turkish number.
+    w.submit("0532 444 55 66").await;
+    w.drain().await;
+    let d = lead_of().await;
+    assert_eq!(d.lead.language.as_str(), "tr");
+    assert_eq!(
+        d.lead.language_choice.as_ref().map(|c| c.source),
+        Some(LanguageSource::PhoneCountry)
+    );
+    assert_eq!(d.lead.owner.as_ref().unwrap().consultant.as_str(), "elif");
+
+    // A greeting tells nothing either.
+    app.handle_work(&whatsapp_from("+905324445566", "wamid.L0", "Merhaba"))
+        .await
+        .unwrap();
+    w.drain().await;
+    assert_eq!(
+        lead_of().await.lead.owner.unwrap().consultant.as_str(),
+        "elif"
+    );
+
+    // The patient writes in Russian: the lead is Russian, and Olga's.
+    app.handle_work(&whatsapp_from(
+        "+905324445566",
+        "wamid.L1",
+        "Здравствуйте, сколько стоит имплант?",
+    ))
+    .await
+    .unwrap();
+    w.drain().await;
+    let d = lead_of().await;
+    assert_eq!(d.lead.language.as_str(), "ru");
+    let choice = d.lead.language_choice.clone().unwrap();
+    assert_eq!(choice.source, LanguageSource::Message);
+    let owner = d.lead.owner.clone().unwrap();
+    assert_eq!(owner.consultant.as_str(), "olga");
+    assert!(
+        owner.reason.starts_with("the patient writes in ru"),
+        "{}",
+        owner.reason
+    );
+    assert_eq!(d.lead.past_owners.len(), 1);
+    assert!(d.history.iter().any(|h| matches!(
+        &h.event,
+        LeadEvent::Reassigned { from, to, .. } if from.as_str() == "elif" && to.as_str() == "olga"
+    )));
+    // Her own SLA cycle runs.
+    assert!(d.timers.iter().any(|t| t.cycle == 1));
+
+    // A Turkish message later does not take it back: a message's language
+    // never outranks another message's.
+    app.handle_work(&whatsapp_from(
+        "+905324445566",
+        "wamid.L2",
+        "Merhaba, diş beyazlatma için randevu almak istiyorum",
+    ))
+    .await
+    .unwrap();
+    w.drain().await;
+    let d = lead_of().await;
+    assert_eq!(d.lead.language.as_str(), "ru");
+    assert_eq!(d.lead.owner.unwrap().consultant.as_str(), "olga");
+}

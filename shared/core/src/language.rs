@@ -100,15 +100,8 @@ pub fn decide(
             format!("the link's utm_lang is {l}"),
         );
     }
-    if let Some((l, confidence)) = evidence.text.and_then(|t| detect(t, served)) {
-        return choice(
-            &l,
-            LanguageSource::Message,
-            format!(
-                "their message reads as {l} ({:.0} % confident)",
-                confidence * 100.0
-            ),
-        );
+    if let Some(found) = evidence.text.and_then(|t| from_message(t, served)) {
+        return found;
     }
     if let Some(phone) = evidence.phone
         && let Some(region) = phone.region()
@@ -128,6 +121,29 @@ pub fn decide(
         LanguageSource::Default,
         format!("nothing told their language: the clinic's default, {default}"),
     )
+}
+
+/// The language of a patient's message, when it is confidently one the
+/// clinic serves, with its choice (source `message`).
+pub fn from_message(text: &str, served: &[Language]) -> Option<(Language, LanguageChoice)> {
+    let (language, confidence) = detect(text, served)?;
+    let reason = format!(
+        "their message reads as {language} ({:.0} % confident)",
+        confidence * 100.0
+    );
+    Some((
+        language,
+        LanguageChoice {
+            source: LanguageSource::Message,
+            reason,
+        },
+    ))
+}
+
+/// Whether a language from `found` should replace one from `held` (none:
+/// a lead from before sources were kept): only a more trusted source does.
+pub fn overrides(found: LanguageSource, held: Option<LanguageSource>) -> bool {
+    found < held.unwrap_or(LanguageSource::Default)
 }
 
 /// Widely written languages the detector always weighs, whether or not
@@ -522,6 +538,18 @@ mod tests {
             );
             assert!(!why.reason.is_empty());
         }
+    }
+
+    #[test]
+    fn only_a_more_trusted_source_overrides() {
+        use LanguageSource::*;
+        assert!(overrides(Message, Some(PhoneCountry)));
+        assert!(overrides(Message, Some(Default)));
+        assert!(overrides(Message, None));
+        assert!(!overrides(Message, Some(Message)));
+        assert!(!overrides(Message, Some(UtmLang)));
+        assert!(!overrides(Message, Some(Chosen)));
+        assert!(overrides(Chosen, Some(Campaign)));
     }
 
     #[test]

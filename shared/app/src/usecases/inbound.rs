@@ -7,21 +7,24 @@
 //! lands in the same transaction as its effects, so a webhook delivered
 //! three times changes what one delivery changed.
 
+use clinicflow_core::assignment::{self, Request};
 use clinicflow_core::blast::{self, BlastState, Effect};
 use clinicflow_core::contact::{PhoneNumber, Reach};
+use clinicflow_core::ids::ConsultantId;
 use clinicflow_core::ids::{LeadId, MessageId, TenantId};
 use clinicflow_core::inbound::{self, Inbound, InboundMessage, StatusUpdate};
 use clinicflow_core::language;
-use clinicflow_core::lead::{Attribution, Consents, Lead, Touch};
+use clinicflow_core::lead::{Attribution, Consents, Lead, Stage, Touch};
 use clinicflow_core::message::{Channel, Message, MessageStatus};
 use clinicflow_core::messaging::Subscription;
 use clinicflow_core::submission::Submission;
 use clinicflow_core::tenant::Tenant;
-use clinicflow_ports::{Index, Query, Write};
+use clinicflow_ports::{Condition, Index, Query, Write};
 use jiff::{SignedDuration, Timestamp};
 use tracing::{info, warn};
 
-use super::compose;
+use super::assign::plain;
+use super::compose::{self, branch_of};
 use super::intake::touch_writes;
 use super::{MAX_ROUNDS, busy, landed};
 use crate::error::AppError;
@@ -237,9 +240,17 @@ impl App {
                 };
                 record.last_lead = Some(lead_id.clone());
                 let mut writes = touch_writes(&tenant.id, claim_key, &claim, &touch)?;
+                // The message may tell the patient's language better than
+                // what the lead was made with (and hand it to a consultant
+                // who speaks it): the notice goes to whoever owns it then.
+                let (lead, changed) = self.language_found(tenant, &lead, &m.text, now).await?;
+                if let Some(owner) = &lead.owner {
+                    record.last_consultant = Some(owner.consultant.clone());
+                }
+                writes.extend(changed);
                 writes.push(records::patient(&tenant.id, &record, version)?);
                 writes.push(marker(Some(lead_id.clone()))?);
-                writes.extend(self.owner_notice(tenant, &lead.value, m.channel, now)?);
+                writes.extend(self.owner_notice(tenant, &lead, m.channel, now)?);
                 writes.extend(
                     self.inbound_events(
                         &tenant.id,
@@ -320,6 +331,71 @@ impl App {
             }
         }
         Err(busy("inbound message"))
+    }
+
+    /// The lead as the patient's message leaves it, and its writes (none
+    /// when nothing changes): a language read confidently from the message,
+    /// from a source the lead's own does not outrank, becomes the lead's;
+    /// a new lead nobody has contacted yet goes to a consultant who speaks
+    /// it when its owner does not (and someone does).
+    async fn language_found(
+        &self,
+        tenant: &Tenant,
+        lead: &Versioned<Lead>,
+        text: &str,
+        now: Timestamp,
+    ) -> Result<(Lead, Vec<Write>), AppError> {
+        let held = lead.value.language_choice.as_ref().map(|c| c.source);
+        let Some((language, choice)) = language::from_message(text, &tenant.languages)
+            .filter(|(l, c)| *l != lead.value.language && language::overrides(c.source, held))
+        else {
+            return Ok((lead.value.clone(), Vec::new()));
+        };
+        let mut next = lead.value.clone();
+        next.language = language.clone();
+        next.language_choice = Some(choice);
+        next.updated_at = now;
+        let speaks = |id: &ConsultantId| tenant.consultant(id).is_some_and(|c| c.speaks(&language));
+        if let Some(owner) = next.owner.clone()
+            && next.stage == Stage::New
+            && !next.contacted()
+            && !speaks(&owner.consultant)
+        {
+            let loads = self.loads(&tenant.id).await?;
+            let mut exclude = next.past_owners.clone();
+            exclude.push(owner.consultant.clone());
+            let decision = assignment::choose(&Request {
+                tenant,
+                branch: &branch_of(tenant, &next).id,
+                language: &language,
+                previous: None,
+                exclude: &exclude,
+                loads: &plain(&loads),
+                now,
+            })
+            .filter(|d| speaks(&d.consultant));
+            if let Some(decision) = decision {
+                let why = format!("the patient writes in {language}");
+                let (handed, writes) = self
+                    .handover(
+                        tenant,
+                        &next,
+                        lead.version,
+                        &decision,
+                        &why,
+                        &loads,
+                        Condition::Always,
+                        now,
+                    )
+                    .await?;
+                info!(tenant = %tenant.id, lead = %next.id, from = %owner.consultant, to = %decision.consultant, "language found in a message: lead handed to a consultant who speaks it");
+                return Ok((handed, writes));
+            }
+        }
+        Ok((
+            next.clone(),
+            vec![records::lead(&next, Some(lead.version))?],
+        ))
     }
 
     /// The notice to the lead's owner that the patient wrote, as ledger writes.

@@ -2,7 +2,7 @@
 //! if the lead is still waiting in the same cycle; a contact recorded
 //! meanwhile, or a newer cycle, makes the timer stale and it is dropped.
 
-use clinicflow_core::assignment::{self, Request};
+use clinicflow_core::assignment::{self, Decision, Request};
 use clinicflow_core::ids::RecordRef;
 use clinicflow_core::lead::{Lead, LeadEvent, Ownership};
 use clinicflow_core::task::{self, Task, TaskKind};
@@ -12,7 +12,7 @@ use clinicflow_ports::{Condition, Write};
 use jiff::Timestamp;
 use tracing::{info, warn};
 
-use super::assign::{load_change, plain};
+use super::assign::{Loads, load_change, plain};
 use super::compose::{self, branch_of};
 use super::{MAX_ROUNDS, busy, landed};
 use crate::error::AppError;
@@ -161,46 +161,30 @@ impl App {
                 continue;
             };
 
-            let mut next = lead.clone();
-            next.past_owners.push(previous.consultant.clone());
-            next.owner = Some(Ownership {
-                consultant: decision.consultant.clone(),
-                rule: decision.rule,
-                reason: format!("reassigned after the SLA ran out: {}", decision.reason),
-                since: now,
-            });
-            next.sla_cycle += 1;
-            next.updated_at = now;
-            let [warn_timer, reassign_timer] = compose::sla_timers(tenant, &next, now);
+            let (next, handover) = self
+                .handover(
+                    tenant,
+                    &lead,
+                    version,
+                    &decision,
+                    "reassigned after the SLA ran out",
+                    &loads,
+                    // Replaces the claimed timer of the old cycle.
+                    Condition::VersionIs(claimed),
+                    now,
+                )
+                .await?;
+            writes.extend(handover);
+            // The patient's consultant is now the one who has the lead.
             let patient = records::get::<Patient>(
                 self.store.as_ref(),
                 &keys::patient(&tenant.id, &lead.contact_key),
             )
             .await?;
-            writes.extend([
-                records::lead(&next, Some(version))?,
-                load_change(&tenant.id, &previous.consultant, &loads, -1, None)?,
-                load_change(&tenant.id, &decision.consultant, &loads, 1, Some(now))?,
-                // The patient's consultant is now the one who has the lead.
-                records::patient(
-                    &tenant.id,
-                    &Patient::handled_by(&next, decision.consultant.clone(), patient.as_ref(), now),
-                    patient.as_ref().map(|p| p.version),
-                )?,
-                records::timer(&warn_timer, now, Condition::Always)?,
-                // Replaces the claimed timer of the old cycle.
-                records::timer(&reassign_timer, now, Condition::VersionIs(claimed))?,
-            ]);
-            writes.extend(self.history(
+            writes.push(records::patient(
                 &tenant.id,
-                &lead.id,
-                LeadEvent::Reassigned {
-                    from: previous.consultant.clone(),
-                    to: decision.consultant.clone(),
-                    rule: decision.rule,
-                    reason: decision.reason.clone(),
-                },
-                now,
+                &Patient::handled_by(&next, decision.consultant.clone(), patient.as_ref(), now),
+                patient.as_ref().map(|p| p.version),
             )?);
             if landed(self.store.write(writes).await)? {
                 if breached {
@@ -211,6 +195,59 @@ impl App {
             }
         }
         Err(busy("SLA reassignment"))
+    }
+
+    /// The writes that hand `lead` (read at `version`, owned) to the
+    /// consultant of `decision`: the lead with its new owner (`why` and
+    /// the decision's reason) and a fresh SLA cycle, both loads, the
+    /// cycle's timers (the reassignment's written under
+    /// `reassign_condition`) and the `Reassigned` event. The caller writes
+    /// the patient's record, whose consultant is now the new owner.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn handover(
+        &self,
+        tenant: &Tenant,
+        lead: &Lead,
+        version: u64,
+        decision: &Decision,
+        why: &str,
+        loads: &Loads,
+        reassign_condition: Condition,
+        now: Timestamp,
+    ) -> Result<(Lead, Vec<Write>), AppError> {
+        let Some(previous) = lead.owner.clone() else {
+            return Err(AppError::Internal("handing over a lead nobody owns".into()));
+        };
+        let mut next = lead.clone();
+        next.past_owners.push(previous.consultant.clone());
+        next.owner = Some(Ownership {
+            consultant: decision.consultant.clone(),
+            rule: decision.rule,
+            reason: format!("{why}: {}", decision.reason),
+            since: now,
+        });
+        next.sla_cycle += 1;
+        next.updated_at = now;
+        let [warn_timer, reassign_timer] = compose::sla_timers(tenant, &next, now);
+        let mut writes = vec![
+            records::lead(&next, Some(version))?,
+            load_change(&tenant.id, &previous.consultant, loads, -1, None)?,
+            load_change(&tenant.id, &decision.consultant, loads, 1, Some(now))?,
+            records::timer(&warn_timer, now, Condition::Always)?,
+            records::timer(&reassign_timer, now, reassign_condition)?,
+        ];
+        writes.extend(self.history(
+            &tenant.id,
+            &lead.id,
+            LeadEvent::Reassigned {
+                from: previous.consultant.clone(),
+                to: decision.consultant.clone(),
+                rule: decision.rule,
+                reason: decision.reason.clone(),
+            },
+            now,
+        )?);
+        Ok((next, writes))
     }
 
     /// The lead of an SLA timer if it still waits for first contact in the
