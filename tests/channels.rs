@@ -918,3 +918,144 @@ async fn appointments_are_confirmed_by_whatsapp_button_and_by_sms() {
         "no phone number in the log"
     );
 }
+
+/// A patient's WhatsApp message, as the Cloud API notifies it.
+fn patient_writes(from: &str, id: &str, message: Value) -> Value {
+    let mut message = message;
+    message["from"] = json!(from);
+    message["id"] = json!(id);
+    message["timestamp"] = json!(jiff::Timestamp::now().as_second().to_string());
+    json!({
+        "messaging_product": "whatsapp",
+        "metadata": { "display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID },
+        "contacts": [{ "profile": { "name": "Patient" }, "wa_id": from }],
+        "messages": [message]
+    })
+}
+
+async fn lead_by_phone(server: &Server, phone: &str) -> Option<Value> {
+    let (_, page) = staff_get(server, TOKEN, "/v1/leads").await;
+    let id = page["items"]
+        .as_array()?
+        .iter()
+        .find(|l| l["phone"] == phone)?["id"]
+        .as_str()?
+        .to_owned();
+    Some(lead(server, &id).await)
+}
+
+#[tokio::test]
+async fn a_whatsapp_lead_of_no_known_language_is_asked_and_assigned_on_the_answer_or_the_wait() {
+    let (providers, base) = Providers::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // The clinic serves tr, en and ru (Olga's); it asks, and waits 3 s.
+    let config = config(&dir.path().join("data"), &base, r#"["whatsapp"]"#)
+        .replace(
+            "[[tenants.forms]]",
+            "[[tenants.consultants]]\nid = \"olga\"\nname = \"Olga Petrova\"\nbranch = \"main\"\nlanguages = [\"ru\"]\nshifts = [\"daily 00:00-24:00\"]\n\n[[tenants.forms]]",
+        )
+        .replace(
+            "[tenants.messaging]",
+            "[tenants.language_question]\nwait = \"3s\"\n\n[tenants.messaging]",
+        );
+    let server = Server::start_with_env(dir.path(), &config, ENV);
+    let wait = Duration::from_secs(20);
+
+    // "Hello" from a British number: English is only the phone's hint.
+    let hello = patient_writes(
+        "447911123456",
+        "wamid.Q1",
+        json!({ "type": "text", "text": { "body": "Hello" } }),
+    );
+    assert_eq!(whatsapp_webhook(&server, hello, APP_SECRET).await, 200);
+    let asked = eventually(&server, "the language question sent", wait, || async {
+        providers
+            .whatsapp()
+            .into_iter()
+            .find(|m| m["to"] == "447911123456")
+    })
+    .await;
+    assert_eq!(asked["type"], "interactive");
+    let buttons = asked["interactive"]["action"]["buttons"]
+        .as_array()
+        .unwrap();
+    let titles: Vec<&str> = buttons
+        .iter()
+        .map(|b| b["reply"]["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Türkçe", "English", "Русский"]);
+    let body = asked["interactive"]["body"]["text"].as_str().unwrap();
+    assert!(
+        body.contains("hangi dilde") && body.contains("which language"),
+        "{body}"
+    );
+    let waiting = lead_by_phone(&server, "+447911123456").await.unwrap();
+    assert!(waiting.get("owner").is_none(), "{waiting}");
+
+    // The patient taps "Русский": the lead is Russian (chosen) and Olga's.
+    let tap = patient_writes(
+        "447911123456",
+        "wamid.Q2",
+        json!({ "type": "interactive", "interactive": {
+            "type": "button_reply", "button_reply": { "id": "lang.ru", "title": "Русский" }
+        } }),
+    );
+    assert_eq!(whatsapp_webhook(&server, tap, APP_SECRET).await, 200);
+    let chosen = eventually(&server, "the lead assigned in Russian", wait, || async {
+        let l = lead_by_phone(&server, "+447911123456").await?;
+        l["owner"].is_object().then_some(l)
+    })
+    .await;
+    assert_eq!(chosen["language"], "ru");
+    assert_eq!(chosen["language_source"], "chosen");
+    assert_eq!(chosen["owner"]["consultant"], "olga");
+    let greeting = eventually(&server, "the Russian greeting", wait, || async {
+        providers.whatsapp().into_iter().find(|m| {
+            m["to"] == "447911123456"
+                && m["text"]["body"]
+                    .as_str()
+                    .is_some_and(|b| b.starts_with("Здравствуйте"))
+        })
+    })
+    .await;
+    assert_eq!(greeting["type"], "text");
+
+    // A Turkish number writing "Merhaba" to a Turkish clinic is not asked.
+    let local = patient_writes(
+        "905321119988",
+        "wamid.Q3",
+        json!({ "type": "text", "text": { "body": "Merhaba" } }),
+    );
+    assert_eq!(whatsapp_webhook(&server, local, APP_SECRET).await, 200);
+    let l = eventually(&server, "the local lead assigned", wait, || async {
+        let l = lead_by_phone(&server, "+905321119988").await?;
+        l["owner"].is_object().then_some(l)
+    })
+    .await;
+    assert_eq!(l["language"], "tr");
+
+    // Nobody answers: after the clinic's wait, the phone's hint stands.
+    let hallo = patient_writes(
+        "4930901850",
+        "wamid.Q4",
+        json!({ "type": "text", "text": { "body": "Hallo" } }),
+    );
+    let posted = std::time::Instant::now();
+    assert_eq!(whatsapp_webhook(&server, hallo, APP_SECRET).await, 200);
+    let unanswered = eventually(&server, "the unanswered lead assigned", wait, || async {
+        let l = lead_by_phone(&server, "+4930901850").await?;
+        l["owner"].is_object().then_some(l)
+    })
+    .await;
+    assert!(posted.elapsed() >= Duration::from_secs(3));
+    // German is not served; English, Germany's second, is: Ayşe's.
+    assert_eq!(unanswered["language"], "en");
+    assert_eq!(unanswered["language_source"], "phone_country");
+    assert_eq!(unanswered["owner"]["consultant"], "ayse");
+    assert!(
+        providers
+            .whatsapp()
+            .iter()
+            .any(|m| m["to"] == "4930901850" && m["type"] == "interactive")
+    );
+}

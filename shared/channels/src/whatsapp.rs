@@ -43,7 +43,7 @@ impl WhatsappSender {
 
 /// WhatsApp's limits on interactive reply buttons: three, titles of 20
 /// characters, a body of 1,024.
-const MAX_REPLY_BUTTONS: usize = 3;
+pub const MAX_REPLY_BUTTONS: usize = 3;
 const MAX_BUTTON_TITLE: usize = 20;
 const MAX_INTERACTIVE_BODY: usize = 1024;
 

@@ -90,6 +90,17 @@ pub struct TenantConfig {
     /// The call centre's or switchboard's signed call records.
     #[serde(default)]
     pub calls: Option<crate::calls::CallsConfig>,
+    /// Ask a WhatsApp lead whose language nothing told which one they
+    /// prefer, and wait this long for the answer before assigning it.
+    #[serde(default)]
+    pub language_question: Option<LanguageQuestionConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LanguageQuestionConfig {
+    /// How long the assignment waits for the answer (`10m`).
+    pub wait: SignedDuration,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -606,6 +617,21 @@ fn build_tenant(
         }
     };
 
+    let language_question = c.language_question.as_ref().map(|q| q.wait);
+    if let Some(wait) = language_question {
+        if wait <= SignedDuration::ZERO || wait > SignedDuration::from_hours(24) {
+            errors.add(
+                format!("{path}.language_question.wait"),
+                "must be longer than zero and at most 24h (WhatsApp's window)",
+            );
+        }
+        if serves.len() < 2 {
+            errors.add(
+                format!("{path}.language_question"),
+                "the clinic serves one language: there is nothing to ask",
+            );
+        }
+    }
     let consultant_ids: Vec<ConsultantId> = consultants.iter().map(|k| k.id.clone()).collect();
     let calls = match &c.calls {
         None => Some(None),
@@ -645,6 +671,7 @@ fn build_tenant(
             blasts: blasts?,
             lead_ads: lead_ads?,
             calls: calls?,
+            language_question,
         },
         digests,
     ))

@@ -146,6 +146,35 @@ pub fn overrides(found: LanguageSource, held: Option<LanguageSource>) -> bool {
     found < held.unwrap_or(LanguageSource::Default)
 }
 
+/// The payload of a language question's button for `language`.
+pub fn button_payload(language: &Language) -> String {
+    format!("lang.{language}")
+}
+
+/// A language's name in itself ("Türkçe", "Русский"), for a button; its
+/// code when the detector does not know it.
+pub fn native_name(language: &Language) -> String {
+    detector_lang(language.as_str()).map_or_else(|| language.to_string(), |l| l.name().to_owned())
+}
+
+/// The language a patient picked in answer to our question: a button's
+/// payload, the number of an option (`2`), or a language's name or code,
+/// among `served` (in the question's order).
+pub fn answer(text: &str, payload: Option<&str>, served: &[Language]) -> Option<Language> {
+    if let Some(code) = payload.and_then(|p| p.strip_prefix("lang.")) {
+        return served.iter().find(|l| l.as_str() == code).cloned();
+    }
+    let text = text.trim().trim_end_matches(['.', '!']).trim();
+    if let Ok(n) = text.parse::<usize>() {
+        return n.checked_sub(1).and_then(|i| served.get(i)).cloned();
+    }
+    let lower = text.to_lowercase();
+    served
+        .iter()
+        .find(|l| l.as_str() == lower || native_name(l).to_lowercase() == lower)
+        .cloned()
+}
+
 /// Widely written languages the detector always weighs, whether or not
 /// the clinic serves them: a patient writing German to a clinic without
 /// German is then read as German (and not served), not as whichever
@@ -550,6 +579,26 @@ mod tests {
         assert!(!overrides(Message, Some(UtmLang)));
         assert!(!overrides(Message, Some(Chosen)));
         assert!(overrides(Chosen, Some(Campaign)));
+    }
+
+    #[test]
+    fn a_question_is_answered_by_button_number_or_name() {
+        let served = langs(&["tr", "en", "ru", "ar"]);
+        assert_eq!(
+            answer("Русский", Some("lang.ru"), &served),
+            Some(lang("ru"))
+        );
+        assert_eq!(answer("", Some("lang.de"), &served), None);
+        assert_eq!(answer(" 2 ", None, &served), Some(lang("en")));
+        assert_eq!(answer("5", None, &served), None);
+        assert_eq!(answer("0", None, &served), None);
+        assert_eq!(answer("русский", None, &served), Some(lang("ru")));
+        assert_eq!(answer("Türkçe!", None, &served), Some(lang("tr")));
+        assert_eq!(answer("AR", None, &served), Some(lang("ar")));
+        assert_eq!(answer("I would like to book", None, &served), None);
+        assert_eq!(native_name(&lang("ru")), "Русский");
+        assert_eq!(native_name(&lang("xx")), "xx");
+        assert_eq!(button_payload(&lang("ar")), "lang.ar");
     }
 
     #[test]

@@ -153,6 +153,10 @@ pub struct Lead {
     /// it was kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language_choice: Option<LanguageChoice>,
+    /// When the patient was asked which language they prefer (the
+    /// assignment waits for the answer, or the clinic's wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language_asked_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub reach: Reach,

@@ -6,10 +6,13 @@ use clinicflow_core::assignment::{self, Load, Request};
 use clinicflow_core::automation::Event;
 use clinicflow_core::contact::ContactKey;
 use clinicflow_core::ids::{ConsultantId, LeadId, RecordRef, TenantId};
+use clinicflow_core::language::LanguageSource;
 use clinicflow_core::lead::{Lead, LeadEvent, Ownership, Recorded};
+use clinicflow_core::message::Channel;
+use clinicflow_core::messaging;
 use clinicflow_core::task::{self, Task, TaskKind};
 use clinicflow_core::tenant::Tenant;
-use clinicflow_core::timer::TimerKind;
+use clinicflow_core::timer::{Timer, TimerKind};
 use clinicflow_ports::{Condition, Key, Query, Write};
 use jiff::Timestamp;
 use tracing::{info, warn};
@@ -21,6 +24,18 @@ use super::{MAX_ROUNDS, busy, landed};
 use crate::error::AppError;
 use crate::records::{self, Patient, Versioned};
 use crate::{App, keys};
+
+/// Whether nothing told `lead`'s language well enough to go without
+/// asking: no source at all, the default, or only a phone number from a
+/// country whose language is not the clinic's own (a local number writing
+/// "Merhaba" to a Turkish clinic is not asked).
+fn unsure_of_language(tenant: &Tenant, lead: &Lead) -> bool {
+    match lead.language_choice.as_ref().map(|c| c.source) {
+        None | Some(LanguageSource::Default) => true,
+        Some(LanguageSource::PhoneCountry) => lead.language != tenant.default_language,
+        Some(_) => false,
+    }
+}
 
 /// What [`App::assignment_reads`] found.
 struct AssignmentReads {
@@ -80,6 +95,49 @@ impl App {
                 Some((key, patient)) if key == patient_key => patient,
                 _ => records::get::<Patient>(self.store.as_ref(), &patient_key).await?,
             };
+            // A WhatsApp lead whose language nothing told is asked first;
+            // its assignment waits for the answer or the clinic's wait.
+            if let Some(wait) = tenant.language_question
+                && unsure_of_language(tenant, &lead)
+            {
+                match lead.language_asked_at {
+                    Some(asked) if now < asked.saturating_add(wait).unwrap_or(asked) => {
+                        info!(tenant = %tenant_id, lead = %lead_id, "waiting for the patient's language");
+                        return Ok(());
+                    }
+                    Some(_) => {}
+                    None if lead.source == Channel::Whatsapp.as_str()
+                        && messaging::window_open(
+                            patient.as_ref().and_then(|p| p.value.whatsapp_inbound_at),
+                            now,
+                        ) =>
+                    {
+                        if let Some(question) = compose::language_question(tenant, &lead, now)? {
+                            let mut asked = lead.clone();
+                            asked.language_asked_at = Some(now);
+                            asked.updated_at = now;
+                            let due = now.saturating_add(wait).unwrap_or(now);
+                            let timer = Timer::new(
+                                tenant_id.clone(),
+                                RecordRef::Lead(lead_id.clone()),
+                                TimerKind::Assign,
+                                due,
+                            );
+                            let mut writes = vec![
+                                records::lead(&asked, Some(version))?,
+                                records::timer(&timer, now, Condition::Always)?,
+                            ];
+                            writes.extend(self.ledger_entry(&question, now)?);
+                            if landed(self.store.write(writes).await)? {
+                                info!(tenant = %tenant_id, lead = %lead_id, "patient asked for their language; assignment waits");
+                                return Ok(());
+                            }
+                            continue;
+                        }
+                    }
+                    None => {}
+                }
+            }
             let decision = assignment::choose(&Request {
                 tenant,
                 branch: &branch_of(tenant, &lead).id,

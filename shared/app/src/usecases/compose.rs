@@ -3,10 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use clinicflow_channels::whatsapp::MAX_REPLY_BUTTONS;
 use clinicflow_core::answer::{Answer, Payload};
 use clinicflow_core::contact::Reach;
 use clinicflow_core::ids::{AppointmentId, Language, MessageId, RecordRef, RuleId};
 use clinicflow_core::journey::Buttons;
+use clinicflow_core::language;
 use clinicflow_core::lead::Lead;
 use clinicflow_core::locale;
 use clinicflow_core::message::{self, Audience, Button, Channel, HandledVia, Message, Purpose};
@@ -185,6 +187,73 @@ pub fn inbound_notice(
         },
         now,
     )
+}
+
+/// The question to a patient who wrote on WhatsApp in no language we could
+/// tell: the clinic's question in each language it serves, one line each,
+/// and a reply button per language (WhatsApp allows three; with more, the
+/// options are numbered in the text and answered by number or name). Free
+/// form on WhatsApp, inside the window the patient's message opened;
+/// `None` without a phone number.
+pub fn language_question(
+    tenant: &Tenant,
+    lead: &Lead,
+    now: Timestamp,
+) -> Result<Option<Message>, AppError> {
+    let Some(phone) = &lead.reach.phone else {
+        return Ok(None);
+    };
+    let vars = BTreeMap::from([("clinic", tenant.name.clone())]);
+    let mut lines: Vec<String> = Vec::new();
+    for language in &tenant.languages {
+        let text = tenant
+            .templates
+            .render(
+                TemplateKind::LanguageQuestion,
+                language,
+                &tenant.default_language,
+                &vars,
+            )
+            .map_err(AppError::Internal)?
+            .text;
+        if !lines.contains(&text) {
+            lines.push(text);
+        }
+    }
+    let mut buttons: Vec<Button> = tenant
+        .languages
+        .iter()
+        .map(|l| Button {
+            payload: language::button_payload(l),
+            title: language::native_name(l),
+        })
+        .collect();
+    if buttons.len() > MAX_REPLY_BUTTONS {
+        lines.push(String::new());
+        for (i, b) in buttons.iter().enumerate() {
+            lines.push(format!("{} {}", i + 1, b.title));
+        }
+        buttons.clear();
+    }
+    let route = Route {
+        channel: Channel::Whatsapp,
+        to: phone.to_string(),
+    };
+    Ok(Some(Message {
+        buttons,
+        ..Message::queued(
+            MessageId::derived("language_question", &lead.id, None),
+            tenant.id.clone(),
+            RecordRef::Lead(lead.id.clone()),
+            TemplateKind::LanguageQuestion,
+            Audience::Patient,
+            route,
+            Purpose::Operational,
+            tenant.default_language.clone(),
+            lines.join("\n"),
+            now,
+        )
+    }))
 }
 
 /// Everything a message is made from.

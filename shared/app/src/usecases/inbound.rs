@@ -13,7 +13,7 @@ use clinicflow_core::contact::{PhoneNumber, Reach};
 use clinicflow_core::ids::ConsultantId;
 use clinicflow_core::ids::{LeadId, MessageId, TenantId};
 use clinicflow_core::inbound::{self, Inbound, InboundMessage, StatusUpdate};
-use clinicflow_core::language;
+use clinicflow_core::language::{self, LanguageChoice, LanguageSource};
 use clinicflow_core::lead::{Attribution, Consents, Lead, Stage, Touch};
 use clinicflow_core::message::{Channel, Message, MessageStatus};
 use clinicflow_core::messaging::Subscription;
@@ -29,6 +29,7 @@ use super::intake::touch_writes;
 use super::{MAX_ROUNDS, busy, landed};
 use crate::error::AppError;
 use crate::records::{self, Claim, ConsentRecord, Handled, OptOut, Patient, Versioned};
+use crate::work::Work;
 use crate::{App, keys};
 
 /// How long a status may wait for the message it reports on to be
@@ -243,9 +244,27 @@ impl App {
                 // The message may tell the patient's language better than
                 // what the lead was made with (and hand it to a consultant
                 // who speaks it): the notice goes to whoever owns it then.
-                let (lead, changed) = self.language_found(tenant, &lead, &m.text, now).await?;
+                let waiting = lead.value.owner.is_none() && lead.value.language_asked_at.is_some();
+                let (lead, changed) =
+                    match language::answer(&m.text, m.payload.as_deref(), &tenant.languages)
+                        .filter(|_| waiting)
+                    {
+                        Some(chosen) => answered(&lead, chosen, now)?,
+                        None => self.language_found(tenant, &lead, &m.text, now).await?,
+                    };
                 if let Some(owner) = &lead.owner {
                     record.last_consultant = Some(owner.consultant.clone());
+                }
+                if waiting && !changed.is_empty() {
+                    // The language is told: the assignment need not wait.
+                    writes.push(
+                        Work::Assign {
+                            tenant: tenant.id.clone(),
+                            lead: lead.id.clone(),
+                            contact: Some(lead.contact_key.clone()),
+                        }
+                        .enqueue(),
+                    );
                 }
                 writes.extend(changed);
                 writes.push(records::patient(&tenant.id, &record, version)?);
@@ -420,6 +439,24 @@ impl App {
             None => Ok(Vec::new()),
         }
     }
+}
+
+/// The lead with the language the patient picked in answer to our
+/// question, and its write.
+fn answered(
+    lead: &Versioned<Lead>,
+    chosen: clinicflow_core::ids::Language,
+    now: Timestamp,
+) -> Result<(Lead, Vec<Write>), AppError> {
+    let mut next = lead.value.clone();
+    next.language_choice = Some(LanguageChoice {
+        source: LanguageSource::Chosen,
+        reason: format!("the patient chose {chosen} in answer to our question"),
+    });
+    next.language = chosen;
+    next.updated_at = now;
+    let write = records::lead(&next, Some(lead.version))?;
+    Ok((next, vec![write]))
 }
 
 /// Applies an opt-out or opt-in word to the patient's record; the consent

@@ -169,6 +169,7 @@ impl App {
             branch: submission.branch.clone(),
             language: submission.language.clone(),
             language_choice: Some(submission.language_choice.clone()),
+            language_asked_at: None,
             name: submission.name.clone(),
             reach: submission.reach.clone(),
             contact_key: contact.clone(),

@@ -25,6 +25,7 @@ pub(super) fn texts(kind: TemplateKind) -> &'static [(&'static str, &'static str
         SurveyThanks => SURVEY_THANKS,
         AppointmentNotice => APPOINTMENT_NOTICE,
         SchedulerCallback => SCHEDULER_CALLBACK,
+        LanguageQuestion => LANGUAGE_QUESTION,
     }
 }
 
@@ -429,3 +430,17 @@ const APPOINTMENT_NOTICE: &[(&str, &str)] = &[
 
 /// The clinic's own scheduler reads JSON, not prose: one text for all.
 const SCHEDULER_CALLBACK: &[(&str, &str)] = &[("en", "{{ payload }}")];
+
+const LANGUAGE_QUESTION: &[(&str, &str)] = &[
+    ("tr", "{{ clinic }}: hangi dilde yazışmak istersiniz?"),
+    (
+        "en",
+        "{{ clinic }}: which language would you like us to write in?",
+    ),
+    ("ru", "{{ clinic }}: на каком языке вам удобнее общаться?"),
+    (
+        "de",
+        "{{ clinic }}: In welcher Sprache möchten Sie schreiben?",
+    ),
+    ("ar", "{{ clinic }}: بأي لغة تفضّل أن نتواصل معك؟"),
+];

@@ -58,6 +58,10 @@ pub enum TemplateKind {
     AppointmentNotice,
     /// To the clinic's own scheduler: a patient's answer, as JSON.
     SchedulerCallback,
+    /// To a patient who wrote on WhatsApp in no language we could tell:
+    /// which one they prefer (one line per language the clinic serves,
+    /// each language a button).
+    LanguageQuestion,
     /// A blast's message, rendered from the clinic's blast template (the
     /// kind only frames it, and names its channel order).
     Blast,
@@ -96,7 +100,7 @@ const APPOINTMENT_VARIABLES: &[&str] = &[
 ];
 
 impl TemplateKind {
-    pub const ALL: [TemplateKind; 20] = [
+    pub const ALL: [TemplateKind; 21] = [
         TemplateKind::Greeting,
         TemplateKind::SlaAlert,
         TemplateKind::InboundNotice,
@@ -117,6 +121,7 @@ impl TemplateKind {
         TemplateKind::AppointmentNotice,
         TemplateKind::SchedulerCallback,
         TemplateKind::Blast,
+        TemplateKind::LanguageQuestion,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -142,6 +147,7 @@ impl TemplateKind {
             AppointmentNotice => "appointment_notice",
             SchedulerCallback => "scheduler_callback",
             Blast => "blast",
+            LanguageQuestion => "language_question",
         }
     }
 
@@ -191,6 +197,7 @@ impl TemplateKind {
                 "appointment_id",
             ],
             SchedulerCallback => &["payload"],
+            LanguageQuestion => &["clinic"],
             AppointmentConfirmation
             | AppointmentNudge
             | AppointmentReminder

@@ -17,7 +17,7 @@ use crate::{App, keys};
 
 /// The record a firing is about, read now.
 pub(super) enum Record {
-    Lead(Versioned<Lead>),
+    Lead(Box<Versioned<Lead>>),
     Deal(Versioned<Deal>),
     Appointment(Versioned<Appointment>),
 }
@@ -120,7 +120,7 @@ impl App {
                     reach: l.reach.clone(),
                     language: l.language.clone(),
                     name: l.name.clone(),
-                    record: Record::Lead(lead),
+                    record: Record::Lead(Box::new(lead)),
                     view: View::new(),
                     patient: None,
                 }
