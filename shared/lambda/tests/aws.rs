@@ -424,6 +424,92 @@ async fn a_google_lead_delivered_three_times_is_one_lead_through_the_functions()
     );
 }
 
+/// A patient's WhatsApp message (or button tap), as the webhooks function
+/// queues it for the assign function.
+async fn whatsapp_says(aws: &Aws, from: &str, text: &str, payload: Option<&str>) {
+    use clinicflow_core::inbound::{Inbound, InboundMessage};
+    let work = clinicflow_app::work::Work::Inbound {
+        tenant: clinicflow_core::ids::TenantId::new("demo").unwrap(),
+        inbound: Inbound::Message(InboundMessage {
+            provider: "whatsapp".into(),
+            provider_id: format!("wamid.{}", aws.app.ids.new_id()),
+            channel: clinicflow_core::message::Channel::Whatsapp,
+            from: from.into(),
+            name: None,
+            text: text.into(),
+            at: aws.clock.now(),
+            referral: None,
+            payload: payload.map(str::to_owned),
+            context: None,
+        }),
+    };
+    aws.app.store.write(vec![work.enqueue()]).await.unwrap();
+    aws.drain_all(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_language_question_waits_for_the_answer_through_the_functions() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("clinicflow.toml");
+    let demo = std::fs::read_to_string(common::repo().join("config/demo.toml")).unwrap();
+    std::fs::write(
+        &config,
+        format!("{demo}\n[tenants.language_question]\nwait = \"10m\"\n"),
+    )
+    .unwrap();
+    let aws = Aws::start_with("question", &config, &|_| None).await;
+    let tenant = aws.app.directory.tenants().next().unwrap().clone();
+    let lead_of = |phone: &'static str| {
+        let aws = &aws;
+        let tenant = tenant.clone();
+        async move {
+            let leads = aws
+                .app
+                .list_leads(&tenant, &LeadFilter::default(), 50, None)
+                .await
+                .unwrap()
+                .items;
+            let lead = leads
+                .iter()
+                .find(|l| l.reach.phone.as_ref().is_some_and(|p| p.as_str() == phone))
+                .unwrap();
+            detail(aws, lead.id.as_str()).await
+        }
+    };
+
+    // "Hello" from a British number: asked, not assigned.
+    whatsapp_says(&aws, "+447911123456", "Hello", None).await;
+    let d = lead_of("+447911123456").await;
+    assert!(d.lead.owner.is_none() && d.lead.language_asked_at.is_some());
+    assert_eq!(count(&d, "language_question"), 1);
+    // The tap: Russian, chosen, and assigned at once (the demo's rules
+    // put the branch first: Kadıköy's consultant on shift takes it).
+    whatsapp_says(&aws, "+447911123456", "Русский", Some("lang.ru")).await;
+    let d = lead_of("+447911123456").await;
+    assert_eq!(d.lead.language.as_str(), "ru");
+    assert_eq!(
+        d.lead.language_choice.as_ref().map(|c| c.source),
+        Some(clinicflow_core::language::LanguageSource::Chosen)
+    );
+    assert!(d.lead.owner.is_some());
+    assert_eq!(count(&d, "greeting"), 1);
+
+    // Nobody answers: the sweep assigns it when the wait is over.
+    whatsapp_says(&aws, "+4930901860", "Hallo", None).await;
+    let d = lead_of("+4930901860").await;
+    assert!(d.lead.owner.is_none());
+    sweep_at(&aws, monday(10, 5)).await;
+    assert!(lead_of("+4930901860").await.lead.owner.is_none());
+    sweep_at(&aws, monday(10, 11)).await;
+    let d = lead_of("+4930901860").await;
+    assert!(d.lead.owner.is_some(), "{:?}", d.lead);
+    // The phone's hint stands.
+    assert_eq!(
+        d.lead.language_choice.map(|c| c.source),
+        Some(clinicflow_core::language::LanguageSource::PhoneCountry)
+    );
+}
+
 async fn staff(aws: &Aws, method: &str, path: &str, body: Value) -> (u16, Value) {
     let request = Request::builder()
         .method(method)
