@@ -1020,6 +1020,36 @@ async fn a_whatsapp_lead_of_no_known_language_is_asked_and_assigned_on_the_answe
     .await;
     assert_eq!(greeting["type"], "text");
 
+    // Asked, the patient writes a sentence instead: its language (the
+    // phone's hint, confirmed) is the lead's, from the message.
+    let privet = patient_writes(
+        "79123456789",
+        "wamid.Q5",
+        json!({ "type": "text", "text": { "body": "Hi" } }),
+    );
+    assert_eq!(whatsapp_webhook(&server, privet, APP_SECRET).await, 200);
+    eventually(&server, "the second question", wait, || async {
+        providers
+            .whatsapp()
+            .into_iter()
+            .find(|m| m["to"] == "79123456789" && m["type"] == "interactive")
+    })
+    .await;
+    let sentence = patient_writes(
+        "79123456789",
+        "wamid.Q6",
+        json!({ "type": "text", "text": { "body": "Здравствуйте, сколько стоит имплант?" } }),
+    );
+    assert_eq!(whatsapp_webhook(&server, sentence, APP_SECRET).await, 200);
+    let told = eventually(&server, "the lead told by a sentence", wait, || async {
+        let l = lead_by_phone(&server, "+79123456789").await?;
+        l["owner"].is_object().then_some(l)
+    })
+    .await;
+    assert_eq!(told["language"], "ru");
+    assert_eq!(told["language_source"], "message");
+    assert_eq!(told["owner"]["consultant"], "olga");
+
     // A Turkish number writing "Merhaba" to a Turkish clinic is not asked.
     let local = patient_writes(
         "905321119988",

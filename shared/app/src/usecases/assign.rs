@@ -37,6 +37,16 @@ fn unsure_of_language(tenant: &Tenant, lead: &Lead) -> bool {
     }
 }
 
+/// What the language question asks of an assignment now.
+enum Ask {
+    /// Nothing: assign.
+    No,
+    /// The patient was asked and may still answer.
+    Wait,
+    /// Ask now: these writes.
+    Question(Vec<Write>),
+}
+
 /// What [`App::assignment_reads`] found.
 struct AssignmentReads {
     lead: Option<Versioned<Lead>>,
@@ -97,46 +107,19 @@ impl App {
             };
             // A WhatsApp lead whose language nothing told is asked first;
             // its assignment waits for the answer or the clinic's wait.
-            if let Some(wait) = tenant.language_question
-                && unsure_of_language(tenant, &lead)
-            {
-                match lead.language_asked_at {
-                    Some(asked) if now < asked.saturating_add(wait).unwrap_or(asked) => {
-                        info!(tenant = %tenant_id, lead = %lead_id, "waiting for the patient's language");
+            match self.language_ask(tenant, &lead, version, patient.as_ref(), now)? {
+                Ask::Wait => {
+                    info!(tenant = %tenant_id, lead = %lead_id, "waiting for the patient's language");
+                    return Ok(());
+                }
+                Ask::Question(writes) => {
+                    if landed(self.store.write(writes).await)? {
+                        info!(tenant = %tenant_id, lead = %lead_id, "patient asked for their language; assignment waits");
                         return Ok(());
                     }
-                    Some(_) => {}
-                    None if lead.source == Channel::Whatsapp.as_str()
-                        && messaging::window_open(
-                            patient.as_ref().and_then(|p| p.value.whatsapp_inbound_at),
-                            now,
-                        ) =>
-                    {
-                        if let Some(question) = compose::language_question(tenant, &lead, now)? {
-                            let mut asked = lead.clone();
-                            asked.language_asked_at = Some(now);
-                            asked.updated_at = now;
-                            let due = now.saturating_add(wait).unwrap_or(now);
-                            let timer = Timer::new(
-                                tenant_id.clone(),
-                                RecordRef::Lead(lead_id.clone()),
-                                TimerKind::Assign,
-                                due,
-                            );
-                            let mut writes = vec![
-                                records::lead(&asked, Some(version))?,
-                                records::timer(&timer, now, Condition::Always)?,
-                            ];
-                            writes.extend(self.ledger_entry(&question, now)?);
-                            if landed(self.store.write(writes).await)? {
-                                info!(tenant = %tenant_id, lead = %lead_id, "patient asked for their language; assignment waits");
-                                return Ok(());
-                            }
-                            continue;
-                        }
-                    }
-                    None => {}
+                    continue;
                 }
+                Ask::No => {}
             }
             let decision = assignment::choose(&Request {
                 tenant,
@@ -225,6 +208,55 @@ impl App {
             return Ok(());
         }
         Err(busy("assignment"))
+    }
+
+    /// Whether the assignment of `lead` (read at `version`) must ask the
+    /// patient's language first, or wait for the answer: the question in
+    /// the ledger, the lead marked asked and its `assign` timer moved to
+    /// the end of the clinic's wait, as writes.
+    fn language_ask(
+        &self,
+        tenant: &Tenant,
+        lead: &Lead,
+        version: u64,
+        patient: Option<&Versioned<Patient>>,
+        now: Timestamp,
+    ) -> Result<Ask, AppError> {
+        let Some(wait) = tenant
+            .language_question
+            .filter(|_| unsure_of_language(tenant, lead))
+        else {
+            return Ok(Ask::No);
+        };
+        match lead.language_asked_at {
+            Some(asked) if now < asked.saturating_add(wait).unwrap_or(asked) => Ok(Ask::Wait),
+            Some(_) => Ok(Ask::No),
+            None => {
+                let window = patient.and_then(|p| p.value.whatsapp_inbound_at);
+                if lead.source != Channel::Whatsapp.as_str() || !messaging::window_open(window, now)
+                {
+                    return Ok(Ask::No);
+                }
+                let Some(question) = compose::language_question(tenant, lead, now)? else {
+                    return Ok(Ask::No);
+                };
+                let mut asked = lead.clone();
+                asked.language_asked_at = Some(now);
+                asked.updated_at = now;
+                let timer = Timer::new(
+                    tenant.id.clone(),
+                    RecordRef::Lead(lead.id.clone()),
+                    TimerKind::Assign,
+                    now.saturating_add(wait).unwrap_or(now),
+                );
+                let mut writes = vec![
+                    records::lead(&asked, Some(version))?,
+                    records::timer(&timer, now, Condition::Always)?,
+                ];
+                writes.extend(self.ledger_entry(&question, now)?);
+                Ok(Ask::Question(writes))
+            }
+        }
     }
 
     /// What an assignment reads before it decides, in one request when the

@@ -10,8 +10,7 @@
 use clinicflow_core::assignment::{self, Request};
 use clinicflow_core::blast::{self, BlastState, Effect};
 use clinicflow_core::contact::{PhoneNumber, Reach};
-use clinicflow_core::ids::ConsultantId;
-use clinicflow_core::ids::{LeadId, MessageId, TenantId};
+use clinicflow_core::ids::{ConsultantId, Language, LeadId, MessageId, TenantId};
 use clinicflow_core::inbound::{self, Inbound, InboundMessage, StatusUpdate};
 use clinicflow_core::language::{self, LanguageChoice, LanguageSource};
 use clinicflow_core::lead::{Attribution, Consents, Lead, Stage, Touch};
@@ -354,9 +353,10 @@ impl App {
 
     /// The lead as the patient's message leaves it, and its writes (none
     /// when nothing changes): a language read confidently from the message,
-    /// from a source the lead's own does not outrank, becomes the lead's;
-    /// a new lead nobody has contacted yet goes to a consultant who speaks
-    /// it when its owner does not (and someone does).
+    /// from a source the lead's own does not outrank, becomes the lead's
+    /// (the same language too: its source is then the message's); a new
+    /// lead nobody has contacted yet goes to a consultant who speaks it
+    /// when its owner does not (and someone does).
     async fn language_found(
         &self,
         tenant: &Tenant,
@@ -366,7 +366,7 @@ impl App {
     ) -> Result<(Lead, Vec<Write>), AppError> {
         let held = lead.value.language_choice.as_ref().map(|c| c.source);
         let Some((language, choice)) = language::from_message(text, &tenant.languages)
-            .filter(|(l, c)| *l != lead.value.language && language::overrides(c.source, held))
+            .filter(|(_, c)| language::overrides(c.source, held))
         else {
             return Ok((lead.value.clone(), Vec::new()));
         };
@@ -445,7 +445,7 @@ impl App {
 /// question, and its write.
 fn answered(
     lead: &Versioned<Lead>,
-    chosen: clinicflow_core::ids::Language,
+    chosen: Language,
     now: Timestamp,
 ) -> Result<(Lead, Vec<Write>), AppError> {
     let mut next = lead.value.clone();
