@@ -991,6 +991,7 @@ async fn a_whatsapp_lead_of_no_known_language_is_asked_and_assigned_on_the_answe
     );
     let waiting = lead_by_phone(&server, "+447911123456").await.unwrap();
     assert!(waiting.get("owner").is_none(), "{waiting}");
+    assert!(waiting["language_asked_at"].is_string(), "{waiting}");
 
     // The patient taps "Русский": the lead is Russian (chosen) and Olga's.
     let tap = patient_writes(

@@ -152,6 +152,10 @@ pub struct LeadView {
     /// Why that language, in words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub language_reason: Option<String>,
+    /// When the patient was asked which language they prefer: until they
+    /// answer (or the clinic's wait is over) the lead has no owner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language_asked_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -186,6 +190,7 @@ impl LeadView {
                 .as_ref()
                 .map(|c| c.source.as_str().to_owned()),
             language_reason: lead.language_choice.as_ref().map(|c| c.reason.clone()),
+            language_asked_at: lead.language_asked_at.map(|t| t.to_string()),
             name: lead.name.clone(),
             phone: lead.reach.phone.as_ref().map(ToString::to_string),
             email: lead.reach.email.as_ref().map(ToString::to_string),
