@@ -221,6 +221,17 @@ pub struct Reach {
 }
 
 impl Reach {
+    /// Someone known by a phone number alone (a patient's message, a
+    /// call), with the key that identifies them.
+    pub fn by_phone(phone: PhoneNumber) -> (Reach, ContactKey) {
+        let key = phone_key(&phone);
+        let reach = Reach {
+            phone: Some(phone),
+            email: None,
+        };
+        (reach, key)
+    }
+
     /// The identity that deduplicates leads and names the patient: the
     /// phone number when there is one, otherwise the e-mail address
     /// compared case-insensitively.
@@ -231,10 +242,7 @@ impl Reach {
     /// Every identity a lead is found by: its phone number, then its e-mail
     /// address. A later submission matching either reaches the same lead.
     pub fn dedupe_keys(&self) -> Vec<ContactKey> {
-        let phone = self
-            .phone
-            .as_ref()
-            .map(|p| ContactKey::of(&format!("phone:{}", p.as_str())));
+        let phone = self.phone.as_ref().map(phone_key);
         let email = self
             .email
             .as_ref()
@@ -250,6 +258,10 @@ impl Reach {
             (None, None) => "-".to_owned(),
         }
     }
+}
+
+fn phone_key(phone: &PhoneNumber) -> ContactKey {
+    ContactKey::of(&format!("phone:{}", phone.as_str()))
 }
 
 /// A stable identity of a patient's contact (SHA-256 of the normalised

@@ -41,13 +41,7 @@ impl App {
             warn!(tenant = %tenant.id, call = %call.id, "call from a number that does not read; dropped");
             return Ok(());
         };
-        let reach = Reach {
-            phone: Some(phone),
-            email: None,
-        };
-        let Some(contact) = reach.dedupe_key() else {
-            return Ok(());
-        };
+        let (reach, contact) = Reach::by_phone(phone);
         let claim_key = keys::open_claim(&tenant.id, &contact);
         for _ in 0..MAX_ROUNDS {
             if self.store.get(&inbox).await?.is_some() {

@@ -136,13 +136,7 @@ impl App {
             warn!(tenant = %tenant.id, provider = %m.provider, "inbound message from a number that does not parse; dropped");
             return Ok(());
         };
-        let reach = Reach {
-            phone: Some(phone),
-            email: None,
-        };
-        let Some(contact) = reach.dedupe_key() else {
-            return Ok(());
-        };
+        let (reach, contact) = Reach::by_phone(phone);
         let patient_key = keys::patient(&tenant.id, &contact);
         for _ in 0..MAX_ROUNDS {
             // Handled already (a redelivery, or a concurrent copy that won).
