@@ -541,28 +541,38 @@ async fn graph_api() -> (String, Arc<Mutex<Vec<String>>>) {
 
 /// Meta's Page notification of one new lead, signed with `secret`.
 async fn post_leadgen(server: &Server, leadgen_id: &str, secret: &str) -> u16 {
+    post_leadgen_of(server, PAGE, leadgen_id, secret).await.0
+}
+
+/// [`post_leadgen`] for any Page; the status and the answer.
+async fn post_leadgen_of(
+    server: &Server,
+    page: &str,
+    leadgen_id: &str,
+    secret: &str,
+) -> (u16, Value) {
     use hmac::{KeyInit, Mac};
     let body = json!({
         "object": "page",
-        "entry": [{"id": PAGE, "time": 1796032800, "changes": [{"field": "leadgen", "value": {
+        "entry": [{"id": page, "time": 1796032800, "changes": [{"field": "leadgen", "value": {
             "ad_id": "23850000000000001", "form_id": META_FORM, "leadgen_id": leadgen_id,
-            "created_time": 1796032790, "page_id": PAGE, "adgroup_id": "23850000000000002"
+            "created_time": 1796032790, "page_id": page, "adgroup_id": "23850000000000002"
         }}]}]
     })
     .to_string();
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body.as_bytes());
     let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    client()
+    let r = client()
         .post(server.url("/webhooks/meta/clinic"))
         .header("content-type", "application/json")
         .header("x-hub-signature-256", signature)
         .body(body)
         .send()
         .await
-        .unwrap()
-        .status()
-        .as_u16()
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -628,6 +638,10 @@ async fn meta_lead_ads_are_read_from_the_graph_api_once_each() {
             200
         );
     }
+    // A Page the clinic does not read (the app serves others too): skipped.
+    let (status, body) =
+        post_leadgen_of(&server, "999000111", "2026120100000009", META_SECRET).await;
+    assert_eq!((status, &body["received"]), (200, &json!(0)), "{body}");
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
         leads(&server)

@@ -215,7 +215,14 @@ pub async fn meta(
         return Err(refused(&e));
     }
     let notices = meta_leads::parse_webhook(&bytes, app.clock.now()).map_err(unreadable)?;
-    let events = notices.into_iter().map(Inbound::LeadNotice).collect();
+    // An app may serve Pages of others: only the clinic's are read.
+    let (ours, others): (Vec<_>, Vec<_>) = notices
+        .into_iter()
+        .partition(|n| keys.page_tokens.contains_key(&n.page_id));
+    if !others.is_empty() {
+        info!(tenant = %tenant.id, skipped = others.len(), "leads of Pages not in lead_ads.meta.pages skipped");
+    }
+    let events = ours.into_iter().map(Inbound::LeadNotice).collect();
     let n = enqueue(&app, &tenant.id, events).await?;
     info!(tenant = %tenant.id, leads = n, "Meta Page webhook accepted");
     Ok(axum::Json(Received { received: n }).into_response())
