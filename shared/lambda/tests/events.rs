@@ -30,6 +30,30 @@ fn sqs(name: &str, lead: &str) -> SqsEvent {
     serde_json::from_str(&event(name).replace("01JDEMO0000000000000000000", lead)).unwrap()
 }
 
+/// The demo clinic with a sample's configuration section appended, its
+/// functions over a fresh deployment; `env` holds the section's secrets.
+/// The directory holding the configuration lives as long as the result.
+async fn demo_with(
+    name: &str,
+    section: &str,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> (Aws, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("clinicflow.toml");
+    let demo = std::fs::read_to_string(repo().join("config/demo.toml")).unwrap();
+    std::fs::write(&config, format!("{demo}\n{section}")).unwrap();
+    (Aws::start_with(name, &config, env).await, dir)
+}
+
+/// The demo tenant's leads, newest first.
+async fn leads_of(app: &clinicflow_app::App) -> Vec<clinicflow_core::lead::Lead> {
+    let tenant = app.directory.tenants().next().unwrap().clone();
+    app.list_leads(&tenant, &Default::default(), 10, None)
+        .await
+        .unwrap()
+        .items
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_sample_event_goes_through_its_handler() {
     let aws = Aws::start("events").await;
@@ -80,18 +104,13 @@ async fn each_sample_event_goes_through_its_handler() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_webhook_sample_becomes_a_lead_through_the_leads_queue() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("clinicflow.toml");
-    let demo = std::fs::read_to_string(repo().join("config/demo.toml")).unwrap();
-    let whatsapp = event("webhooks-demo-whatsapp.toml");
-    std::fs::write(&config, format!("{demo}\n{whatsapp}")).unwrap();
     let env = |name: &str| match name {
         "DEMO_WHATSAPP_TOKEN" => Some("token".to_owned()),
         "DEMO_WHATSAPP_APP_SECRET" => Some("sample-app-secret".to_owned()),
         "DEMO_WHATSAPP_VERIFY_TOKEN" => Some("verify".to_owned()),
         _ => None,
     };
-    let aws = Aws::start_with("webhooks", &config, &env).await;
+    let (aws, _dir) = demo_with("webhooks", &event("webhooks-demo-whatsapp.toml"), &env).await;
     let app = aws.app.clone();
 
     let (status, body) = call(
@@ -135,14 +154,9 @@ async fn the_webhook_sample_becomes_a_lead_through_the_leads_queue() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fhir_and_calcom_samples_feed_appointments() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("clinicflow.toml");
-    let demo = std::fs::read_to_string(repo().join("config/demo.toml")).unwrap();
-    let calcom = event("webhooks-demo-calcom.toml");
-    std::fs::write(&config, format!("{demo}\n{calcom}")).unwrap();
     let env =
         |name: &str| (name == "DEMO_CALCOM_SECRET").then(|| "sample-calcom-secret".to_owned());
-    let aws = Aws::start_with("appointments", &config, &env).await;
+    let (aws, _dir) = demo_with("appointments", &event("webhooks-demo-calcom.toml"), &env).await;
     let app = aws.app.clone();
     let tenant = app.directory.tenants().next().unwrap().clone();
 
@@ -260,15 +274,9 @@ async fn the_automation_samples_save_a_rule_and_arm_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_google_lead_sample_becomes_a_lead() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("clinicflow.toml");
-    let demo = std::fs::read_to_string(repo().join("config/demo.toml")).unwrap();
-    let google = event("webhooks-demo-google.toml");
-    std::fs::write(&config, format!("{demo}\n{google}")).unwrap();
     let env = |name: &str| (name == "DEMO_GOOGLE_KEY").then(|| "sample-google-key".to_owned());
-    let aws = Aws::start_with("google-sample", &config, &env).await;
+    let (aws, _dir) = demo_with("google-sample", &event("webhooks-demo-google.toml"), &env).await;
     let app = aws.app.clone();
-    let tenant = app.directory.tenants().next().unwrap().clone();
 
     let (status, body) = call(webhooks_router(app.clone()), "webhooks-google-lead.json").await;
     assert_eq!(status, 200, "{body}");
@@ -278,16 +286,7 @@ async fn the_google_lead_sample_becomes_a_lead() {
     let response = webhooks_router(app.clone()).oneshot(request).await.unwrap();
     assert_eq!(response.status().as_u16(), 401);
     aws.drain_all(2).await;
-    let leads = app
-        .list_leads(
-            &tenant,
-            &clinicflow_app::usecases::LeadFilter::default(),
-            10,
-            None,
-        )
-        .await
-        .unwrap()
-        .items;
+    let leads = leads_of(&app).await;
     assert_eq!(leads.len(), 1);
     assert_eq!(leads[0].source, "google_ads");
     assert_eq!(leads[0].service.as_deref(), Some("Implant"));
@@ -297,15 +296,9 @@ async fn the_google_lead_sample_becomes_a_lead() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_call_sample_becomes_a_lead() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("clinicflow.toml");
-    let demo = std::fs::read_to_string(repo().join("config/demo.toml")).unwrap();
-    let calls = event("webhooks-demo-calls.toml");
-    std::fs::write(&config, format!("{demo}\n{calls}")).unwrap();
     let env = |name: &str| (name == "DEMO_CALLS_SECRET").then(|| "sample-calls-secret".to_owned());
-    let aws = Aws::start_with("calls-sample", &config, &env).await;
+    let (aws, _dir) = demo_with("calls-sample", &event("webhooks-demo-calls.toml"), &env).await;
     let app = aws.app.clone();
-    let tenant = app.directory.tenants().next().unwrap().clone();
     // The sample was signed at 2026-11-30T10:00:00Z.
     aws.clock.set("2026-11-30T10:00:30Z".parse().unwrap());
 
@@ -332,16 +325,7 @@ async fn the_call_sample_becomes_a_lead() {
         "missed call from a new number: {} requests, {reads:.1} read units, {writes:.1} write units",
         aws.usage.total_requests()
     );
-    let leads = app
-        .list_leads(
-            &tenant,
-            &clinicflow_app::usecases::LeadFilter::default(),
-            10,
-            None,
-        )
-        .await
-        .unwrap()
-        .items;
+    let leads = leads_of(&app).await;
     assert_eq!(leads.len(), 1);
     assert_eq!(leads[0].source, "call");
     assert!(leads[0].owner.is_some());
@@ -379,20 +363,15 @@ async fn graph_api() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_meta_leadgen_sample_is_read_from_the_graph_api() {
     let graph = graph_api().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("clinicflow.toml");
-    let demo = std::fs::read_to_string(repo().join("config/demo.toml")).unwrap();
     let meta = event("webhooks-demo-meta.toml").replace("https://graph.facebook.com/v23.0", &graph);
-    std::fs::write(&config, format!("{demo}\n{meta}")).unwrap();
     let env = |name: &str| match name {
         "DEMO_META_APP_SECRET" => Some("sample-app-secret".to_owned()),
         "DEMO_META_VERIFY_TOKEN" => Some("sample-verify-token".to_owned()),
         "DEMO_META_PAGE_TOKEN" => Some("sample-page-token".to_owned()),
         _ => None,
     };
-    let aws = Aws::start_with("meta-sample", &config, &env).await;
+    let (aws, _dir) = demo_with("meta-sample", &meta, &env).await;
     let app = aws.app.clone();
-    let tenant = app.directory.tenants().next().unwrap().clone();
 
     aws.usage.reset();
     let (status, body) = call(webhooks_router(app.clone()), "webhooks-meta-leadgen.json").await;
@@ -413,16 +392,7 @@ async fn the_meta_leadgen_sample_is_read_from_the_graph_api() {
         "Meta lead: {} AWS requests, {reads:.1} read units, {writes:.1} write units (and one Graph API read)",
         aws.usage.total_requests()
     );
-    let leads = app
-        .list_leads(
-            &tenant,
-            &clinicflow_app::usecases::LeadFilter::default(),
-            10,
-            None,
-        )
-        .await
-        .unwrap()
-        .items;
+    let leads = leads_of(&app).await;
     assert_eq!(leads.len(), 1);
     assert_eq!(leads[0].source, "meta_ads");
     assert_eq!(leads[0].language.as_str(), "de");
