@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::contact::{Email, PhoneNumber, Reach};
 use crate::ids::{BranchId, Language};
 use crate::language::{self, LanguageChoice};
-use crate::lead::{Attribution, Consents};
+use crate::lead::{Attribution, Consents, Touch};
 use crate::tenant::{Form, Tenant};
 
 /// Longest accepted values, in characters.
@@ -44,6 +44,41 @@ pub struct Submission {
     pub message: Option<String>,
     pub consents: Consents,
     pub attribution: Attribution,
+}
+
+impl Submission {
+    /// A patient who reached the clinic themselves (a message, a call),
+    /// known by `reach`: at the default branch, no consent given, the
+    /// language from what they wrote (`text`) and their number, the message
+    /// and attribution of their `touch`.
+    pub fn from_contact(
+        tenant: &Tenant,
+        reach: Reach,
+        name: Option<String>,
+        text: Option<&str>,
+        touch: &Touch,
+    ) -> Submission {
+        let (language, language_choice) = language::decide(
+            &language::Evidence {
+                text,
+                phone: reach.phone.as_ref(),
+                ..language::Evidence::default()
+            },
+            &tenant.languages,
+            &tenant.default_language,
+        );
+        Submission {
+            name,
+            reach,
+            branch: tenant.default_branch().id.clone(),
+            language,
+            language_choice,
+            service: None,
+            message: touch.message.clone(),
+            consents: Consents::default(),
+            attribution: touch.attribution.clone(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

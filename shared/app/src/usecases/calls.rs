@@ -10,7 +10,6 @@
 use clinicflow_core::calls::{self, Call, Meaning};
 use clinicflow_core::contact::{PhoneNumber, Reach};
 use clinicflow_core::ids::{RecordRef, TaskId};
-use clinicflow_core::language;
 use clinicflow_core::lead::{Attribution, Consents, ContactKind, Lead, Touch};
 use clinicflow_core::submission::Submission;
 use clinicflow_core::task::{Task, TaskKind};
@@ -94,26 +93,9 @@ impl App {
                     }
                 }
                 (Meaning::NewLead, _, _) => {
-                    let (language, language_choice) = language::decide(
-                        &language::Evidence {
-                            phone: reach.phone.as_ref(),
-                            ..language::Evidence::default()
-                        },
-                        &tenant.languages,
-                        &tenant.default_language,
-                    );
                     let touch = touch(call);
-                    let submission = Submission {
-                        name: None,
-                        reach: reach.clone(),
-                        branch: tenant.default_branch().id.clone(),
-                        language,
-                        language_choice,
-                        service: None,
-                        message: touch.message.clone(),
-                        consents: Consents::default(),
-                        attribution: touch.attribution.clone(),
-                    };
+                    let submission =
+                        Submission::from_contact(tenant, reach.clone(), None, None, &touch);
                     let id = self.new_lead_id()?;
                     // An answered call's contact is recorded on the next
                     // round, with the marker: a crash in between leaves

@@ -234,30 +234,11 @@ impl App {
                 };
                 record.last_lead = Some(lead_id.clone());
                 let mut writes = touch_writes(&tenant.id, claim_key, &claim, &touch)?;
-                // The message may tell the patient's language better than
-                // what the lead was made with (and hand it to a consultant
-                // who speaks it): the notice goes to whoever owns it then.
-                let waiting = lead.value.owner.is_none() && lead.value.language_asked_at.is_some();
-                let (lead, changed) =
-                    match language::answer(&m.text, m.payload.as_deref(), &tenant.languages)
-                        .filter(|_| waiting)
-                    {
-                        Some(chosen) => answered(&lead, chosen, now)?,
-                        None => self.language_found(tenant, &lead, &m.text, now).await?,
-                    };
+                // The notice goes to whoever owns the lead once the
+                // message's language has had its say.
+                let (lead, changed) = self.language_of_message(tenant, &lead, m, now).await?;
                 if let Some(owner) = &lead.owner {
                     record.last_consultant = Some(owner.consultant.clone());
-                }
-                if waiting && !changed.is_empty() {
-                    // The language is told: the assignment need not wait.
-                    writes.push(
-                        Work::Assign {
-                            tenant: tenant.id.clone(),
-                            lead: lead.id.clone(),
-                            contact: Some(lead.contact_key.clone()),
-                        }
-                        .enqueue(),
-                    );
                 }
                 writes.extend(changed);
                 writes.push(records::patient(&tenant.id, &record, version)?);
@@ -295,26 +276,13 @@ impl App {
                 continue;
             }
 
-            let (language, language_choice) = language::decide(
-                &language::Evidence {
-                    text: Some(&m.text),
-                    phone: reach.phone.as_ref(),
-                    ..language::Evidence::default()
-                },
-                &tenant.languages,
-                &tenant.default_language,
+            let submission = Submission::from_contact(
+                tenant,
+                reach.clone(),
+                m.name.clone(),
+                Some(&m.text),
+                &touch,
             );
-            let submission = Submission {
-                name: m.name.clone(),
-                reach: reach.clone(),
-                branch: tenant.default_branch().id.clone(),
-                language,
-                language_choice,
-                service: None,
-                message: touch.message.clone(),
-                consents: Consents::default(),
-                attribution: touch.attribution.clone(),
-            };
             // The lead's id is only known once it is made: the marker
             // names none, the patient record names it on assignment.
             let mut extra = vec![
@@ -343,6 +311,37 @@ impl App {
             }
         }
         Err(busy("inbound message"))
+    }
+
+    /// What the patient's message tells of their language: the answer to
+    /// our question, while the lead waits for it (then the assignment is
+    /// queued with the touch), or a language read from the text.
+    async fn language_of_message(
+        &self,
+        tenant: &Tenant,
+        lead: &Versioned<Lead>,
+        m: &InboundMessage,
+        now: Timestamp,
+    ) -> Result<(Lead, Vec<Write>), AppError> {
+        let waiting = lead.value.owner.is_none() && lead.value.language_asked_at.is_some();
+        let chosen =
+            language::answer(&m.text, m.payload.as_deref(), &tenant.languages).filter(|_| waiting);
+        let (next, mut writes) = match chosen {
+            Some(chosen) => answered(lead, chosen, now)?,
+            None => self.language_found(tenant, lead, &m.text, now).await?,
+        };
+        if waiting && !writes.is_empty() {
+            // The language is told: the assignment need not wait.
+            writes.push(
+                Work::Assign {
+                    tenant: tenant.id.clone(),
+                    lead: next.id.clone(),
+                    contact: Some(next.contact_key.clone()),
+                }
+                .enqueue(),
+            );
+        }
+        Ok((next, writes))
     }
 
     /// The lead as the patient's message leaves it, and its writes (none
