@@ -1,7 +1,8 @@
 //! Leads from outside our forms, end to end over the real binary: Google
 //! Ads lead forms (Google's documented webhook body, its key), Meta lead
 //! ads (the Page webhook, signed, and a local server speaking the Graph
-//! API that checks the requests), a
+//! API that checks the requests), Instagram direct messages (signed, and a
+//! local server speaking the Send API), a
 //! switchboard's signed call records, and the language a lead is given
 //! from what it carries.
 
@@ -652,4 +653,284 @@ async fn meta_lead_ads_are_read_from_the_graph_api_once_each() {
         1
     );
     assert_eq!(reads.lock().unwrap().len(), 2);
+}
+
+const IG_ACCOUNT: &str = "17841400000000001";
+const IG_TOKEN: &str = "instagram-access-token-for-tests";
+const IG_SECRET: &str = "instagram-app-secret-for-tests";
+const IG_VERIFY: &str = "instagram-verify-token";
+
+/// A local server speaking Instagram's Send API: it checks the account,
+/// the token and the body, records each message, and answers a text that
+/// asks for it as Meta answers outside the 24-hour window.
+async fn instagram_api() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let sent: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let log = sent.clone();
+    let app = axum::Router::new().route(
+        "/v23.0/{account}/messages",
+        axum::routing::post(
+            move |axum::extract::Path(account): axum::extract::Path<String>,
+                  headers: axum::http::HeaderMap,
+                  axum::Json(body): axum::Json<Value>| {
+                let log = log.clone();
+                async move {
+                    assert_eq!(account, IG_ACCOUNT);
+                    assert_eq!(headers["authorization"], format!("Bearer {IG_TOKEN}").as_str());
+                    let recipient = body["recipient"]["id"].as_str().unwrap_or_default();
+                    assert!(recipient.bytes().all(|b| b.is_ascii_digit()), "{body}");
+                    assert!(body["message"]["text"].is_string(), "{body}");
+                    let n = {
+                        let mut sent = log.lock().unwrap();
+                        sent.push(body.clone());
+                        sent.len()
+                    };
+                    if body["message"]["text"].as_str().unwrap_or_default().contains("too late") {
+                        return (
+                            axum::http::StatusCode::BAD_REQUEST,
+                            axum::Json(json!({"error": {"message": "This message is sent outside of allowed window.", "type": "OAuthException", "code": 10, "error_subcode": 2534022, "fbtrace_id": "AbC"}})),
+                        );
+                    }
+                    (
+                        axum::http::StatusCode::OK,
+                        axum::Json(json!({"recipient_id": recipient, "message_id": format!("aWdfZAG1faXRlbTox{n}")})),
+                    )
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v23.0", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, sent)
+}
+
+/// The test clinic with its Instagram account (its Send API at `api`),
+/// answering on Instagram first.
+fn instagram_config(dir: &std::path::Path, api: &str) -> String {
+    let instagram = format!(
+        r#"
+[tenants.messaging]
+order = ["instagram", "whatsapp", "sms", "email"]
+
+[tenants.instagram]
+account_id = "{IG_ACCOUNT}"
+access_token = "env:TEST_IG_TOKEN"
+app_secret = "env:TEST_IG_SECRET"
+verify_token = "env:TEST_IG_VERIFY"
+api_url = "{api}"
+
+[[tenants]]
+id = "other""#
+    );
+    common::config(dir, "1h", "2h").replacen("\n[[tenants]]\nid = \"other\"", &instagram, 1)
+}
+
+/// Instagram's messaging notification: `messaging` events for our
+/// account, signed with `secret`.
+async fn instagram_webhook(server: &Server, messaging: Value, secret: &str) -> u16 {
+    use hmac::{KeyInit, Mac};
+    let body = json!({
+        "object": "instagram",
+        "entry": [{"id": IG_ACCOUNT, "time": 1796032800000u64, "messaging": messaging}]
+    })
+    .to_string();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    client()
+        .post(server.url("/webhooks/instagram/clinic"))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A patient's text as Instagram reports it, sent now.
+fn dm(from: &str, mid: &str, text: &str) -> Value {
+    json!({
+        "sender": {"id": from},
+        "recipient": {"id": IG_ACCOUNT},
+        "timestamp": jiff::Timestamp::now().as_millisecond(),
+        "message": {"mid": mid, "text": text}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instagram_messages_make_leads_and_touches_and_are_answered_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let (api, sent) = instagram_api().await;
+    let server = Server::start_with_env(
+        dir.path(),
+        &instagram_config(dir.path(), &api),
+        &[
+            ("TEST_IG_TOKEN", IG_TOKEN),
+            ("TEST_IG_SECRET", IG_SECRET),
+            ("TEST_IG_VERIFY", IG_VERIFY),
+        ],
+    );
+    let wait = Duration::from_secs(30);
+    let patient = "17841400000000042";
+
+    // The handshake: the challenge echoed for our verify token only.
+    let handshake = |token: &str| {
+        client()
+            .get(server.url(&format!(
+                "/webhooks/instagram/clinic?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=20261201"
+            )))
+            .send()
+    };
+    let ok = handshake(IG_VERIFY).await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_eq!(ok.text().await.unwrap(), "20261201");
+    assert_eq!(handshake("guess").await.unwrap().status().as_u16(), 403);
+
+    // Unsigned or wrongly signed: 401, nothing stored.
+    let first = dm(
+        patient,
+        "aWdfZAG1faXRlbToxOklH",
+        "Hello, I would like to know the price of a dental implant and when you could see me.",
+    );
+    assert_eq!(
+        instagram_webhook(&server, json!([first.clone()]), "guess").await,
+        401
+    );
+    let unsigned = client()
+        .post(server.url("/webhooks/instagram/clinic"))
+        .json(&json!({"object": "instagram", "entry": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status().as_u16(), 401);
+    // Another clinic has no Instagram account: no webhook there.
+    let none = client()
+        .post(server.url("/webhooks/instagram/other"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status().as_u16(), 404);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(leads(&server).await.is_empty());
+
+    // A message from an unknown account, delivered three times (the
+    // third beside an echo of ours and a read): one lead, one touch,
+    // greeted on Instagram.
+    let echo = json!({
+        "sender": {"id": IG_ACCOUNT}, "recipient": {"id": patient},
+        "timestamp": jiff::Timestamp::now().as_millisecond(),
+        "message": {"mid": "aWdfZAG1faXRlbToxOklE", "text": "typed in the app", "is_echo": true}
+    });
+    let read = json!({
+        "sender": {"id": patient}, "recipient": {"id": IG_ACCOUNT},
+        "timestamp": jiff::Timestamp::now().as_millisecond(),
+        "read": {"mid": "aWdfZAG1faXRlbTox1"}
+    });
+    for batch in [
+        json!([first.clone()]),
+        json!([first.clone()]),
+        json!([echo, first.clone(), read]),
+    ] {
+        assert_eq!(instagram_webhook(&server, batch, IG_SECRET).await, 200);
+    }
+    let made = eventually(&server, "the Instagram lead greeted", wait, || async {
+        let all = leads(&server).await;
+        let l = all.first()?;
+        let detail = lead(&server, l["id"].as_str()?).await;
+        let greeting = common::messages_of(&detail, "greeting")
+            .first()
+            .cloned()
+            .cloned()?;
+        (greeting["status"] == "sent" || greeting["status"] == "read").then_some(detail)
+    })
+    .await;
+    assert_eq!(
+        leads(&server).await.len(),
+        1,
+        "one lead, though delivered three times"
+    );
+    assert_eq!(made["source"], "instagram");
+    assert_eq!(made["instagram"], patient);
+    assert!(made.get("phone").is_none());
+    assert_eq!(made["language"], "en", "read from the message");
+    assert_eq!(made["touches"].as_array().unwrap().len(), 1);
+    let greeting = common::messages_of(&made, "greeting")[0].clone();
+    assert_eq!(greeting["channel"], "instagram");
+    {
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0]["recipient"]["id"], patient);
+    }
+    // The read names our greeting: Instagram's read receipt reaches the ledger.
+    let lead_id = made["id"].as_str().unwrap().to_owned();
+    instagram_webhook(
+        &server,
+        json!([{
+            "sender": {"id": patient}, "recipient": {"id": IG_ACCOUNT},
+            "timestamp": jiff::Timestamp::now().as_millisecond(),
+            "read": {"mid": "aWdfZAG1faXRlbTox1"}
+        }]),
+        IG_SECRET,
+    )
+    .await;
+    eventually(&server, "the greeting read", wait, || async {
+        let l = lead(&server, &lead_id).await;
+        (common::messages_of(&l, "greeting")[0]["status"] == "read").then_some(())
+    })
+    .await;
+
+    // The same account writes again: a touch on its lead.
+    let again = dm(patient, "aWdfZAG1faXRlbToxOklJ", "Is Saturday possible?");
+    assert_eq!(
+        instagram_webhook(&server, json!([again]), IG_SECRET).await,
+        200
+    );
+    eventually(&server, "the second touch", wait, || async {
+        let l = lead(&server, &lead_id).await;
+        (l["touches"].as_array().map_or(0, Vec::len) == 2).then_some(())
+    })
+    .await;
+    assert_eq!(leads(&server).await.len(), 1);
+
+    // The consultant's reply goes back through the Send API.
+    let (status, reply) = common::staff_post(
+        &server,
+        TOKEN,
+        &format!("/v1/leads/{lead_id}/messages"),
+        json!({ "text": "Yes, Saturday 10:00 works." }),
+    )
+    .await;
+    assert_eq!(status, 202, "{reply}");
+    assert_eq!(reply["channel"], "instagram");
+    eventually(&server, "the reply sent", wait, || async {
+        let sent = sent.lock().unwrap();
+        sent.iter()
+            .any(|m| m["message"]["text"] == "Yes, Saturday 10:00 works.")
+            .then_some(())
+    })
+    .await;
+    // Meta refuses a message outside the window: failed for good, shown
+    // with Meta's code on the failed-messages panel.
+    let (status, _) = common::staff_post(
+        &server,
+        TOKEN,
+        &format!("/v1/leads/{lead_id}/messages"),
+        json!({ "text": "Sorry, too late?" }),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let failed = eventually(&server, "the refused reply failed", wait, || async {
+        let (_, page) = staff_get(&server, TOKEN, "/v1/messages?status=failed&handled=false").await;
+        page["items"].as_array()?.first().cloned()
+    })
+    .await;
+    assert_eq!(failed["channel"], "instagram");
+    assert_eq!(failed["error_code"], "10/2534022", "{failed}");
+    assert!(
+        !server.log_text().contains(patient),
+        "the account id stays out of logs"
+    );
 }

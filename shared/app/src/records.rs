@@ -14,6 +14,7 @@ use clinicflow_core::ids::{
 use clinicflow_core::journey::{Buttons, SkipReason, SurveyScale};
 use clinicflow_core::lead::{Lead, Recorded, Touch};
 use clinicflow_core::message::{Channel, Message};
+use clinicflow_core::messaging::Windows;
 use clinicflow_core::pipeline::{Deal, Pipeline};
 use clinicflow_core::task::Task;
 use clinicflow_core::timer::Timer;
@@ -54,9 +55,10 @@ pub struct Patient {
     /// Who handled the patient's latest assigned lead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_consultant: Option<ConsultantId>,
-    /// The patient's last WhatsApp message: it opens the 24-hour window.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub whatsapp_inbound_at: Option<Timestamp>,
+    /// The patient's last WhatsApp and Instagram messages: each opens its
+    /// channel's 24-hour window.
+    #[serde(flatten)]
+    pub windows: Windows,
     /// Channels the patient opted out of promotional messages on, and how.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub opted_out: BTreeMap<Channel, OptOut>,
@@ -104,7 +106,7 @@ impl Patient {
             reach: lead.reach.clone(),
             last_lead: Some(lead.id.clone()),
             last_consultant: Some(consultant),
-            whatsapp_inbound_at: before.and_then(|p| p.value.whatsapp_inbound_at),
+            windows: before.map(|p| p.value.windows).unwrap_or_default(),
             opted_out: before
                 .map(|p| p.value.opted_out.clone())
                 .unwrap_or_default(),
@@ -132,7 +134,7 @@ impl Patient {
             reach,
             last_lead: None,
             last_consultant: None,
-            whatsapp_inbound_at: None,
+            windows: Windows::default(),
             opted_out: BTreeMap::new(),
             last_inbound_at: None,
             last_booked_at: None,

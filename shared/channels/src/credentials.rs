@@ -26,6 +26,15 @@ pub struct TenantCredentials {
     pub calls_secret: Option<String>,
     /// Meta's lead ads: the app's secret and verify token, Pages' tokens.
     pub meta: Option<MetaLeadKeys>,
+    /// The Instagram professional account's token, app secret, verify token.
+    pub instagram: Option<InstagramKeys>,
+}
+
+#[derive(Clone)]
+pub struct InstagramKeys {
+    pub access_token: String,
+    pub app_secret: String,
+    pub verify_token: String,
 }
 
 #[derive(Clone)]
@@ -73,6 +82,7 @@ impl std::fmt::Debug for Credentials {
                     c.sms.is_some(),
                     c.calcom_secret.is_some(),
                     c.callback_secret.is_some(),
+                    c.instagram.is_some(),
                 ),
             );
         }
@@ -119,6 +129,27 @@ impl Credentials {
                     (access_token, app_secret, verify_token)
                 {
                     creds.whatsapp = Some(WhatsappKeys {
+                        access_token,
+                        app_secret,
+                        verify_token,
+                    });
+                }
+            }
+            if let Some(i) = &providers.instagram {
+                let p = format!("{path}.instagram");
+                let access_token = resolver
+                    .get(&format!("{p}.access_token"), &i.access_token)
+                    .await;
+                let app_secret = resolver
+                    .get(&format!("{p}.app_secret"), &i.app_secret)
+                    .await;
+                let verify_token = resolver
+                    .get(&format!("{p}.verify_token"), &i.verify_token)
+                    .await;
+                if let (Some(access_token), Some(app_secret), Some(verify_token)) =
+                    (access_token, app_secret, verify_token)
+                {
+                    creds.instagram = Some(InstagramKeys {
                         access_token,
                         app_secret,
                         verify_token,

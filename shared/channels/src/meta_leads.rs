@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::credentials::Credentials;
+use crate::graph::GraphError;
 use crate::http::exchange;
 
 /// What we ask the Graph API of a lead.
@@ -172,39 +173,17 @@ pub fn parse_lead(body: &[u8], notice: &LeadNotice) -> Result<LeadAd, String> {
     })
 }
 
-/// The Graph API's error (`{"error": {"code", "message", …}}`), sorted:
-/// throttling and Meta's transient codes are retried, the rest is not.
+/// The Graph API's error, sorted: throttling and Meta's transient codes
+/// are retried, the rest is not.
 fn graph_error(status: u16, body: &[u8]) -> FetchError {
-    #[derive(Deserialize)]
-    struct Body {
-        error: Detail,
-    }
-    #[derive(Deserialize)]
-    struct Detail {
-        #[serde(default)]
-        code: Option<i64>,
-        #[serde(default)]
-        message: Option<String>,
-        #[serde(default)]
-        is_transient: Option<bool>,
-    }
-    let detail = serde_json::from_slice::<Body>(body).ok().map(|b| b.error);
-    let code = detail.as_ref().and_then(|d| d.code);
-    let message = detail
-        .as_ref()
-        .and_then(|d| d.message.clone())
-        .unwrap_or_else(|| format!("HTTP {status}"));
-    let transient = detail.as_ref().and_then(|d| d.is_transient) == Some(true);
-    // 1, 2: unknown/service errors; 4, 17, 32, 613: rate limits.
-    let retry = status >= 500
-        || status == 429
-        || transient
-        || matches!(code, Some(1 | 2 | 4 | 17 | 32 | 613));
+    let e = GraphError::read(status, body);
     let what = format!(
-        "Graph API {}: {message}",
-        code.map_or_else(|| format!("HTTP {status}"), |c| format!("error {c}"))
+        "Graph API {}: {}",
+        e.code
+            .map_or_else(|| format!("HTTP {status}"), |c| format!("error {c}")),
+        e.message
     );
-    if retry {
+    if e.retry {
         FetchError::Retryable(what)
     } else {
         FetchError::Permanent(what)

@@ -13,6 +13,7 @@ use clinicflow_ports::{Messenger, Receipt, SendError, SendRate};
 
 use crate::callback::CallbackPoster;
 use crate::credentials::Credentials;
+use crate::instagram::InstagramSender;
 use crate::twilio::TwilioSms;
 use crate::whatsapp::WhatsappSender;
 
@@ -60,6 +61,21 @@ impl Router {
                         s.sender.clone(),
                         s.status_callback.clone(),
                         s.messages_per_second,
+                    )),
+                );
+            }
+            if let (Some(i), Some(k)) = (
+                &configured.instagram,
+                keys.and_then(|k| k.instagram.as_ref()),
+            ) {
+                providers.insert(
+                    (tenant.id.clone(), Channel::Instagram),
+                    Arc::new(InstagramSender::new(
+                        http.clone(),
+                        &i.api_url,
+                        &i.account_id,
+                        k.access_token.clone(),
+                        i.messages_per_second,
                     )),
                 );
             }

@@ -291,7 +291,11 @@ fn booking(p: &Payload, tenant: &Tenant) -> Result<Booking, Vec<Problem>> {
                 None => None,
             };
             let email = a.email.as_deref().and_then(|e| Email::parse(e).ok());
-            let reach = Reach { phone, email };
+            let reach = Reach {
+                phone,
+                email,
+                ..Reach::default()
+            };
             let language = a
                 .language
                 .as_ref()

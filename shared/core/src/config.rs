@@ -21,7 +21,9 @@ use crate::ids::{
     BranchId, ConsultantId, FormId, Language, ManagerId, PractitionerId, ServiceId, TenantId,
 };
 use crate::journey::{self, RuleConfig, SendHours, SurveyScale};
-use crate::providers::{self, EmailConfig, MessagingConfig, SecretRef, SmsConfig, WhatsappConfig};
+use crate::providers::{
+    self, EmailConfig, InstagramConfig, MessagingConfig, SecretRef, SmsConfig, WhatsappConfig,
+};
 use crate::schedule::WeeklySchedule;
 use crate::sla::SlaPolicy;
 use crate::template::{TemplateKind, Templates};
@@ -81,6 +83,11 @@ pub struct TenantConfig {
     /// Amazon SES e-mail; without it e-mail goes to the sandbox.
     #[serde(default)]
     pub email: Option<EmailConfig>,
+    /// The clinic's Instagram professional account: its direct messages
+    /// come in as leads and touches; without it Instagram replies go to
+    /// the sandbox and no Instagram webhook is served.
+    #[serde(default)]
+    pub instagram: Option<InstagramConfig>,
     /// Blast templates, limits and prices.
     #[serde(default)]
     pub blasts: crate::blast::BlastsConfig,
@@ -575,13 +582,13 @@ fn build_tenant(
         }
     };
 
-    let messaging = match providers::build(
-        path,
-        &c.messaging,
-        c.whatsapp.as_ref(),
-        c.sms.as_ref(),
-        c.email.as_ref(),
-    ) {
+    let configs = providers::ProviderConfigs {
+        whatsapp: c.whatsapp.as_ref(),
+        sms: c.sms.as_ref(),
+        email: c.email.as_ref(),
+        instagram: c.instagram.as_ref(),
+    };
+    let messaging = match providers::build(path, &c.messaging, configs) {
         Ok(m) => Some(m),
         Err(problems) => {
             for (at, problem) in problems {
@@ -763,7 +770,11 @@ fn build_reach(
     let email = email
         .as_deref()
         .and_then(|e| errors.check(format!("{path}.email"), Email::parse(e)));
-    Reach { phone, email }
+    Reach {
+        phone,
+        email,
+        ..Reach::default()
+    }
 }
 
 fn build_manager(

@@ -9,6 +9,7 @@ use phonenumber::country;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
+use crate::message::Channel;
 use crate::phone_plans;
 
 /// A country whose numbering plan reads national numbers (`0532 …`), as a
@@ -213,11 +214,56 @@ impl fmt::Display for Email {
     }
 }
 
-/// Where to reach a person: a phone number, an e-mail address, or both.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// An Instagram-scoped user id (IGSID): how Instagram names a person who
+/// wrote to the clinic's professional account, and the only address its
+/// Send API takes. Digits, as Instagram gives them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct InstagramId(String);
+
+impl InstagramId {
+    /// The longest id accepted (Instagram's are 15 to 17 digits today).
+    const MAX_LEN: usize = 32;
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        if raw.is_empty() || raw.len() > Self::MAX_LEN || !raw.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("is not an Instagram-scoped user id (digits)".into());
+        }
+        Ok(InstagramId(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `ig:17*************42`: tells ids apart in a log, nothing more.
+    pub fn masked(&self) -> String {
+        format!("ig:{}", mask_middle(&self.0, 2, 2))
+    }
+}
+
+impl<'de> Deserialize<'de> for InstagramId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        InstagramId::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for InstagramId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where to reach a person: a phone number, an e-mail address, an
+/// Instagram account that wrote to the clinic — any of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reach {
     pub phone: Option<PhoneNumber>,
     pub email: Option<Email>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instagram: Option<InstagramId>,
 }
 
 impl Reach {
@@ -227,35 +273,58 @@ impl Reach {
         let key = phone_key(&phone);
         let reach = Reach {
             phone: Some(phone),
-            email: None,
+            ..Reach::default()
         };
         (reach, key)
     }
 
+    /// Someone known by the Instagram account they wrote from.
+    pub fn by_instagram(id: InstagramId) -> (Reach, ContactKey) {
+        let key = instagram_key(&id);
+        let reach = Reach {
+            instagram: Some(id),
+            ..Reach::default()
+        };
+        (reach, key)
+    }
+
+    /// Their address on `channel`, if they have one there.
+    pub fn address(&self, channel: Channel) -> Option<&str> {
+        match channel {
+            Channel::Sms | Channel::Whatsapp => self.phone.as_ref().map(PhoneNumber::as_str),
+            Channel::Email => self.email.as_ref().map(Email::as_str),
+            Channel::Instagram => self.instagram.as_ref().map(InstagramId::as_str),
+            Channel::Webhook => None,
+        }
+    }
+
     /// The identity that deduplicates leads and names the patient: the
     /// phone number when there is one, otherwise the e-mail address
-    /// compared case-insensitively.
+    /// compared case-insensitively, otherwise the Instagram account.
     pub fn dedupe_key(&self) -> Option<ContactKey> {
         self.dedupe_keys().into_iter().next()
     }
 
-    /// Every identity a lead is found by: its phone number, then its e-mail
-    /// address. A later submission matching either reaches the same lead.
+    /// Every identity a lead is found by: its phone number, its e-mail
+    /// address, its Instagram account. A later submission matching any
+    /// reaches the same lead.
     pub fn dedupe_keys(&self) -> Vec<ContactKey> {
         let phone = self.phone.as_ref().map(phone_key);
         let email = self
             .email
             .as_ref()
             .map(|e| ContactKey::of(&format!("email:{}", e.canonical())));
-        phone.into_iter().chain(email).collect()
+        let instagram = self.instagram.as_ref().map(instagram_key);
+        phone.into_iter().chain(email).chain(instagram).collect()
     }
 
     /// A short description safe for logs.
     pub fn masked(&self) -> String {
-        match (&self.phone, &self.email) {
-            (Some(phone), _) => phone.masked(),
-            (None, Some(email)) => email.masked(),
-            (None, None) => "-".to_owned(),
+        match (&self.phone, &self.email, &self.instagram) {
+            (Some(phone), _, _) => phone.masked(),
+            (None, Some(email), _) => email.masked(),
+            (None, None, Some(instagram)) => instagram.masked(),
+            (None, None, None) => "-".to_owned(),
         }
     }
 }
@@ -264,8 +333,12 @@ fn phone_key(phone: &PhoneNumber) -> ContactKey {
     ContactKey::of(&format!("phone:{}", phone.as_str()))
 }
 
+fn instagram_key(id: &InstagramId) -> ContactKey {
+    ContactKey::of(&format!("instagram:{}", id.as_str()))
+}
+
 /// A stable identity of a patient's contact (SHA-256 of the normalised
-/// phone or e-mail), so that store keys, which infrastructure logs and
+/// phone, e-mail or Instagram id), so that store keys, which infrastructure logs and
 /// metrics may show, never carry a phone number or an address in clear.
 /// It is a pseudonym, not anonymity: an unkeyed hash of a phone number can
 /// be reversed by trying every number, so keys are kept out of logs too.
@@ -367,10 +440,12 @@ mod tests {
         let a = Reach {
             phone: None,
             email: Some(Email::parse("Ayse.Demir@Example.com").unwrap()),
+            instagram: None,
         };
         let b = Reach {
             phone: None,
             email: Some(Email::parse(" ayse.demir@example.com ").unwrap()),
+            instagram: None,
         };
         assert_eq!(a.dedupe_key(), b.dedupe_key());
         assert_eq!(a.email.unwrap().as_str(), "Ayse.Demir@Example.com");
@@ -387,23 +462,36 @@ mod tests {
         let with_email = Reach {
             phone: Some(phone.clone()),
             email: Some(Email::parse("a@b.co").unwrap()),
+            instagram: None,
         };
         let without = Reach {
             phone: Some(phone),
             email: None,
+            instagram: None,
         };
         let key = with_email.dedupe_key().unwrap();
         assert_eq!(Some(key.clone()), without.dedupe_key());
         assert_eq!(key.as_str().len(), 32);
         assert!(!key.as_str().contains("532"));
-        assert_eq!(
-            Reach {
-                phone: None,
-                email: None
-            }
-            .dedupe_key(),
-            None
-        );
+        assert_eq!(Reach::default().dedupe_key(), None);
+    }
+
+    #[test]
+    fn an_instagram_account_is_an_identity_of_its_own() {
+        let id = InstagramId::parse(" 17841400000000042 ").unwrap();
+        assert_eq!(id.as_str(), "17841400000000042");
+        assert!(InstagramId::parse("").is_err());
+        assert!(InstagramId::parse("ayse.demir").is_err());
+        assert!(InstagramId::parse(&"1".repeat(33)).is_err());
+        let (reach, key) = Reach::by_instagram(id.clone());
+        assert_eq!(reach.dedupe_key(), Some(key.clone()));
+        assert_eq!(reach.address(Channel::Instagram), Some("17841400000000042"));
+        assert_eq!(reach.address(Channel::Sms), None);
+        assert_eq!(id.masked(), "ig:17*************42");
+        assert_eq!(reach.masked(), id.masked());
+        // The same digits as a phone are another person.
+        let phone = PhoneNumber::parse("+905321234567", tr()).unwrap();
+        assert_ne!(Reach::by_phone(phone).1, key);
     }
 
     #[test]

@@ -533,10 +533,7 @@ impl Reader {
                     })
             })
             .map(|n| n.trim().chars().take(200).collect::<String>());
-        let mut reach = Reach {
-            phone: None,
-            email: None,
-        };
+        let mut reach = Reach::default();
         for (t, telecom) in patient
             .get("telecom")
             .and_then(Value::as_array)

@@ -150,6 +150,7 @@ pub fn booking(branch: &str, phone: &str, start: Timestamp) -> Booking {
     let reach = Reach {
         phone: Some(PhoneNumber::parse(phone, "TR".parse::<Region>().unwrap()).unwrap()),
         email: None,
+        instagram: None,
     };
     Booking {
         patient: PatientRef {

@@ -6,6 +6,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::calls::Call;
+use crate::contact::{ContactKey, InstagramId, PhoneNumber, Reach, Region};
 use crate::lead_ads::{LeadAd, LeadNotice};
 use crate::message::{Channel, Failure, MessageStatus};
 
@@ -47,8 +48,9 @@ pub struct InboundMessage {
     pub provider: String,
     pub provider_id: String,
     pub channel: Channel,
-    /// The sender's phone number as the provider gives it (E.164, or
-    /// WhatsApp's digits without `+`).
+    /// The sender's address on the channel as the provider gives it: a
+    /// phone number (E.164, or WhatsApp's digits without `+`), or on
+    /// Instagram their Instagram-scoped id.
     pub from: String,
     /// The sender's profile name, when the provider shares it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,6 +68,20 @@ pub struct InboundMessage {
     /// The provider's id of our message this one replies to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
+}
+
+impl InboundMessage {
+    /// Who wrote, and the key that identifies them: their phone number
+    /// (a national one read in `region`), or the Instagram account they
+    /// wrote from. `None` when the address does not read.
+    pub fn sender(&self, region: Region) -> Option<(Reach, ContactKey)> {
+        match self.channel {
+            Channel::Instagram => InstagramId::parse(&self.from).ok().map(Reach::by_instagram),
+            _ => PhoneNumber::parse(&self.from, region)
+                .ok()
+                .map(Reach::by_phone),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

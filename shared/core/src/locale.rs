@@ -270,6 +270,7 @@ mod tests {
         Reach {
             phone: Some(PhoneNumber::parse(s, "TR".parse::<Region>().unwrap()).unwrap()),
             email: None,
+            instagram: None,
         }
     }
 
@@ -289,6 +290,7 @@ mod tests {
         let email_only = Reach {
             phone: None,
             email: Some(Email::parse("a@b.example").unwrap()),
+            instagram: None,
         };
         assert_eq!(
             patient_zone(Some("Not/AZone"), &email_only, &istanbul).iana_name(),

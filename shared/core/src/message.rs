@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::contact::{ContactKey, Email, Reach};
+use crate::contact::{ContactKey, Email, InstagramId};
 use crate::ids::{
     BlastId, ConsultantId, Language, LeadId, ManagerId, MessageId, RecordRef, RuleId, TenantId,
 };
@@ -18,6 +18,9 @@ pub enum Channel {
     Sms,
     Whatsapp,
     Email,
+    /// Instagram direct messages, to someone who wrote to the clinic's
+    /// professional account (inside their 24-hour window).
+    Instagram,
     /// A signed HTTP POST to the clinic's own system (its scheduler): never
     /// a way to reach a person, so never in a channel order.
     Webhook,
@@ -29,6 +32,7 @@ impl Channel {
             Channel::Sms => "sms",
             Channel::Whatsapp => "whatsapp",
             Channel::Email => "email",
+            Channel::Instagram => "instagram",
             Channel::Webhook => "webhook",
         }
     }
@@ -38,6 +42,7 @@ impl Channel {
             Channel::Sms,
             Channel::Whatsapp,
             Channel::Email,
+            Channel::Instagram,
             Channel::Webhook,
         ]
         .into_iter()
@@ -50,17 +55,8 @@ impl Channel {
             Channel::Sms => "SMS",
             Channel::Whatsapp => "WhatsApp",
             Channel::Email => "e-mail",
+            Channel::Instagram => "Instagram",
             Channel::Webhook => "webhook",
-        }
-    }
-
-    /// The channel and address to reach someone on: their phone by SMS,
-    /// else their e-mail.
-    pub fn for_reach(reach: &Reach) -> Option<(Channel, String)> {
-        match (&reach.phone, &reach.email) {
-            (Some(phone), _) => Some((Channel::Sms, phone.as_str().to_owned())),
-            (None, Some(email)) => Some((Channel::Email, email.as_str().to_owned())),
-            (None, None) => None,
         }
     }
 }
@@ -349,6 +345,9 @@ pub fn mask(channel: Channel, to: &str) -> String {
     match channel {
         Channel::Webhook => to.to_owned(),
         Channel::Email => Email::parse(to).map_or_else(|_| "***".to_owned(), |e| e.masked()),
+        Channel::Instagram => {
+            InstagramId::parse(to).map_or_else(|_| "***".to_owned(), |id| id.masked())
+        }
         Channel::Sms | Channel::Whatsapp => {
             let keep = to.len().saturating_sub(2);
             let tail = to.get(keep..).unwrap_or_default();

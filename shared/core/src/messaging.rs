@@ -1,6 +1,7 @@
 //! How a tenant reaches people: the order of channels per message kind,
-//! WhatsApp's 24-hour customer-service window and approved templates, and
-//! the words that opt a patient out of (or back into) promotional messages.
+//! the 24-hour customer-service windows of WhatsApp and Instagram,
+//! WhatsApp's approved templates, and the words that opt a patient out of
+//! (or back into) promotional messages.
 
 use std::collections::BTreeMap;
 
@@ -12,15 +13,67 @@ use crate::ids::Language;
 use crate::message::Channel;
 use crate::template::TemplateKind;
 
-/// WhatsApp's customer-service window: free-form messages may be sent for
-/// 24 hours after the patient's last message; outside it only approved
-/// templates.
+/// The customer-service window of WhatsApp and Instagram: free-form
+/// messages may be sent for 24 hours after the patient's last message;
+/// outside it WhatsApp takes only approved templates, Instagram nothing.
 pub const WINDOW: SignedDuration = SignedDuration::from_hours(24);
 
 /// Whether the window opened by the patient's last inbound message at
 /// `last_inbound` is still open at `now`.
 pub fn window_open(last_inbound: Option<Timestamp>, now: Timestamp) -> bool {
     last_inbound.is_some_and(|at| at <= now && now.duration_since(at) < WINDOW)
+}
+
+/// When the patient last wrote on each channel that has a window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Windows {
+    #[serde(
+        default,
+        rename = "whatsapp_inbound_at",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub whatsapp: Option<Timestamp>,
+    #[serde(
+        default,
+        rename = "instagram_inbound_at",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub instagram: Option<Timestamp>,
+}
+
+impl Windows {
+    /// Whether `channel` may carry a free-form message at `now` (a channel
+    /// without a window always may).
+    pub fn open(&self, channel: Channel, now: Timestamp) -> bool {
+        match channel {
+            Channel::Whatsapp => window_open(self.whatsapp, now),
+            Channel::Instagram => window_open(self.instagram, now),
+            Channel::Sms | Channel::Email | Channel::Webhook => true,
+        }
+    }
+
+    /// The windows a message of `template` may use: one approved with a
+    /// validity period is always sent as the template (its expiry is the
+    /// point), so WhatsApp's window counts as closed for it.
+    pub fn for_template(self, template: Option<&WhatsappTemplate>) -> Windows {
+        match template {
+            Some(t) if t.ttl.is_some() => Windows {
+                whatsapp: None,
+                ..self
+            },
+            _ => self,
+        }
+    }
+
+    /// The windows after the patient wrote on `channel` at `at`.
+    pub fn wrote(&mut self, channel: Channel, at: Timestamp) {
+        let last = match channel {
+            Channel::Whatsapp => &mut self.whatsapp,
+            Channel::Instagram => &mut self.instagram,
+            Channel::Sms | Channel::Email | Channel::Webhook => return,
+        };
+        *last = (*last).max(Some(at));
+    }
 }
 
 /// One way to reach a recipient: a channel and the address on it.
@@ -32,34 +85,40 @@ pub struct Route {
 }
 
 impl Route {
-    /// How this route can carry a message now: free-form (`Some(None)`),
-    /// as the kind's `approved` template (`Some(Some(call))`), or not at
-    /// all (`None`: WhatsApp outside the window without an approved template).
+    /// How this route can carry a message at `now`: free-form
+    /// (`Some(None)`), as the kind's `approved` template
+    /// (`Some(Some(call))`), or not at all (`None`: WhatsApp outside its
+    /// window without an approved template, Instagram outside its window).
     pub fn format(
         &self,
-        window_open: bool,
+        windows: &Windows,
+        now: Timestamp,
         approved: Option<&TemplateCall>,
     ) -> Option<Option<TemplateCall>> {
+        if windows.open(self.channel, now) {
+            return Some(None);
+        }
         match self.channel {
-            Channel::Whatsapp if !window_open => approved.cloned().map(Some),
-            _ => Some(None),
+            Channel::Whatsapp => approved.cloned().map(Some),
+            _ => None,
         }
     }
 }
 
-/// The first of `routes` that can carry a message now, how (free-form or
-/// the template), and the routes after it, kept as fallbacks.
+/// The first of `routes` that can carry a message at `now`, how
+/// (free-form or the template), and the routes after it, kept as fallbacks.
 pub fn pick(
     mut routes: Vec<Route>,
-    window_open: bool,
+    windows: &Windows,
+    now: Timestamp,
     approved: Option<&TemplateCall>,
 ) -> Option<(Route, Option<TemplateCall>, Vec<Route>)> {
     let first = routes
         .iter()
-        .position(|r| r.format(window_open, approved).is_some())?;
+        .position(|r| r.format(windows, now, approved).is_some())?;
     let fallbacks = routes.split_off(first + 1);
     let route = routes.pop()?;
-    let format = route.format(window_open, approved).flatten();
+    let format = route.format(windows, now, approved).flatten();
     Some((route, format, fallbacks))
 }
 
@@ -111,14 +170,9 @@ pub fn routes_in(order: &[Channel], reach: &Reach) -> Vec<Route> {
     order
         .iter()
         .filter_map(|&channel| {
-            let to = match channel {
-                Channel::Sms | Channel::Whatsapp => reach.phone.as_ref()?.as_str(),
-                Channel::Email => reach.email.as_ref()?.as_str(),
-                Channel::Webhook => return None,
-            };
             Some(Route {
                 channel,
-                to: to.to_owned(),
+                to: reach.address(channel)?.to_owned(),
             })
         })
         .collect()
@@ -293,7 +347,7 @@ mod tests {
             phone: Some(
                 PhoneNumber::parse("+90 532 123 45 67", "TR".parse::<Region>().unwrap()).unwrap(),
             ),
-            email: None,
+            ..Reach::default()
         };
         let channels: Vec<Channel> = routing
             .routes(TemplateKind::Greeting, &phone_only)
@@ -313,6 +367,37 @@ mod tests {
         let routes = routing.routes(TemplateKind::SlaAlert, &both);
         assert_eq!(routes.len(), 1);
         assert_eq!(routes[0].to, "a@b.example");
+    }
+
+    #[test]
+    fn instagram_carries_free_text_inside_its_window_only() {
+        let routing = Routing::new(vec![Channel::Instagram, Channel::Sms], BTreeMap::new());
+        let (reach, _) =
+            Reach::by_instagram(crate::contact::InstagramId::parse("17841400000000042").unwrap());
+        let routes = routing.routes(TemplateKind::Reply, &reach);
+        assert_eq!(routes.len(), 1, "no phone: no SMS route");
+        assert_eq!(routes[0].to, "17841400000000042");
+        let wrote = at("2026-11-24T10:00:00Z");
+        let mut windows = Windows::default();
+        windows.wrote(Channel::Instagram, wrote);
+        windows.wrote(Channel::Sms, wrote);
+        assert_eq!(windows.whatsapp, None, "one channel's window is its own");
+        let template = TemplateCall {
+            name: "t".into(),
+            language: "en".into(),
+            params: vec![],
+            buttons: vec![],
+        };
+        let inside = pick(routes.clone(), &windows, at("2026-11-25T09:00:00Z"), None);
+        assert_eq!(
+            inside.map(|(r, f, _)| (r.channel, f)),
+            Some((Channel::Instagram, None))
+        );
+        // Outside the window Instagram takes nothing, template or not.
+        let after = at("2026-11-25T10:00:00Z");
+        assert!(pick(routes, &windows, after, Some(&template)).is_none());
+        assert!(!windows.open(Channel::Whatsapp, after));
+        assert!(windows.open(Channel::Email, after));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The providers a tenant sends through — WhatsApp Business Cloud API,
-//! Twilio (SMS), Amazon SES (e-mail) — as configured, and validated.
+//! Twilio (SMS), Amazon SES (e-mail), the Instagram API (direct messages)
+//! — as configured, and validated.
 //! Credentials are never in the file: they are references (`env:NAME`,
 //! `secret:NAME#field`) that the adapters resolve at start.
 
@@ -19,6 +20,9 @@ pub const WHATSAPP_RATE: u32 = 80;
 pub const SMS_RATE: u32 = 10;
 /// SES's default sending rate for an account out of the sandbox.
 pub const EMAIL_RATE: u32 = 14;
+/// Instagram's Send API takes about 100 calls a second per professional
+/// account for text (Meta's rate limits for Instagram messaging).
+pub const INSTAGRAM_RATE: u32 = 100;
 
 /// `[tenants.messaging]`: channel order and opt-out words.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -82,6 +86,25 @@ pub struct WhatsappTemplateConfig {
     /// (30s to 12h for utility templates).
     #[serde(default)]
     pub ttl: Option<jiff::SignedDuration>,
+}
+
+/// `[tenants.instagram]`: the clinic's Instagram professional account,
+/// through the Instagram API with Instagram Login.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstagramConfig {
+    /// The professional account's id (`entry[].id` of its webhooks).
+    pub account_id: String,
+    pub access_token: String,
+    /// The Meta app's secret, which signs webhooks (`X-Hub-Signature-256`).
+    pub app_secret: String,
+    /// The token Meta echoes in the webhook verification handshake.
+    pub verify_token: String,
+    #[serde(default)]
+    pub messages_per_second: Option<u32>,
+    /// The API base, `https://graph.instagram.com/v23.0` by default.
+    #[serde(default)]
+    pub api_url: Option<String>,
 }
 
 /// `[tenants.sms]`: a Twilio account and sender.
@@ -207,6 +230,16 @@ pub struct Sms {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Instagram {
+    pub account_id: String,
+    pub access_token: SecretRef,
+    pub app_secret: SecretRef,
+    pub verify_token: SecretRef,
+    pub messages_per_second: u32,
+    pub api_url: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EmailSender {
     pub from: String,
     pub configuration_set: Option<String>,
@@ -219,6 +252,7 @@ pub struct Providers {
     pub whatsapp: Option<Whatsapp>,
     pub sms: Option<Sms>,
     pub email: Option<EmailSender>,
+    pub instagram: Option<Instagram>,
 }
 
 /// Everything about how a tenant messages people, validated.
@@ -230,15 +264,28 @@ pub struct MessagingPolicy {
     pub providers: Providers,
 }
 
+/// A tenant's provider sections, as configured.
+#[derive(Clone, Copy, Default)]
+pub struct ProviderConfigs<'a> {
+    pub whatsapp: Option<&'a WhatsappConfig>,
+    pub sms: Option<&'a SmsConfig>,
+    pub email: Option<&'a EmailConfig>,
+    pub instagram: Option<&'a InstagramConfig>,
+}
+
 /// Validates the messaging sections of one tenant; problems are
 /// (path, problem).
 pub fn build(
     prefix: &str,
     messaging: &MessagingConfig,
-    whatsapp: Option<&WhatsappConfig>,
-    sms: Option<&SmsConfig>,
-    email: Option<&EmailConfig>,
+    configs: ProviderConfigs<'_>,
 ) -> Result<MessagingPolicy, Vec<(String, String)>> {
+    let ProviderConfigs {
+        whatsapp,
+        sms,
+        email,
+        instagram,
+    } = configs;
     let mut problems = Vec::new();
     let default_order = Routing::default().order(TemplateKind::Greeting).to_vec();
     let order = messaging.order.clone().unwrap_or(default_order);
@@ -282,6 +329,17 @@ pub fn build(
             messages_per_second: rate(&mut problems, &p, e.messages_per_second, EMAIL_RATE),
         }
     });
+    let instagram = instagram.and_then(|i| {
+        let p = format!("{prefix}.instagram");
+        if !routing.channels().any(|c| c == Channel::Instagram) {
+            problems.push((
+                format!("{prefix}.messaging.order"),
+                "add `instagram` to an order: patients who write on Instagram are answered there"
+                    .into(),
+            ));
+        }
+        build_instagram(&mut problems, &p, i)
+    });
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -293,6 +351,7 @@ pub fn build(
             whatsapp,
             sms,
             email,
+            instagram,
         },
     })
 }
@@ -309,7 +368,7 @@ pub fn check_order(path: String, channels: &[Channel]) -> Problems {
         if *c == Channel::Webhook {
             problems.push((
                 path.clone(),
-                "`webhook` reaches the clinic's scheduler, not people: use whatsapp, sms or email"
+                "`webhook` reaches the clinic's scheduler, not people: use whatsapp, sms, email or instagram"
                     .into(),
             ));
         }
@@ -421,6 +480,33 @@ fn build_whatsapp(
     );
     Some(Whatsapp {
         phone_number_id: w.phone_number_id.clone(),
+        access_token: access_token?,
+        app_secret: app_secret?,
+        verify_token: verify_token?,
+        messages_per_second,
+        api_url,
+    })
+}
+
+fn build_instagram(problems: &mut Problems, p: &str, i: &InstagramConfig) -> Option<Instagram> {
+    let access_token = secret(problems, format!("{p}.access_token"), &i.access_token);
+    let app_secret = secret(problems, format!("{p}.app_secret"), &i.app_secret);
+    let verify_token = secret(problems, format!("{p}.verify_token"), &i.verify_token);
+    if i.account_id.is_empty() || !i.account_id.chars().all(|c| c.is_ascii_digit()) {
+        problems.push((
+            format!("{p}.account_id"),
+            "must be the numeric id of the Instagram professional account".into(),
+        ));
+    }
+    let messages_per_second = rate(problems, p, i.messages_per_second, INSTAGRAM_RATE);
+    let api_url = url(
+        problems,
+        p,
+        i.api_url.as_deref(),
+        "https://graph.instagram.com/v23.0",
+    );
+    Some(Instagram {
+        account_id: i.account_id.clone(),
         access_token: access_token?,
         app_secret: app_secret?,
         verify_token: verify_token?,

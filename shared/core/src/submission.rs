@@ -230,7 +230,11 @@ pub fn screen_from(
     match branch {
         Some(branch) if errors.is_empty() => Ok(Screened::Accepted(Box::new(Submission {
             name,
-            reach: Reach { phone, email },
+            reach: Reach {
+                phone,
+                email,
+                ..Reach::default()
+            },
             branch: branch.id.clone(),
             language,
             language_choice,

@@ -162,6 +162,10 @@ pub struct LeadView {
     pub phone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The Instagram-scoped id of the account the patient wrote from
+    /// (replies go there, inside Instagram's 24-hour window).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instagram: Option<String>,
     pub source: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub form: Option<String>,
@@ -194,6 +198,7 @@ impl LeadView {
             name: lead.name.clone(),
             phone: lead.reach.phone.as_ref().map(ToString::to_string),
             email: lead.reach.email.as_ref().map(ToString::to_string),
+            instagram: lead.reach.instagram.as_ref().map(ToString::to_string),
             source: lead.source.clone(),
             form: lead.form.as_ref().map(ToString::to_string),
             service: lead.service.clone(),

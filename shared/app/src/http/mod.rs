@@ -93,6 +93,10 @@ fn webhook_routes() -> Router<Arc<App>> {
             "/webhooks/meta/{tenant}",
             get(webhooks::meta_verify).post(webhooks::meta),
         )
+        .route(
+            "/webhooks/instagram/{tenant}",
+            get(webhooks::instagram_verify).post(webhooks::instagram),
+        )
         .route("/webhooks/calls/{tenant}", post(webhooks::calls))
         .route("/a/{tenant}/{token}", get(links::show).post(links::answer))
 }

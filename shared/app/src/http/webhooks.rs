@@ -14,7 +14,7 @@ use clinicflow_channels::credentials::TenantCredentials;
 use clinicflow_channels::signature::{
     self, CALCOM_HEADER, CALLBACK_HEADER, CALLBACK_TIMESTAMP, META_HEADER, TWILIO_HEADER,
 };
-use clinicflow_channels::{google_ads, meta_leads, twilio, whatsapp};
+use clinicflow_channels::{google_ads, instagram, meta_leads, twilio, whatsapp};
 use clinicflow_core::calcom;
 use clinicflow_core::calls;
 use clinicflow_core::contact::PhoneNumber;
@@ -271,6 +271,86 @@ pub async fn whatsapp(
     let events = whatsapp::parse_webhook(&bytes, &config.phone_number_id).map_err(unreadable)?;
     let n = enqueue(&app, &tenant.id, events).await?;
     info!(tenant = %tenant.id, events = n, "WhatsApp webhook accepted");
+    Ok(axum::Json(Received { received: n }).into_response())
+}
+
+fn no_instagram_account() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no Instagram account is configured for this clinic",
+    )
+}
+
+/// The Instagram webhook's verification handshake.
+#[utoipa::path(
+    get,
+    path = "/webhooks/instagram/{tenant}",
+    tag = "webhooks",
+    params(
+        ("tenant" = String, Path, description = "The clinic chain's id"),
+        ("hub.mode" = Option<String>, Query, description = "`subscribe`"),
+        ("hub.verify_token" = Option<String>, Query, description = "The verify token of `[tenants.instagram]`"),
+        ("hub.challenge" = Option<String>, Query, description = "Echoed back when the rest holds"),
+    ),
+    responses(
+        (status = 200, description = "The challenge, echoed", content_type = "text/plain", body = String),
+        (status = 403, description = "Not `subscribe`, or not the clinic's verify token", body = ErrorBody),
+        (status = 404, description = "No such clinic, or no Instagram account configured", body = ErrorBody),
+    ),
+)]
+pub async fn instagram_verify(
+    State(app): State<Arc<App>>,
+    PathParam(tenant): PathParam,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let (tenant, keys) = tenant_with(&app, &tenant)?;
+    let keys = keys.instagram.as_ref().ok_or_else(no_instagram_account)?;
+    let answer = handshake(query.as_deref(), &keys.verify_token)?;
+    info!(tenant = %tenant.id, "Instagram webhook verified");
+    Ok(answer)
+}
+
+/// Instagram messaging notifications: patients' direct messages (echoes
+/// of the account's own skipped) and what they read.
+#[utoipa::path(
+    post,
+    path = "/webhooks/instagram/{tenant}",
+    tag = "webhooks",
+    params(
+        ("tenant" = String, Path, description = "The clinic chain's id"),
+        ("X-Hub-Signature-256" = String, Header, description = "`sha256=` and the HMAC of the body under the app secret"),
+    ),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "The messaging notification (`object: instagram`, `entry[].messaging[]`)"),
+    responses(
+        (status = 200, description = "Verified and queued", body = Received),
+        (status = 400, description = "Not an Instagram notification", body = ErrorBody),
+        (status = 401, description = "Missing or wrong signature; nothing stored", body = ErrorBody),
+        (status = 404, description = "No such clinic, or no Instagram account configured", body = ErrorBody),
+    ),
+)]
+pub async fn instagram(
+    State(app): State<Arc<App>>,
+    PathParam(tenant): PathParam,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (tenant, keys) = tenant_with(&app, &tenant)?;
+    let (Some(keys), Some(config)) = (
+        keys.instagram.as_ref(),
+        tenant.messaging.providers.instagram.as_ref(),
+    ) else {
+        return Err(no_instagram_account());
+    };
+    let bytes = body::read(body).await?;
+    let given = headers.get(META_HEADER).and_then(|v| v.to_str().ok());
+    if let Err(e) = signature::verify_meta(keys.app_secret.as_bytes(), &bytes, given) {
+        warn!(tenant = %tenant.id, problem = %e, "Instagram webhook refused");
+        return Err(refused(&e));
+    }
+    let events = instagram::parse_webhook(&bytes, &config.account_id).map_err(unreadable)?;
+    let n = enqueue(&app, &tenant.id, events).await?;
+    info!(tenant = %tenant.id, events = n, "Instagram webhook accepted");
     Ok(axum::Json(Received { received: n }).into_response())
 }
 

@@ -9,7 +9,6 @@ use clinicflow_core::ids::{ConsultantId, LeadId, RecordRef, TenantId};
 use clinicflow_core::language::LanguageSource;
 use clinicflow_core::lead::{Lead, LeadEvent, Ownership, Recorded};
 use clinicflow_core::message::Channel;
-use clinicflow_core::messaging;
 use clinicflow_core::task::{self, Task, TaskKind};
 use clinicflow_core::tenant::Tenant;
 use clinicflow_core::timer::{Timer, TimerKind};
@@ -189,8 +188,7 @@ impl App {
                 &record,
                 patient.map(|p| p.version),
             )?);
-            let window_from = record.whatsapp_inbound_at;
-            let greeting = compose::greeting(tenant, &assigned, consultant, window_from, now)?;
+            let greeting = compose::greeting(tenant, &assigned, consultant, record.windows, now)?;
             if let Some(message) = &greeting {
                 writes.extend(self.ledger_entry(message, now)?);
             }
@@ -232,8 +230,9 @@ impl App {
             Some(asked) if now < asked.saturating_add(wait).unwrap_or(asked) => Ok(Ask::Wait),
             Some(_) => Ok(Ask::No),
             None => {
-                let window = patient.and_then(|p| p.value.whatsapp_inbound_at);
-                if lead.source != Channel::Whatsapp.as_str() || !messaging::window_open(window, now)
+                let windows = patient.map(|p| p.value.windows).unwrap_or_default();
+                if lead.source != Channel::Whatsapp.as_str()
+                    || !windows.open(Channel::Whatsapp, now)
                 {
                     return Ok(Ask::No);
                 }

@@ -12,7 +12,7 @@ use clinicflow_core::language;
 use clinicflow_core::lead::Lead;
 use clinicflow_core::locale;
 use clinicflow_core::message::{self, Audience, Button, Channel, HandledVia, Message, Purpose};
-use clinicflow_core::messaging::{self, Route, TemplateCall};
+use clinicflow_core::messaging::{self, Route, TemplateCall, Windows};
 use clinicflow_core::template::TemplateKind;
 use clinicflow_core::tenant::{Branch, Consultant, Manager, Tenant};
 use clinicflow_core::timer::{Timer, TimerKind};
@@ -27,12 +27,12 @@ pub fn branch_of<'t>(tenant: &'t Tenant, lead: &Lead) -> &'t Branch {
 
 /// The warm "we received your request" message, naming the consultant and,
 /// when they are off shift, when they will call (in the patient's time).
-/// `window_from`: the patient's last WhatsApp message, if any.
+/// `windows`: when the patient last wrote on WhatsApp and Instagram.
 pub fn greeting(
     tenant: &Tenant,
     lead: &Lead,
     consultant: &Consultant,
-    window_from: Option<Timestamp>,
+    windows: Windows,
     now: Timestamp,
 ) -> Result<Option<Message>, AppError> {
     let branch = branch_of(tenant, lead);
@@ -65,7 +65,7 @@ pub fn greeting(
                 &lead.reach,
                 &lead.language,
             )
-            .window(window_from)
+            .window(windows)
         },
         now,
     )
@@ -78,7 +78,7 @@ pub fn reply(
     id: MessageId,
     text: &str,
     purpose: Purpose,
-    window_from: Option<Timestamp>,
+    windows: Windows,
     now: Timestamp,
 ) -> Result<Option<Message>, AppError> {
     compose(
@@ -95,7 +95,7 @@ pub fn reply(
                 &lead.reach,
                 &lead.language,
             )
-            .window(window_from)
+            .window(windows)
         },
         now,
     )
@@ -267,8 +267,8 @@ pub(crate) struct Draft<'a> {
     pub reach: &'a Reach,
     pub language: &'a Language,
     pub purpose: Purpose,
-    /// When the recipient last wrote on WhatsApp (patients only).
-    pub window_from: Option<Timestamp>,
+    /// When the recipient last wrote on WhatsApp and Instagram (patients only).
+    pub windows: Windows,
     pub vars: BTreeMap<&'static str, String>,
     /// The one-tap answers the message offers, about this appointment version.
     pub answers: Option<(AppointmentId, u64, Buttons)>,
@@ -297,7 +297,7 @@ impl<'a> Draft<'a> {
             reach,
             language,
             purpose: Purpose::Operational,
-            window_from: None,
+            windows: Windows::default(),
             vars: BTreeMap::new(),
             answers: None,
             expires_at: None,
@@ -305,8 +305,8 @@ impl<'a> Draft<'a> {
         }
     }
 
-    fn window(mut self, window_from: Option<Timestamp>) -> Self {
-        self.window_from = window_from;
+    fn window(mut self, windows: Windows) -> Self {
+        self.windows = windows;
         self
     }
 }
@@ -347,9 +347,10 @@ pub(crate) fn compose(
         Some(order) => messaging::routes_in(order, d.reach),
         None => tenant.messaging.routing.routes(d.kind, d.reach),
     };
-    let open =
-        messaging::window_open(d.window_from, now) && template.is_none_or(|t| t.ttl.is_none());
-    let Some((route, format, fallbacks)) = messaging::pick(routes, open, approved.as_ref()) else {
+    let windows = d.windows.for_template(template);
+    let Some((route, format, fallbacks)) =
+        messaging::pick(routes, &windows, now, approved.as_ref())
+    else {
         return Ok(None);
     };
     let buttons = match &d.answers {
@@ -393,10 +394,9 @@ pub(crate) fn compose(
 pub fn follow_up(
     failed: &Message,
     via: HandledVia,
-    window_from: Option<Timestamp>,
+    windows: Windows,
     now: Timestamp,
 ) -> Result<Option<Message>, AppError> {
-    let open = messaging::window_open(window_from, now);
     let mut routes = Vec::new();
     if via != HandledVia::Fallback {
         routes.push(Route {
@@ -406,7 +406,7 @@ pub fn follow_up(
     }
     routes.extend(failed.fallbacks.iter().cloned());
     let approved = failed.whatsapp_template.as_ref();
-    let Some((route, format, fallbacks)) = messaging::pick(routes, open, approved) else {
+    let Some((route, format, fallbacks)) = messaging::pick(routes, &windows, now, approved) else {
         return Ok(None);
     };
     let id = message::follow_up_id(&failed.id, via)

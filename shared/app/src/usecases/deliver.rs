@@ -15,6 +15,7 @@ use clinicflow_core::lead::Lead;
 use clinicflow_core::message::{
     Audience, Failure, Handled, HandledVia, Message, MessageStatus, Purpose,
 };
+use clinicflow_core::messaging::Windows;
 use clinicflow_core::template::TemplateKind;
 use clinicflow_core::timer::{Timer, TimerKind};
 use clinicflow_ports::{Condition, Receipt, SendError, Write};
@@ -376,8 +377,8 @@ impl App {
         if failed.fallbacks.is_empty() || failed.handled.is_some() {
             return Ok(Vec::new());
         }
-        let window_from = self.window_from(failed).await?;
-        let Some(next) = compose::follow_up(failed, HandledVia::Fallback, window_from, now)? else {
+        let windows = self.windows(failed).await?;
+        let Some(next) = compose::follow_up(failed, HandledVia::Fallback, windows, now)? else {
             return Ok(Vec::new());
         };
         info!(message_id = %failed.id, next = %next.id, channel = next.channel.as_str(), "falling back to the next channel");
@@ -466,15 +467,13 @@ impl App {
             .map(|p| p.value))
     }
 
-    /// When the recipient of `message` last wrote on WhatsApp.
-    pub(super) async fn window_from(
-        &self,
-        message: &Message,
-    ) -> Result<Option<Timestamp>, AppError> {
+    /// When the recipient of `message` last wrote on WhatsApp and Instagram.
+    pub(super) async fn windows(&self, message: &Message) -> Result<Windows, AppError> {
         Ok(self
             .patient_of(message)
             .await?
-            .and_then(|p| p.whatsapp_inbound_at))
+            .map(|p| p.windows)
+            .unwrap_or_default())
     }
 
     /// Whether the recipient of `message` opted out of promotional

@@ -1,6 +1,6 @@
 //! What providers report, handled from the queue: a patient's message
-//! becomes a touch on their open lead (or a new lead), opens WhatsApp's
-//! 24-hour window and tells the owner; opt-out words change the patient's
+//! becomes a touch on their open lead (or a new lead), opens its channel's
+//! 24-hour window (WhatsApp, Instagram) and tells the owner; opt-out words change the patient's
 //! subscription; statuses move the ledger forward only.
 //!
 //! Each event is handled once: an inbox marker keyed by the provider's id
@@ -9,7 +9,6 @@
 
 use clinicflow_core::assignment::{self, Request};
 use clinicflow_core::blast::{self, BlastState, Effect};
-use clinicflow_core::contact::{PhoneNumber, Reach};
 use clinicflow_core::ids::{ConsultantId, Language, LeadId, MessageId, TenantId};
 use clinicflow_core::inbound::{self, Inbound, InboundMessage, StatusUpdate};
 use clinicflow_core::language::{self, LanguageChoice, LanguageSource};
@@ -132,11 +131,10 @@ impl App {
     ) -> Result<(), AppError> {
         let inbox = keys::inbox(&tenant.id, event_id);
         let region = tenant.default_branch().phone_region;
-        let Ok(phone) = PhoneNumber::parse(&m.from, region) else {
-            warn!(tenant = %tenant.id, provider = %m.provider, "inbound message from a number that does not parse; dropped");
+        let Some((reach, contact)) = m.sender(region) else {
+            warn!(tenant = %tenant.id, provider = %m.provider, "inbound message from an address that does not parse; dropped");
             return Ok(());
         };
-        let (reach, contact) = Reach::by_phone(phone);
         let patient_key = keys::patient(&tenant.id, &contact);
         for _ in 0..MAX_ROUNDS {
             // Handled already (a redelivery, or a concurrent copy that won).
@@ -156,9 +154,7 @@ impl App {
             });
             record.updated_at = now;
             record.last_inbound_at = record.last_inbound_at.max(Some(m.at));
-            if m.channel == Channel::Whatsapp {
-                record.whatsapp_inbound_at = record.whatsapp_inbound_at.max(Some(m.at));
-            }
+            record.windows.wrote(m.channel, m.at);
             let marker = |lead: Option<LeadId>| {
                 records::inbox(&tenant.id, event_id, &Handled { at: now, lead })
             };

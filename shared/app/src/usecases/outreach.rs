@@ -5,9 +5,8 @@
 use clinicflow_core::contact::{PhoneNumber, Reach};
 use clinicflow_core::ids::{LeadId, MessageId, RecordRef};
 use clinicflow_core::lead::{Lead, LeadEvent};
-use clinicflow_core::message::{
-    Audience, Channel, Handled, HandledVia, Message, MessageStatus, Purpose,
-};
+use clinicflow_core::message::{Audience, Handled, HandledVia, Message, MessageStatus, Purpose};
+use clinicflow_core::messaging::Windows;
 use clinicflow_core::tenant::Tenant;
 use clinicflow_ports::Condition;
 use tracing::info;
@@ -43,11 +42,11 @@ impl App {
         let id = MessageId::new(format!("reply.{}.{}", lead.id, self.ids.new_id()))
             .map_err(AppError::Internal)?;
         let now = self.clock.now();
-        let window_from = patient.as_ref().and_then(|p| p.whatsapp_inbound_at);
-        let message = compose::reply(tenant, &lead, id, &text, purpose, window_from, now)?
+        let windows = patient.as_ref().map(|p| p.windows).unwrap_or_default();
+        let message = compose::reply(tenant, &lead, id, &text, purpose, windows, now)?
             .ok_or_else(|| {
                 AppError::Conflict(
-                    "no channel can carry this message now: WhatsApp's 24-hour window is closed (free-form messages need the patient to have written within a day) and no other channel reaches the patient".into(),
+                    "no channel can carry this message now: the 24-hour window of WhatsApp and Instagram is closed (free-form messages need the patient to have written within a day) and no other channel reaches the patient".into(),
                 )
             })?;
         if purpose == Purpose::Promotional
@@ -99,6 +98,7 @@ impl App {
             next.reach = Reach {
                 phone: Some(phone),
                 email: lead.reach.email.clone(),
+                instagram: None,
             };
             let Some(contact) = next.reach.dedupe_key() else {
                 return Err(AppError::Internal("a lead with a phone has a key".into()));
@@ -185,32 +185,28 @@ impl App {
         }
         let now = self.clock.now();
         let reach = (failed.audience == Audience::Patient).then_some(&lead.reach);
-        let window_from = match reach {
+        let windows = match reach {
             Some(_) => self
                 .patient_record(tenant, &lead)
                 .await?
-                .and_then(|p| p.whatsapp_inbound_at),
-            None => None,
+                .map(|p| p.windows)
+                .unwrap_or_default(),
+            None => Windows::default(),
         };
         let mut routed = failed.clone();
         if let Some(reach) = reach {
             // The lead's current addresses, after any correction.
-            let address = |channel: Channel| match channel {
-                Channel::Sms | Channel::Whatsapp => {
-                    reach.phone.as_ref().map(|p| p.as_str().to_owned())
-                }
-                Channel::Email => reach.email.as_ref().map(|e| e.as_str().to_owned()),
-                Channel::Webhook => None,
-            };
-            routed.to = address(failed.channel).unwrap_or(failed.to.clone());
+            if let Some(to) = reach.address(failed.channel) {
+                routed.to = to.to_owned();
+            }
             for route in &mut routed.fallbacks {
-                if let Some(to) = address(route.channel) {
-                    route.to = to;
+                if let Some(to) = reach.address(route.channel) {
+                    route.to = to.to_owned();
                 }
             }
         }
-        let next = compose::follow_up(&routed, HandledVia::Resent, window_from, now)?
-            .ok_or_else(|| AppError::Conflict("no channel can carry this message now (WhatsApp's 24-hour window is closed and there is no template or other channel)".into()))?;
+        let next = compose::follow_up(&routed, HandledVia::Resent, windows, now)?
+            .ok_or_else(|| AppError::Conflict("no channel can carry this message now (the 24-hour window of WhatsApp or Instagram is closed and there is no template or other channel)".into()))?;
         let mut handled = failed;
         handled.handled = Some(Handled {
             via: HandledVia::Resent,

@@ -16,7 +16,7 @@ use crate::ids::{BranchId, Language, PractitionerId, RecordRef, ServiceId};
 use crate::journey::SendHours;
 use crate::lead::Stage;
 use crate::message::{Channel, Purpose};
-use crate::messaging::{self, Route};
+use crate::messaging::{Route, Windows};
 
 /// Which patients a blast is for. With a `date`, the audience is the
 /// patients of that day's appointments (by branch, half day, practitioner,
@@ -111,7 +111,8 @@ pub struct Candidate {
     pub opted_out: BTreeSet<Channel>,
     /// The patient agreed to promotional messages.
     pub marketing_consent: bool,
-    pub whatsapp_inbound_at: Option<Timestamp>,
+    /// When the patient last wrote on WhatsApp and Instagram.
+    pub windows: Windows,
     /// Promotional blasts the patient got in the tenant's period.
     pub recent_promotions: u32,
 }
@@ -210,20 +211,16 @@ fn bucket(c: &Candidate, cx: &Context<'_>, allowance: &mut Option<u32>) -> Bucke
             return Bucket::Excluded(Exclusion::PatientCap);
         }
     }
-    let open = messaging::window_open(c.whatsapp_inbound_at, cx.now);
     let approved = cx.template.whatsapp.is_some();
     let mut over_allowance = false;
     let mut chosen = None;
     for route in routes {
-        if route.channel != Channel::Whatsapp {
+        if c.windows.open(route.channel, cx.now) {
             chosen = Some((route, false));
             break;
         }
-        if open {
-            chosen = Some((route, false));
-            break;
-        }
-        if !approved {
+        // Outside its window Instagram carries nothing; WhatsApp a template.
+        if route.channel != Channel::Whatsapp || !approved {
             continue;
         }
         // Outside the window a template counts against the daily limit.

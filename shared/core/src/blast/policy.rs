@@ -355,6 +355,8 @@ impl BlastPolicy {
             Channel::Whatsapp => &p.whatsapp,
             Channel::Sms => &p.sms,
             Channel::Email => &p.email,
+            // Meta does not charge for Instagram direct messages.
+            Channel::Instagram => return Some(0.0),
             Channel::Webhook => return None,
         };
         let row = country

@@ -8,7 +8,7 @@ use crate::contact::{Email, Reach};
 use crate::ids::{LeadId, RecordRef};
 use crate::journey::SendHours;
 use crate::message::{Channel, Purpose};
-use crate::messaging::Route;
+use crate::messaging::{Route, Windows};
 
 const CONFIG: &str = r#"
 whatsapp_daily_limit = 1000
@@ -105,6 +105,7 @@ fn candidate(rng: &mut fastrand::Rng, n: usize) -> Candidate {
     let reach = Reach {
         phone: None,
         email: Some(Email::parse(&format!("p{who}@example.com")).unwrap()),
+        instagram: None,
     };
     let mut routes = Vec::new();
     for channel in [Channel::Whatsapp, Channel::Sms, Channel::Email] {
@@ -129,9 +130,12 @@ fn candidate(rng: &mut fastrand::Rng, n: usize) -> Candidate {
         zone: TimeZone::get(zone).unwrap(),
         opted_out,
         marketing_consent: rng.bool(),
-        whatsapp_inbound_at: rng
-            .bool()
-            .then(|| Timestamp::from_second(1_780_000_000 - rng.i64(0..200_000)).unwrap()),
+        windows: Windows {
+            whatsapp: rng
+                .bool()
+                .then(|| Timestamp::from_second(1_780_000_000 - rng.i64(0..200_000)).unwrap()),
+            instagram: None,
+        },
         recent_promotions: rng.u32(0..3),
     }
 }

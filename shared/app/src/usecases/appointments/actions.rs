@@ -9,6 +9,7 @@ use clinicflow_core::ids::{MessageId, RecordRef, TaskId};
 use clinicflow_core::journey::{Action, Buttons, Recipient, Rule, Trigger};
 use clinicflow_core::lead::Lead;
 use clinicflow_core::locale;
+use clinicflow_core::messaging::Windows;
 use clinicflow_core::task::{Task, TaskKind};
 use clinicflow_core::tenant::{Consultant, Tenant};
 use clinicflow_ports::Write;
@@ -31,7 +32,7 @@ pub(super) struct Context<'a> {
     /// The consultant who owns the patient's lead, if any.
     pub owner: Option<&'a Consultant>,
     /// The patient's last WhatsApp message (their window).
-    pub window_from: Option<Timestamp>,
+    pub windows: Windows,
     /// For staff notices: what happened (`cancelled`, `reschedule`, `reply`).
     pub what: &'static str,
     /// A survey score that came with the event.
@@ -80,9 +81,11 @@ impl App {
                         kind: *kind,
                         to: *to,
                         buttons: *buttons,
-                        window_from: (*to == Recipient::Patient)
-                            .then_some(c.window_from)
-                            .flatten(),
+                        windows: if *to == Recipient::Patient {
+                            c.windows
+                        } else {
+                            Windows::default()
+                        },
                         link,
                         owner: c.owner,
                         what: c.what,

@@ -288,7 +288,7 @@ impl App {
     ) -> Result<Vec<Write>, AppError> {
         let patient = self.booking_patient(tenant, &a.booking).await?;
         let about = About {
-            window_from: patient.and_then(|p| p.value.whatsapp_inbound_at),
+            windows: patient.map(|p| p.value.windows).unwrap_or_default(),
             ..About::reply(
                 reply_id("answer_changed", &a.id, key)?,
                 TemplateKind::AnswerChanged,

@@ -9,7 +9,7 @@ use clinicflow_core::ids::{MessageId, RecordRef, RuleId};
 use clinicflow_core::journey::{Buttons, Recipient};
 use clinicflow_core::locale;
 use clinicflow_core::message::{Audience, Channel, Message, Purpose};
-use clinicflow_core::messaging::Route;
+use clinicflow_core::messaging::{Route, Windows};
 use clinicflow_core::template::TemplateKind;
 use clinicflow_core::tenant::{Consultant, Tenant};
 use jiff::Timestamp;
@@ -26,7 +26,7 @@ pub(super) struct About<'a> {
     pub to: Recipient,
     pub buttons: Buttons,
     /// The patient's last WhatsApp message (their window).
-    pub window_from: Option<Timestamp>,
+    pub windows: Windows,
     /// The signed link to answer on, when the message asks.
     pub link: Option<String>,
     /// The consultant who owns the patient's lead, if any.
@@ -47,7 +47,7 @@ impl<'a> About<'a> {
             kind,
             to,
             buttons: Buttons::None,
-            window_from: None,
+            windows: Windows::default(),
             link: None,
             owner: None,
             what: "reply",
@@ -136,7 +136,7 @@ pub(super) fn message(
         reach,
         language,
         purpose: Purpose::Operational,
-        window_from: None,
+        windows: Windows::default(),
         vars,
         answers: None,
         expires_at: about.expires_at,
@@ -150,7 +150,7 @@ pub(super) fn message(
                 &b.patient.language,
                 patient_vars(tenant, a, about.link.as_deref()),
             );
-            d.window_from = about.window_from;
+            d.windows = about.windows;
             if about.buttons != Buttons::None {
                 d.answers = Some((a.id.clone(), a.version, about.buttons));
             }

@@ -377,7 +377,9 @@ fn planned_channel(
     };
     let template = tenant.messaging.whatsapp_templates.get(&kind);
     let approved = template.map(|t| t.call(&a.booking.patient.language, &Default::default()));
-    let open = messaging::window_open(patient.and_then(|p| p.whatsapp_inbound_at), at)
-        && template.is_none_or(|t| t.ttl.is_none());
-    messaging::pick(routes, open, approved.as_ref()).map(|(route, _, _)| route.channel)
+    let windows = patient
+        .map(|p| p.windows)
+        .unwrap_or_default()
+        .for_template(template);
+    messaging::pick(routes, &windows, at, approved.as_ref()).map(|(route, _, _)| route.channel)
 }

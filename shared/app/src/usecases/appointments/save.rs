@@ -22,6 +22,7 @@ use clinicflow_core::ids::RecordRef;
 use clinicflow_core::journey::{self, Occasion, SkipReason, Step};
 use clinicflow_core::lead::Lead;
 use clinicflow_core::message::Channel;
+use clinicflow_core::messaging::Windows;
 use clinicflow_core::tenant::{Consultant, Tenant};
 use clinicflow_core::timer::{Timer, TimerKind};
 use clinicflow_ports::{Condition, Write};
@@ -104,7 +105,7 @@ struct Replies<'a> {
     by: &'a Actor,
     score: Option<u8>,
     owner: Option<&'a Consultant>,
-    window_from: Option<Timestamp>,
+    windows: Windows,
 }
 
 /// The occurrence an event is known by: the visit's one survey, or the
@@ -217,10 +218,15 @@ impl App {
             )?);
         }
         let owner = owner_of(tenant, lead.as_ref());
-        let mut window_from = patient.as_ref().and_then(|p| p.value.whatsapp_inbound_at);
-        if matches!(&change.by, Actor::Patient { via } if via == Channel::Whatsapp.as_str()) {
-            // The answer itself came on WhatsApp: the window is open now.
-            window_from = window_from.max(Some(now));
+        let mut windows = patient
+            .as_ref()
+            .map(|p| p.value.windows)
+            .unwrap_or_default();
+        if let Actor::Patient { via } = &change.by
+            && let Some(channel) = Channel::parse(via)
+        {
+            // The answer itself came on this channel: its window is open now.
+            windows.wrote(channel, now);
         }
         let replies = Replies {
             tenant,
@@ -229,7 +235,7 @@ impl App {
             by: &change.by,
             score: change.score,
             owner,
-            window_from,
+            windows,
         };
         for event in &events {
             writes.extend(self.replies(&replies, *event, &known, now).await?);
@@ -270,7 +276,7 @@ impl App {
                 occurrence: &occurrence,
                 lead: r.lead,
                 owner: r.owner,
-                window_from: r.window_from,
+                windows: r.windows,
                 what: match event {
                     AppointmentEvent::Cancelled => "cancelled",
                     AppointmentEvent::RescheduleRequested => "reschedule",

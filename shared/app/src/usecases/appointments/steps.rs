@@ -135,7 +135,10 @@ impl App {
                         occurrence,
                         lead: lead.as_ref(),
                         owner: owner_of(tenant, lead.as_ref()),
-                        window_from: patient.as_ref().and_then(|p| p.value.whatsapp_inbound_at),
+                        windows: patient
+                            .as_ref()
+                            .map(|p| p.value.windows)
+                            .unwrap_or_default(),
                         what: "reply",
                         score: None,
                     };

@@ -446,8 +446,9 @@ impl App {
             order.retain(|r| !patient.is_some_and(|p| p.opted_out_of(r.channel)));
         }
         let call = template.whatsapp.as_ref().map(|w| w.call(&language, &vars));
-        let open = messaging::window_open(patient.and_then(|p| p.whatsapp_inbound_at), now);
-        let Some((route, format, fallbacks)) = messaging::pick(order, open, call.as_ref()) else {
+        let windows = patient.map(|p| p.windows).unwrap_or_default();
+        let Some((route, format, fallbacks)) = messaging::pick(order, &windows, now, call.as_ref())
+        else {
             return Ok(None);
         };
         Ok(Some(Message {

@@ -220,7 +220,7 @@ impl App {
                 .as_ref()
                 .map(|p| p.opted_out.keys().copied().collect())
                 .unwrap_or_else(BTreeSet::new),
-            whatsapp_inbound_at: patient.as_ref().and_then(|p| p.whatsapp_inbound_at),
+            windows: patient.as_ref().map(|p| p.windows).unwrap_or_default(),
             recent_promotions: patient.as_ref().map_or(0, |p| p.promotions_since(since)),
             marketing_consent,
             contact: f.contact,
