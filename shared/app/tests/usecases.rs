@@ -564,3 +564,102 @@ async fn a_contact_before_assignment_means_no_sla() {
     assert_eq!(w.app.sweep_due_timers().await.unwrap().fired, 0);
     assert!(w.app.lead_detail(&t, &id).await.unwrap().tasks.is_empty());
 }
+
+/// The test clinic answering on Instagram first (its sender the sandbox).
+fn instagram_clinic() -> String {
+    CONFIG.replacen(
+        "[[tenants.managers]]",
+        r#"[tenants.messaging]
+order = ["instagram", "sms"]
+
+[tenants.instagram]
+account_id = "17841400000000001"
+access_token = "env:UNUSED_HERE"
+app_secret = "env:UNUSED_HERE"
+verify_token = "env:UNUSED_HERE"
+
+[[tenants.managers]]"#,
+        1,
+    )
+}
+
+#[tokio::test]
+async fn an_instagram_patient_is_answered_there_only_inside_the_window() {
+    use clinicflow_app::work::Work;
+    use clinicflow_core::ids::TenantId;
+    use clinicflow_core::inbound::{Inbound, InboundMessage};
+    use clinicflow_core::message::{Channel, Purpose};
+    use clinicflow_ports::Clock;
+
+    let w = World::new(&instagram_clinic(), monday(10, 0));
+    let dm = |id: &str, text: &str| {
+        Work::Inbound {
+            tenant: TenantId::new("clinic").unwrap(),
+            inbound: Inbound::Message(InboundMessage {
+                provider: "instagram".into(),
+                provider_id: id.into(),
+                channel: Channel::Instagram,
+                from: "17841400000000042".into(),
+                name: None,
+                text: text.into(),
+                at: w.clock.now(),
+                referral: None,
+                payload: None,
+                context: None,
+            }),
+        }
+        .enqueue()
+    };
+    w.store
+        .write(vec![dm("mid.1", "Merhaba, implant fiyatı nedir?")])
+        .await
+        .unwrap();
+    w.drain(1).await;
+    let t = w.tenant();
+    let leads = w
+        .app
+        .list_leads(&t, &LeadFilter::default(), 50, None)
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(leads.len(), 1);
+    let lead = leads[0].clone();
+    assert_eq!(lead.source, "instagram");
+    assert!(lead.reach.phone.is_none());
+    let greeting = &w.messages().await[0];
+    assert_eq!(greeting.channel, Channel::Instagram);
+    assert_eq!(greeting.to, "17841400000000042");
+
+    // Inside the window a reply goes on Instagram; a day after the
+    // patient's message no channel can carry one.
+    w.clock.advance(SignedDuration::from_hours(23));
+    let reply = w
+        .app
+        .send_reply(&t, lead.id.as_str(), "Yarın 10:00?", Purpose::Operational)
+        .await
+        .unwrap();
+    assert_eq!(reply.channel, Channel::Instagram);
+    w.clock.advance(SignedDuration::from_hours(1));
+    let refused = w
+        .app
+        .send_reply(&t, lead.id.as_str(), "Yarın 10:00?", Purpose::Operational)
+        .await;
+    assert!(
+        matches!(&refused, Err(clinicflow_app::AppError::Conflict(why)) if why.contains("Instagram")),
+        "{refused:?}"
+    );
+    // The patient writes again: a touch on the same lead, the window open again.
+    w.store
+        .write(vec![dm("mid.2", "Cumartesi olur mu?")])
+        .await
+        .unwrap();
+    w.drain(1).await;
+    let detail = w.app.lead_detail(&t, lead.id.as_str()).await.unwrap();
+    assert_eq!(detail.touches.len(), 2);
+    let reply = w
+        .app
+        .send_reply(&t, lead.id.as_str(), "Olur.", Purpose::Operational)
+        .await
+        .unwrap();
+    assert_eq!(reply.channel, Channel::Instagram);
+}

@@ -573,6 +573,68 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_instagram_account_is_checked_and_must_be_in_an_order() {
+        let config = |account_id: &str| InstagramConfig {
+            account_id: account_id.into(),
+            access_token: "env:IG_TOKEN".into(),
+            app_secret: "env:IG_SECRET".into(),
+            verify_token: "plain".into(),
+            messages_per_second: None,
+            api_url: None,
+        };
+        let instagram = config("17841400000000001");
+        let configs = ProviderConfigs {
+            instagram: Some(&instagram),
+            ..ProviderConfigs::default()
+        };
+        let problems = build("tenants[0]", &MessagingConfig::default(), configs).unwrap_err();
+        let paths: Vec<&str> = problems.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "tenants[0].messaging.order",
+                "tenants[0].instagram.verify_token"
+            ],
+            "{problems:?}"
+        );
+        let ordered = MessagingConfig {
+            order: Some(vec![Channel::Instagram, Channel::Sms]),
+            ..MessagingConfig::default()
+        };
+        let bad = config("ayse.clinic");
+        let problems = build(
+            "tenants[0]",
+            &ordered,
+            ProviderConfigs {
+                instagram: Some(&bad),
+                ..ProviderConfigs::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|(p, _)| p == "tenants[0].instagram.account_id")
+        );
+        let good = InstagramConfig {
+            verify_token: "env:IG_VERIFY".into(),
+            ..config("17841400000000001")
+        };
+        let policy = build(
+            "tenants[0]",
+            &ordered,
+            ProviderConfigs {
+                instagram: Some(&good),
+                ..ProviderConfigs::default()
+            },
+        )
+        .unwrap();
+        let account = policy.providers.instagram.unwrap();
+        assert_eq!(account.api_url, "https://graph.instagram.com/v23.0");
+        assert_eq!(account.messages_per_second, INSTAGRAM_RATE);
+    }
+
+    #[test]
     fn secret_references_name_their_source() {
         assert_eq!(
             SecretRef::parse("env:WA_TOKEN"),

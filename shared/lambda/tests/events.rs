@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
+
 use aws_lambda_events::sqs::SqsEvent;
 use axum::body::to_bytes;
 use clinicflow_app::http::{api_router, intake_router, webhooks_router};
@@ -401,4 +403,89 @@ async fn the_meta_leadgen_sample_is_read_from_the_graph_api() {
         Some("Implant Germany")
     );
     assert!(leads[0].owner.is_some());
+}
+
+/// A local server speaking Instagram's Send API for the Instagram sample:
+/// it checks the token and the recipient, and keeps what it was sent.
+async fn instagram_api() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let sent: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let log = sent.clone();
+    let app = axum::Router::new().route(
+        "/v23.0/17841400000000001/messages",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
+                let log = log.clone();
+                async move {
+                    assert_eq!(headers["authorization"], "Bearer sample-instagram-token");
+                    assert_eq!(body["recipient"]["id"], "17841400000000042");
+                    log.lock().unwrap().push(body);
+                    axum::Json(json!({"recipient_id": "17841400000000042", "message_id": "aWdfZAG1faXRlbToxOklHOK"}))
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v23.0", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, sent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_instagram_sample_becomes_a_lead_answered_on_instagram() {
+    let (api, sent) = instagram_api().await;
+    let section =
+        event("webhooks-demo-instagram.toml").replace("https://graph.instagram.com/v23.0", &api);
+    let env = |name: &str| match name {
+        "DEMO_INSTAGRAM_TOKEN" => Some("sample-instagram-token".to_owned()),
+        "DEMO_INSTAGRAM_APP_SECRET" => Some("sample-app-secret".to_owned()),
+        "DEMO_INSTAGRAM_VERIFY_TOKEN" => Some("sample-verify-token".to_owned()),
+        _ => None,
+    };
+    let (aws, _dir) = demo_with("instagram-sample", &section, &env).await;
+    let app = aws.app.clone();
+    // The patient wrote at 2026-11-30T10:00:00Z: the window is open.
+    aws.clock.set("2026-11-30T10:00:30Z".parse().unwrap());
+
+    aws.usage.reset();
+    let (status, body) = call(
+        webhooks_router(app.clone()),
+        "webhooks-instagram-message.json",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["received"], 1);
+    let forged =
+        event("webhooks-instagram-message.json").replace("dental implant", "dental implants");
+    let request = lambda_http::request::from_str(&forged).unwrap();
+    let response = webhooks_router(app.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    aws.drain_all(1).await;
+    let (mut reads, mut writes) = (0.0, 0.0);
+    for c in aws.usage.capacity().values() {
+        reads += c.read_units;
+        writes += c.total_write_units();
+    }
+    println!(
+        "Instagram lead: {} AWS requests, {reads:.1} read units, {writes:.1} write units (and one Send API call)",
+        aws.usage.total_requests()
+    );
+    let leads = leads_of(&app).await;
+    assert_eq!(leads.len(), 1);
+    assert_eq!(leads[0].source, "instagram");
+    assert_eq!(
+        leads[0].language.as_str(),
+        "en",
+        "{:?}",
+        leads[0].language_choice
+    );
+    assert!(leads[0].owner.is_some());
+    let tenant = app.directory.tenants().next().unwrap().clone();
+    let detail = app
+        .lead_detail(&tenant, leads[0].id.as_str())
+        .await
+        .unwrap();
+    let greeting = &detail.messages[0];
+    assert_eq!(greeting.channel.as_str(), "instagram");
+    assert_eq!(greeting.status.as_str(), "sent");
+    assert_eq!(sent.lock().unwrap().len(), 1);
 }
