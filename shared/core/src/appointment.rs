@@ -231,7 +231,7 @@ pub enum Actor {
     },
     /// The clinic's scheduler: `fhir` or `calcom`.
     Feed { source: String },
-    /// The patient, answering on a channel (`whatsapp`, `sms`, `link`).
+    /// The patient, answering on a channel (`whatsapp`, `sms`, `instagram`, `link`).
     Patient { via: String },
 }
 

@@ -28,7 +28,7 @@ pub const INSTAGRAM_RATE: u32 = 100;
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MessagingConfig {
-    /// Channels in order of preference (`whatsapp`, `sms`, `email`).
+    /// Channels in order of preference (`whatsapp`, `sms`, `email`, `instagram`).
     #[serde(default)]
     pub order: Option<Vec<Channel>>,
     /// The order for one kind of message (`greeting`, `sla_alert`, …).
