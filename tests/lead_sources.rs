@@ -895,6 +895,26 @@ async fn instagram_messages_make_leads_and_touches_and_are_answered_there() {
     .await;
     assert_eq!(leads(&server).await.len(), 1);
 
+    // Another account's two messages, the later first, each twice: one
+    // lead, two touches.
+    let other = "17841400000000077";
+    let mut earlier = dm(other, "b3RoZXIx", "Merhaba, diş beyazlatma fiyatı nedir?");
+    earlier["timestamp"] = json!(jiff::Timestamp::now().as_millisecond() - 60_000);
+    let later = dm(other, "b3RoZXIy", "Bu hafta müsait misiniz?");
+    for m in [&later, &earlier, &later, &earlier] {
+        assert_eq!(instagram_webhook(&server, json!([m]), IG_SECRET).await, 200);
+    }
+    let second = eventually(&server, "the other account's lead", wait, || async {
+        let all = leads(&server).await;
+        let l = all.iter().find(|l| l["instagram"] == other)?;
+        let detail = lead(&server, l["id"].as_str()?).await;
+        (detail["touches"].as_array().map_or(0, Vec::len) == 2).then_some(detail)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(leads(&server).await.len(), 2, "one lead per account");
+    assert_eq!(second["source"], "instagram");
+
     // The consultant's reply goes back through the Send API.
     let (status, reply) = common::staff_post(
         &server,
