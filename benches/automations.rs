@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use clinicflow_app::usecases::BookInput;
 use clinicflow_app::work::Work;
 use clinicflow_app::{App, keys};
-use clinicflow_channels::meta_leads::MetaLeadReader;
+use clinicflow_channels::meta_leads::MetaReader;
 use clinicflow_channels::{Credentials, SandboxMessenger};
 use clinicflow_core::automation::{Event, Firing, FiringState, RuleSpec};
 use clinicflow_core::ids::{AppointmentId, LeadId, RecordRef, TenantId};
@@ -352,7 +352,7 @@ async fn run(s: &Settings) -> Result<String, String> {
     let http = clinicflow_channels::http::client()?;
     let over = |store: Arc<dyn ItemStore>| {
         let credentials = Arc::new(Credentials::default());
-        let leads = MetaLeadReader::new(http.clone(), directory.clone(), credentials.clone());
+        let leads = MetaReader::new(http.clone(), directory.clone(), credentials.clone());
         Arc::new(App::new(
             directory.clone(),
             store.clone(),

@@ -662,11 +662,35 @@ const IG_VERIFY: &str = "instagram-verify-token";
 
 /// A local server speaking Instagram's Send API: it checks the account,
 /// the token and the body, records each message, and answers a text that
-/// asks for it as Meta answers outside the 24-hour window.
+/// asks for it as Meta answers outside the 24-hour window. Its User
+/// Profile API knows one account; another's profile is not readable.
 async fn instagram_api() -> (String, Arc<Mutex<Vec<Value>>>) {
     let sent: Arc<Mutex<Vec<Value>>> = Arc::default();
     let log = sent.clone();
-    let app = axum::Router::new().route(
+    let profiles = axum::routing::get(
+        |axum::extract::Path(id): axum::extract::Path<String>,
+         axum::extract::RawQuery(query): axum::extract::RawQuery,
+         headers: axum::http::HeaderMap| async move {
+            assert_eq!(
+                headers["authorization"],
+                format!("Bearer {IG_TOKEN}").as_str()
+            );
+            assert_eq!(query.as_deref(), Some("fields=name,username"));
+            if id == "17841400000000042" {
+                return (
+                    axum::http::StatusCode::OK,
+                    axum::Json(json!({"name": "Ayşe Kaya", "username": "ayse.kaya", "id": id})),
+                );
+            }
+            (
+                axum::http::StatusCode::BAD_REQUEST,
+                axum::Json(
+                    json!({"error": {"message": "User consent is required to access user profile", "type": "IGApiException", "code": 230, "fbtrace_id": "AbD"}}),
+                ),
+            )
+        },
+    );
+    let app = axum::Router::new().route("/v23.0/{id}", profiles).route(
         "/v23.0/{account}/messages",
         axum::routing::post(
             move |axum::extract::Path(account): axum::extract::Path<String>,
@@ -854,6 +878,7 @@ async fn instagram_messages_make_leads_and_touches_and_are_answered_there() {
     );
     assert_eq!(made["source"], "instagram");
     assert_eq!(made["instagram"], patient);
+    assert_eq!(made["name"], "Ayşe Kaya", "read from Instagram's profile");
     assert!(made.get("phone").is_none());
     assert_eq!(made["language"], "en", "read from the message");
     assert_eq!(made["touches"].as_array().unwrap().len(), 1);
@@ -863,6 +888,8 @@ async fn instagram_messages_make_leads_and_touches_and_are_answered_there() {
         let sent = sent.lock().unwrap();
         assert_eq!(sent.len(), 1, "{sent:?}");
         assert_eq!(sent[0]["recipient"]["id"], patient);
+        let greeting = sent[0]["message"]["text"].as_str().unwrap();
+        assert!(greeting.contains("Ayşe"), "{greeting}");
     }
     // The read names our greeting: Instagram's read receipt reaches the ledger.
     let lead_id = made["id"].as_str().unwrap().to_owned();
@@ -914,6 +941,10 @@ async fn instagram_messages_make_leads_and_touches_and_are_answered_there() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(leads(&server).await.len(), 2, "one lead per account");
     assert_eq!(second["source"], "instagram");
+    assert!(
+        second.get("name").is_none(),
+        "a profile not readable: no name, still a lead"
+    );
 
     // The consultant's reply goes back through the Send API.
     let (status, reply) = common::staff_post(

@@ -15,7 +15,7 @@ use clinicflow_app::usecases::MessageFilter;
 use clinicflow_app::work::Work;
 use clinicflow_app::{App, Tuning};
 use clinicflow_channels::Credentials;
-use clinicflow_channels::meta_leads::MetaLeadReader;
+use clinicflow_channels::meta_leads::MetaReader;
 use clinicflow_core::ids::TenantId;
 use clinicflow_core::inbound::{Inbound, InboundMessage};
 use clinicflow_core::message::{Channel, HandledVia, Message, MessageStatus};
@@ -130,7 +130,7 @@ impl World {
         let apps = (0..consumers)
             .map(|_| {
                 let credentials = Arc::new(Credentials::default());
-                let leads = MetaLeadReader::new(
+                let leads = MetaReader::new(
                     clinicflow_channels::http::client().unwrap(),
                     directory.clone(),
                     credentials.clone(),

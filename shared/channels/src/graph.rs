@@ -2,6 +2,7 @@
 //! "message", "is_transient"}}`), read once for every Meta API we call:
 //! the lead ads' read and Instagram's Send API.
 
+use clinicflow_ports::FetchError;
 use serde::Deserialize;
 
 /// A Graph API error answer, and whether trying again may help.
@@ -47,6 +48,20 @@ impl GraphError {
                 || status == 429
                 || transient
                 || matches!(code, Some(1 | 2 | 4 | 17 | 32 | 613)),
+        }
+    }
+
+    /// The error of a read (`what`: what was read), retryable or not.
+    pub fn fetch_error(&self, what: &str, status: u16) -> FetchError {
+        let what = format!(
+            "{what}: Graph API {}: {}",
+            self.code_or(status),
+            self.message
+        );
+        if self.retry {
+            FetchError::Retryable(what)
+        } else {
+            FetchError::Permanent(what)
         }
     }
 

@@ -4,9 +4,10 @@
 //! webhooks (messages, quick replies, ice breakers, reads).
 
 use async_trait::async_trait;
+use clinicflow_core::contact::{InstagramId, InstagramProfile};
 use clinicflow_core::inbound::{Inbound, InboundMessage, StatusUpdate};
 use clinicflow_core::message::{Channel, Message, MessageStatus};
-use clinicflow_ports::{Messenger, Receipt, SendError, SendRate};
+use clinicflow_ports::{FetchError, Messenger, Receipt, SendError, SendRate};
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -114,6 +115,26 @@ impl Messenger for InstagramSender {
             per_second: self.per_second,
         })
     }
+}
+
+/// The name and username of account `id` (the User Profile API: readable
+/// once the person has written to the account).
+pub async fn profile(
+    http: &reqwest::Client,
+    api_url: &str,
+    token: &str,
+    id: &InstagramId,
+) -> Result<InstagramProfile, FetchError> {
+    // The id is digits (checked when it was read): nothing to escape.
+    let request = http
+        .get(format!("{api_url}/{id}?fields=name,username"))
+        .bearer_auth(token);
+    let (status, body) = exchange(PROVIDER, request).await?;
+    if !(200..300).contains(&status) {
+        return Err(GraphError::read(status, &body).fetch_error("Instagram profile", status));
+    }
+    serde_json::from_slice(&body)
+        .map_err(|_| FetchError::Retryable("Instagram profile: not a profile".into()))
 }
 
 // ---- webhooks ----

@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use clinicflow_core::config::Directory;
+use clinicflow_core::contact::{InstagramId, InstagramProfile};
 use clinicflow_core::ids::TenantId;
 use clinicflow_core::lead_ads::{AdAttribution, AdNetwork, LeadAd, LeadNotice};
-use clinicflow_ports::{FetchError, LeadFetcher, SendError};
+use clinicflow_ports::{FetchError, LeadFetcher};
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::Value;
@@ -18,6 +19,7 @@ use serde_json::Value;
 use crate::credentials::Credentials;
 use crate::graph::GraphError;
 use crate::http::exchange;
+use crate::instagram;
 
 /// What we ask the Graph API of a lead.
 const FIELDS: &str = "created_time,field_data,form_id,ad_id,ad_name,adset_id,adset_name,campaign_id,campaign_name,is_organic";
@@ -173,37 +175,20 @@ pub fn parse_lead(body: &[u8], notice: &LeadNotice) -> Result<LeadAd, String> {
     })
 }
 
-/// The Graph API's error, sorted: throttling and Meta's transient codes
-/// are retried, the rest is not.
-fn graph_error(status: u16, body: &[u8]) -> FetchError {
-    let e = GraphError::read(status, body);
-    let what = format!(
-        "Graph API {}: {}",
-        e.code
-            .map_or_else(|| format!("HTTP {status}"), |c| format!("error {c}")),
-        e.message
-    );
-    if e.retry {
-        FetchError::Retryable(what)
-    } else {
-        FetchError::Permanent(what)
-    }
-}
-
 /// Reads Meta's leads from the Graph API with each tenant's Page tokens.
-pub struct MetaLeadReader {
+pub struct MetaReader {
     http: reqwest::Client,
     directory: Arc<Directory>,
     credentials: Arc<Credentials>,
 }
 
-impl MetaLeadReader {
+impl MetaReader {
     pub fn new(
         http: reqwest::Client,
         directory: Arc<Directory>,
         credentials: Arc<Credentials>,
     ) -> Self {
-        MetaLeadReader {
+        MetaReader {
             http,
             directory,
             credentials,
@@ -212,7 +197,7 @@ impl MetaLeadReader {
 }
 
 #[async_trait]
-impl LeadFetcher for MetaLeadReader {
+impl LeadFetcher for MetaReader {
     async fn fetch(&self, tenant: &TenantId, notice: &LeadNotice) -> Result<LeadAd, FetchError> {
         let meta = self
             .directory
@@ -239,14 +224,29 @@ impl LeadFetcher for MetaLeadReader {
                 meta.api_url, notice.lead_id
             ))
             .bearer_auth(token);
-        let (status, body) = exchange("meta", request).await.map_err(|e| match e {
-            SendError::Retryable { reason, .. } => FetchError::Retryable(reason),
-            SendError::Permanent { reason, .. } => FetchError::Permanent(reason),
-        })?;
+        let (status, body) = exchange("meta", request).await?;
         if !(200..300).contains(&status) {
-            return Err(graph_error(status, &body));
+            return Err(GraphError::read(status, &body).fetch_error("Meta lead", status));
         }
         parse_lead(&body, notice).map_err(FetchError::Retryable)
+    }
+
+    async fn instagram_profile(
+        &self,
+        tenant: &TenantId,
+        id: &InstagramId,
+    ) -> Result<InstagramProfile, FetchError> {
+        let account = self
+            .directory
+            .tenant(tenant)
+            .and_then(|t| t.messaging.providers.instagram.as_ref())
+            .ok_or_else(|| FetchError::Permanent("instagram is not configured".into()))?;
+        let token = self
+            .credentials
+            .tenant(tenant)
+            .and_then(|c| c.instagram.as_ref())
+            .ok_or_else(|| FetchError::Permanent("no Instagram access token".into()))?;
+        instagram::profile(&self.http, &account.api_url, &token.access_token, id).await
     }
 }
 
@@ -331,21 +331,21 @@ mod tests {
     fn graph_errors_are_sorted() {
         let throttled = br#"{"error":{"message":"(#4) Application request limit reached","type":"OAuthException","code":4}}"#;
         assert!(matches!(
-            graph_error(400, throttled),
+            GraphError::read(400, throttled).fetch_error("lead", 400),
             FetchError::Retryable(_)
         ));
         let expired = br#"{"error":{"message":"Error validating access token","type":"OAuthException","code":190}}"#;
         assert!(matches!(
-            graph_error(400, expired),
+            GraphError::read(400, expired).fetch_error("lead", 400),
             FetchError::Permanent(_)
         ));
         assert!(matches!(
-            graph_error(503, b"down"),
+            GraphError::read(503, b"down").fetch_error("lead", 503),
             FetchError::Retryable(_)
         ));
         let transient = br#"{"error":{"message":"x","code":100,"is_transient":true}}"#;
         assert!(matches!(
-            graph_error(400, transient),
+            GraphError::read(400, transient).fetch_error("lead", 400),
             FetchError::Retryable(_)
         ));
     }

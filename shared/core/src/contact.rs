@@ -256,6 +256,33 @@ impl fmt::Display for InstagramId {
     }
 }
 
+/// What Instagram shows of an account that wrote to the clinic.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstagramProfile {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+impl InstagramProfile {
+    /// The name to call them by: their name, else their `@username`.
+    pub fn display_name(&self) -> Option<String> {
+        let name = self
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty());
+        let username = self
+            .username
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(|u| format!("@{}", u.trim_start_matches('@')));
+        name.map(|n| n.chars().take(200).collect()).or(username)
+    }
+}
+
 /// Where to reach a person: a phone number, an e-mail address, an
 /// Instagram account that wrote to the clinic — any of them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -489,6 +516,19 @@ mod tests {
         assert_eq!(reach.address(Channel::Sms), None);
         assert_eq!(id.masked(), "ig:17*************42");
         assert_eq!(reach.masked(), id.masked());
+        let profile = |name: Option<&str>, username: Option<&str>| InstagramProfile {
+            name: name.map(str::to_owned),
+            username: username.map(str::to_owned),
+        };
+        assert_eq!(
+            profile(Some("Ayşe Kaya"), Some("ayse.kaya")).display_name(),
+            Some("Ayşe Kaya".into())
+        );
+        assert_eq!(
+            profile(Some(" "), Some("ayse.kaya")).display_name(),
+            Some("@ayse.kaya".into())
+        );
+        assert_eq!(profile(None, None).display_name(), None);
         // The same digits as a phone are another person.
         let phone = PhoneNumber::parse("+905321234567", tr()).unwrap();
         assert_ne!(Reach::by_phone(phone).1, key);

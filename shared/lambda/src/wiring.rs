@@ -8,7 +8,7 @@ use aws_config::SdkConfig;
 use clinicflow_app::config::{Config, ConfigFileError};
 use clinicflow_app::{App, Tuning};
 use clinicflow_aws::{DynamoStore, Resources, SecretsManager, Usage};
-use clinicflow_channels::meta_leads::MetaLeadReader;
+use clinicflow_channels::meta_leads::MetaReader;
 use clinicflow_channels::ses::SesEmail;
 use clinicflow_channels::{Credentials, Router, SandboxMessenger};
 use clinicflow_ports::{Clock, ItemStore, Messenger, UlidIds};
@@ -90,7 +90,7 @@ pub async fn build(
     );
     let directory = Arc::new(config.directory);
     let credentials = Arc::new(credentials);
-    let leads = MetaLeadReader::new(http, directory.clone(), credentials.clone());
+    let leads = MetaReader::new(http, directory.clone(), credentials.clone());
     Ok(Arc::new(App::new(
         directory,
         store,

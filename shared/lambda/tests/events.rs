@@ -410,7 +410,12 @@ async fn the_meta_leadgen_sample_is_read_from_the_graph_api() {
 async fn instagram_api() -> (String, Arc<Mutex<Vec<Value>>>) {
     let sent: Arc<Mutex<Vec<Value>>> = Arc::default();
     let log = sent.clone();
-    let app = axum::Router::new().route(
+    let profile = axum::routing::get(|| async {
+        axum::Json(json!({"username": "ayse.kaya", "id": "17841400000000042"}))
+    });
+    let app = axum::Router::new()
+        .route("/v23.0/17841400000000042", profile)
+        .route(
         "/v23.0/17841400000000001/messages",
         axum::routing::post(
             move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
@@ -472,6 +477,7 @@ async fn the_instagram_sample_becomes_a_lead_answered_on_instagram() {
     let leads = leads_of(&app).await;
     assert_eq!(leads.len(), 1);
     assert_eq!(leads[0].source, "instagram");
+    assert_eq!(leads[0].name.as_deref(), Some("@ayse.kaya"));
     assert_eq!(
         leads[0].language.as_str(),
         "en",

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clinicflow_app::config::{Config, ConfigFileError, Problem};
 use clinicflow_app::{App, http};
-use clinicflow_channels::meta_leads::MetaLeadReader;
+use clinicflow_channels::meta_leads::MetaReader;
 use clinicflow_channels::ses::{self, SesEmail};
 use clinicflow_channels::{Credentials, Router, SandboxMessenger};
 use clinicflow_core::config::TenantConfig;
@@ -119,7 +119,7 @@ pub async fn run(config_path: &Path) -> Result<(), StartError> {
         let sandbox = Arc::new(SandboxMessenger::new(store.clone()));
         let router = Router::new(&directory, &credentials, &http, &email, sandbox);
         live = router.live();
-        let leads = MetaLeadReader::new(http.clone(), directory.clone(), credentials.clone());
+        let leads = MetaReader::new(http.clone(), directory.clone(), credentials.clone());
         Arc::new(App::new(
             directory.clone(),
             store,

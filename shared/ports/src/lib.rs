@@ -11,7 +11,8 @@
 //!   (`Write::Enqueue`); store engines that cannot commit a message with
 //!   the transaction send it through this port right after.
 //! - [`messenger`]: a channel that delivers one ledger message.
-//! - [`leads`]: reading a lead a network's webhook only names (Meta).
+//! - [`leads`]: reading what a network's webhook only names: a Meta lead's
+//!   answers, an Instagram account's name.
 //! - [`secrets`]: credentials kept outside the configuration.
 //! - [`clock`]: the time and fresh ids.
 

@@ -9,6 +9,7 @@
 
 use clinicflow_core::assignment::{self, Request};
 use clinicflow_core::blast::{self, BlastState, Effect};
+use clinicflow_core::contact::Reach;
 use clinicflow_core::ids::{ConsultantId, Language, LeadId, MessageId, TenantId};
 use clinicflow_core::inbound::{self, Inbound, InboundMessage, StatusUpdate};
 use clinicflow_core::language::{self, LanguageChoice, LanguageSource};
@@ -136,6 +137,8 @@ impl App {
             return Ok(());
         };
         let patient_key = keys::patient(&tenant.id, &contact);
+        // Read once, and only for a new lead (Instagram names nobody).
+        let mut new_name: Option<Option<String>> = None;
         for _ in 0..MAX_ROUNDS {
             // Handled already (a redelivery, or a concurrent copy that won).
             if self.store.get(&inbox).await?.is_some() {
@@ -272,13 +275,14 @@ impl App {
                 continue;
             }
 
-            let submission = Submission::from_contact(
-                tenant,
-                reach.clone(),
-                m.name.clone(),
-                Some(&m.text),
-                &touch,
-            );
+            let name = match &new_name {
+                Some(name) => name.clone(),
+                None => new_name
+                    .insert(self.sender_name(tenant, m, &reach).await)
+                    .clone(),
+            };
+            let submission =
+                Submission::from_contact(tenant, reach.clone(), name, Some(&m.text), &touch);
             // The lead's id is only known once it is made: the marker
             // names none, the patient record names it on assignment.
             let mut extra = vec![
@@ -307,6 +311,27 @@ impl App {
             }
         }
         Err(busy("inbound message"))
+    }
+
+    /// The name of who wrote: the provider's profile name (WhatsApp sends
+    /// it), or the Instagram account's, read from Instagram. A failed read
+    /// leaves the lead without a name rather than without a lead.
+    async fn sender_name(
+        &self,
+        tenant: &Tenant,
+        m: &InboundMessage,
+        reach: &Reach,
+    ) -> Option<String> {
+        let Some(id) = reach.instagram.as_ref().filter(|_| m.name.is_none()) else {
+            return m.name.clone();
+        };
+        match self.leads.instagram_profile(&tenant.id, id).await {
+            Ok(profile) => profile.display_name(),
+            Err(e) => {
+                warn!(tenant = %tenant.id, problem = %e, "Instagram profile not read: the lead has no name");
+                None
+            }
+        }
     }
 
     /// What the patient's message tells of their language: the answer to

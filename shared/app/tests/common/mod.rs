@@ -10,7 +10,7 @@ use std::time::Duration;
 use clinicflow_app::config::{Config, parse};
 use clinicflow_app::usecases::MessageFilter;
 use clinicflow_app::{App, Tuning};
-use clinicflow_channels::meta_leads::MetaLeadReader;
+use clinicflow_channels::meta_leads::MetaReader;
 use clinicflow_channels::sandbox::Delivery;
 use clinicflow_channels::{Credentials, SandboxMessenger};
 use clinicflow_core::message::Message;
@@ -45,7 +45,7 @@ impl World {
         let clock = Arc::new(ManualClock::new(at));
         let directory = Arc::new(config.directory);
         let credentials = Arc::new(Credentials::default());
-        let leads = MetaLeadReader::new(
+        let leads = MetaReader::new(
             clinicflow_channels::http::client().unwrap(),
             directory.clone(),
             credentials.clone(),
