@@ -12,7 +12,7 @@ use clinicflow_ports::SecretSource;
 /// What a tenant's providers need in clear.
 #[derive(Clone, Default)]
 pub struct TenantCredentials {
-    pub whatsapp: Option<WhatsappKeys>,
+    pub whatsapp: Option<MetaAppKeys>,
     pub sms: Option<SmsKeys>,
     /// The secret Cal.com signs the tenant's webhooks with.
     pub calcom_secret: Option<String>,
@@ -27,14 +27,7 @@ pub struct TenantCredentials {
     /// Meta's lead ads: the app's secret and verify token, Pages' tokens.
     pub meta: Option<MetaLeadKeys>,
     /// The Instagram professional account's token, app secret, verify token.
-    pub instagram: Option<InstagramKeys>,
-}
-
-#[derive(Clone)]
-pub struct InstagramKeys {
-    pub access_token: String,
-    pub app_secret: String,
-    pub verify_token: String,
+    pub instagram: Option<MetaAppKeys>,
 }
 
 #[derive(Clone)]
@@ -55,8 +48,10 @@ impl TenantCredentials {
     }
 }
 
+/// What an account on a Meta app needs (a WhatsApp number, an Instagram
+/// account): its access token, the app's secret, the verify token.
 #[derive(Clone)]
-pub struct WhatsappKeys {
+pub struct MetaAppKeys {
     pub access_token: String,
     pub app_secret: String,
     pub verify_token: String,
@@ -115,46 +110,12 @@ impl Credentials {
             let providers = &tenant.messaging.providers;
             let mut creds = TenantCredentials::default();
             if let Some(w) = &providers.whatsapp {
-                let p = format!("{path}.whatsapp");
-                let access_token = resolver
-                    .get(&format!("{p}.access_token"), &w.access_token)
-                    .await;
-                let app_secret = resolver
-                    .get(&format!("{p}.app_secret"), &w.app_secret)
-                    .await;
-                let verify_token = resolver
-                    .get(&format!("{p}.verify_token"), &w.verify_token)
-                    .await;
-                if let (Some(access_token), Some(app_secret), Some(verify_token)) =
-                    (access_token, app_secret, verify_token)
-                {
-                    creds.whatsapp = Some(WhatsappKeys {
-                        access_token,
-                        app_secret,
-                        verify_token,
-                    });
-                }
+                let refs = [&w.access_token, &w.app_secret, &w.verify_token];
+                creds.whatsapp = resolver.meta_app(&format!("{path}.whatsapp"), refs).await;
             }
             if let Some(i) = &providers.instagram {
-                let p = format!("{path}.instagram");
-                let access_token = resolver
-                    .get(&format!("{p}.access_token"), &i.access_token)
-                    .await;
-                let app_secret = resolver
-                    .get(&format!("{p}.app_secret"), &i.app_secret)
-                    .await;
-                let verify_token = resolver
-                    .get(&format!("{p}.verify_token"), &i.verify_token)
-                    .await;
-                if let (Some(access_token), Some(app_secret), Some(verify_token)) =
-                    (access_token, app_secret, verify_token)
-                {
-                    creds.instagram = Some(InstagramKeys {
-                        access_token,
-                        app_secret,
-                        verify_token,
-                    });
-                }
+                let refs = [&i.access_token, &i.app_secret, &i.verify_token];
+                creds.instagram = resolver.meta_app(&format!("{path}.instagram"), refs).await;
             }
             if let Some(s) = &providers.sms
                 && let Some(auth_token) = resolver
@@ -237,6 +198,24 @@ struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
+    /// A Meta app account's keys from its references (access token, app
+    /// secret, verify token) under `path`; none unless all three resolve.
+    async fn meta_app(&mut self, path: &str, refs: [&SecretRef; 3]) -> Option<MetaAppKeys> {
+        let [access_token, app_secret, verify_token] = refs;
+        let access_token = self
+            .get(&format!("{path}.access_token"), access_token)
+            .await;
+        let app_secret = self.get(&format!("{path}.app_secret"), app_secret).await;
+        let verify_token = self
+            .get(&format!("{path}.verify_token"), verify_token)
+            .await;
+        Some(MetaAppKeys {
+            access_token: access_token?,
+            app_secret: app_secret?,
+            verify_token: verify_token?,
+        })
+    }
+
     async fn get(&mut self, path: &str, reference: &SecretRef) -> Option<String> {
         let value = match reference {
             SecretRef::Env(name) => (self.env)(name)

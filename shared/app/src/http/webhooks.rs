@@ -73,6 +73,24 @@ async fn enqueue(app: &App, tenant: &TenantId, events: Vec<Inbound>) -> Result<u
     Ok(n)
 }
 
+/// The body of a request a Meta app signed (`X-Hub-Signature-256` under
+/// `app_secret`: WhatsApp's, a Page's, Instagram's); 401 otherwise.
+async fn meta_signed(
+    tenant: &Tenant,
+    app_secret: &str,
+    headers: &HeaderMap,
+    body: Body,
+    what: &str,
+) -> Result<axum::body::Bytes, ApiError> {
+    let bytes = body::read(body).await?;
+    let given = headers.get(META_HEADER).and_then(|v| v.to_str().ok());
+    if let Err(e) = signature::verify_meta(app_secret.as_bytes(), &bytes, given) {
+        warn!(tenant = %tenant.id, problem = %e, "{what} refused");
+        return Err(refused(&e));
+    }
+    Ok(bytes)
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub struct Handshake {
     #[serde(rename = "hub.mode")]
@@ -208,12 +226,14 @@ pub async fn meta(
 ) -> Result<Response, ApiError> {
     let (tenant, keys) = tenant_with(&app, &tenant)?;
     let keys = keys.meta.as_ref().ok_or_else(no_meta_app)?;
-    let bytes = body::read(body).await?;
-    let given = headers.get(META_HEADER).and_then(|v| v.to_str().ok());
-    if let Err(e) = signature::verify_meta(keys.app_secret.as_bytes(), &bytes, given) {
-        warn!(tenant = %tenant.id, problem = %e, "Meta Page webhook refused");
-        return Err(refused(&e));
-    }
+    let bytes = meta_signed(
+        tenant,
+        &keys.app_secret,
+        &headers,
+        body,
+        "Meta Page webhook",
+    )
+    .await?;
     let notices = meta_leads::parse_webhook(&bytes, app.clock.now()).map_err(unreadable)?;
     // An app may serve Pages of others: only the clinic's are read.
     let (ours, others): (Vec<_>, Vec<_>) = notices
@@ -262,12 +282,7 @@ pub async fn whatsapp(
             "no WhatsApp number is configured for this clinic",
         ));
     };
-    let bytes = body::read(body).await?;
-    let given = headers.get(META_HEADER).and_then(|v| v.to_str().ok());
-    if let Err(e) = signature::verify_meta(keys.app_secret.as_bytes(), &bytes, given) {
-        warn!(tenant = %tenant.id, problem = %e, "WhatsApp webhook refused");
-        return Err(refused(&e));
-    }
+    let bytes = meta_signed(tenant, &keys.app_secret, &headers, body, "WhatsApp webhook").await?;
     let events = whatsapp::parse_webhook(&bytes, &config.phone_number_id).map_err(unreadable)?;
     let n = enqueue(&app, &tenant.id, events).await?;
     info!(tenant = %tenant.id, events = n, "WhatsApp webhook accepted");
@@ -342,12 +357,14 @@ pub async fn instagram(
     ) else {
         return Err(no_instagram_account());
     };
-    let bytes = body::read(body).await?;
-    let given = headers.get(META_HEADER).and_then(|v| v.to_str().ok());
-    if let Err(e) = signature::verify_meta(keys.app_secret.as_bytes(), &bytes, given) {
-        warn!(tenant = %tenant.id, problem = %e, "Instagram webhook refused");
-        return Err(refused(&e));
-    }
+    let bytes = meta_signed(
+        tenant,
+        &keys.app_secret,
+        &headers,
+        body,
+        "Instagram webhook",
+    )
+    .await?;
     let events = instagram::parse_webhook(&bytes, &config.account_id).map_err(unreadable)?;
     let n = enqueue(&app, &tenant.id, events).await?;
     info!(tenant = %tenant.id, events = n, "Instagram webhook accepted");
