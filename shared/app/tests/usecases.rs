@@ -663,3 +663,71 @@ async fn an_instagram_patient_is_answered_there_only_inside_the_window() {
         .unwrap();
     assert_eq!(reply.channel, Channel::Instagram);
 }
+
+#[tokio::test]
+async fn an_instagram_patient_is_asked_their_language_with_quick_replies() {
+    use clinicflow_app::work::Work;
+    use clinicflow_core::ids::TenantId;
+    use clinicflow_core::inbound::{Inbound, InboundMessage};
+    use clinicflow_core::message::Channel;
+    use clinicflow_core::template::TemplateKind;
+    use clinicflow_ports::Clock;
+
+    let config = instagram_clinic()
+        .replacen(r#"languages = ["tr"]"#, r#"languages = ["tr", "en"]"#, 1)
+        .replacen(
+            "[tenants.instagram]",
+            "[tenants.language_question]\nwait = \"10m\"\n\n[tenants.instagram]",
+            1,
+        );
+    let w = World::new(&config, monday(10, 0));
+    let dm = |id: &str, text: &str, payload: Option<&str>| {
+        Work::Inbound {
+            tenant: TenantId::new("clinic").unwrap(),
+            inbound: Inbound::Message(InboundMessage {
+                provider: "instagram".into(),
+                provider_id: id.into(),
+                channel: Channel::Instagram,
+                from: "17841400000000042".into(),
+                name: None,
+                text: text.into(),
+                at: w.clock.now(),
+                referral: None,
+                payload: payload.map(str::to_owned),
+                context: None,
+            }),
+        }
+        .enqueue()
+    };
+    // "Hi": no language to read, no phone to hint one: asked.
+    w.store.write(vec![dm("mid.1", "Hi", None)]).await.unwrap();
+    w.drain(1).await;
+    let t = w.tenant();
+    let lead = w
+        .app
+        .list_leads(&t, &LeadFilter::default(), 50, None)
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    assert!(lead.owner.is_none(), "waiting for the answer");
+    let question = w.messages().await.remove(0);
+    assert_eq!(question.kind, TemplateKind::LanguageQuestion);
+    assert_eq!(question.channel, Channel::Instagram);
+    let payloads: Vec<&str> = question
+        .buttons
+        .iter()
+        .map(|b| b.payload.as_str())
+        .collect();
+    assert_eq!(payloads, ["lang.tr", "lang.en"]);
+    // The patient taps English: the language is theirs, the lead assigned.
+    w.clock.advance(SignedDuration::from_mins(1));
+    w.store
+        .write(vec![dm("mid.2", "English", Some("lang.en"))])
+        .await
+        .unwrap();
+    w.drain(1).await;
+    let lead = w.app.lead_detail(&t, lead.id.as_str()).await.unwrap().lead;
+    assert_eq!(lead.language.as_str(), "en");
+    assert_eq!(lead.owner.unwrap().consultant.as_str(), "elif");
+}

@@ -20,7 +20,7 @@ pub const PROVIDER: &str = "instagram";
 /// Instagram's limits: a text of 1,000 bytes (UTF-8), 13 quick replies
 /// with titles of 20 characters.
 pub const MAX_TEXT_BYTES: usize = 1000;
-const MAX_QUICK_REPLIES: usize = 13;
+pub const MAX_QUICK_REPLIES: usize = 13;
 const MAX_QUICK_REPLY_TITLE: usize = 20;
 
 pub struct InstagramSender {

@@ -97,8 +97,9 @@ pub struct TenantConfig {
     /// The call centre's or switchboard's signed call records.
     #[serde(default)]
     pub calls: Option<crate::calls::CallsConfig>,
-    /// Ask a WhatsApp lead whose language nothing told which one they
-    /// prefer, and wait this long for the answer before assigning it.
+    /// Ask a WhatsApp or Instagram lead whose language nothing told which
+    /// one they prefer, and wait this long for the answer before assigning
+    /// it.
     #[serde(default)]
     pub language_question: Option<LanguageQuestionConfig>,
 }

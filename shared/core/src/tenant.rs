@@ -43,8 +43,8 @@ pub struct Tenant {
     pub lead_ads: crate::lead_ads::LeadAds,
     /// The switchboard's signed call records, when the clinic sends them.
     pub calls: Option<crate::calls::CallsPolicy>,
-    /// How long a WhatsApp lead's assignment waits for the answer to our
-    /// language question; `None`: the clinic does not ask.
+    /// How long a WhatsApp or Instagram lead's assignment waits for the
+    /// answer to our language question; `None`: the clinic does not ask.
     pub language_question: Option<jiff::SignedDuration>,
 }
 

@@ -230,13 +230,14 @@ impl App {
             Some(asked) if now < asked.saturating_add(wait).unwrap_or(asked) => Ok(Ask::Wait),
             Some(_) => Ok(Ask::No),
             None => {
+                // Asked where the patient wrote, while its window is open.
                 let windows = patient.map(|p| p.value.windows).unwrap_or_default();
-                if lead.source != Channel::Whatsapp.as_str()
-                    || !windows.open(Channel::Whatsapp, now)
-                {
+                let Some(channel) = Channel::parse(&lead.source).filter(|c| {
+                    matches!(c, Channel::Whatsapp | Channel::Instagram) && windows.open(*c, now)
+                }) else {
                     return Ok(Ask::No);
-                }
-                let Some(question) = compose::language_question(tenant, lead, now)? else {
+                };
+                let Some(question) = compose::language_question(tenant, lead, channel, now)? else {
                     return Ok(Ask::No);
                 };
                 let mut asked = lead.clone();

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use clinicflow_channels::whatsapp::MAX_REPLY_BUTTONS;
+use clinicflow_channels::{instagram, whatsapp};
 use clinicflow_core::answer::{Answer, Payload};
 use clinicflow_core::contact::Reach;
 use clinicflow_core::ids::{AppointmentId, Language, MessageId, RecordRef, RuleId};
@@ -189,18 +189,20 @@ pub fn inbound_notice(
     )
 }
 
-/// The question to a patient who wrote on WhatsApp in no language we could
-/// tell: the clinic's question in each language it serves, one line each,
-/// and a reply button per language (WhatsApp allows three; with more, the
-/// options are numbered in the text and answered by number or name). Free
-/// form on WhatsApp, inside the window the patient's message opened;
-/// `None` without a phone number.
+/// The question to a patient who wrote on WhatsApp or Instagram in no
+/// language we could tell: the clinic's question in each language it
+/// serves, one line each, and a reply button per language (WhatsApp allows
+/// three, Instagram thirteen quick replies; with more, the options are
+/// numbered in the text and answered by number or name). Free form on
+/// `channel`, inside the window the patient's message opened; `None`
+/// without an address there.
 pub fn language_question(
     tenant: &Tenant,
     lead: &Lead,
+    channel: Channel,
     now: Timestamp,
 ) -> Result<Option<Message>, AppError> {
-    let Some(phone) = &lead.reach.phone else {
+    let Some(to) = lead.reach.address(channel) else {
         return Ok(None);
     };
     let vars = BTreeMap::from([("clinic", tenant.name.clone())]);
@@ -228,7 +230,11 @@ pub fn language_question(
             title: language::native_name(l),
         })
         .collect();
-    if buttons.len() > MAX_REPLY_BUTTONS {
+    let most = match channel {
+        Channel::Instagram => instagram::MAX_QUICK_REPLIES,
+        _ => whatsapp::MAX_REPLY_BUTTONS,
+    };
+    if buttons.len() > most {
         lines.push(String::new());
         for (i, b) in buttons.iter().enumerate() {
             lines.push(format!("{} {}", i + 1, b.title));
@@ -236,8 +242,8 @@ pub fn language_question(
         buttons.clear();
     }
     let route = Route {
-        channel: Channel::Whatsapp,
-        to: phone.to_string(),
+        channel,
+        to: to.to_owned(),
     };
     Ok(Some(Message {
         buttons,
