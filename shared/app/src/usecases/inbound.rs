@@ -1,7 +1,8 @@
 //! What providers report, handled from the queue: a patient's message
 //! becomes a touch on their open lead (or a new lead), opens its channel's
-//! 24-hour window (WhatsApp, Instagram) and tells the owner; opt-out words change the patient's
-//! subscription; statuses move the ledger forward only.
+//! 24-hour window (WhatsApp, Instagram) and tells the owner; opt-out words
+//! change the patient's subscription; statuses move the ledger forward
+//! only.
 //!
 //! Each event is handled once: an inbox marker keyed by the provider's id
 //! lands in the same transaction as its effects, so a webhook delivered
