@@ -583,33 +583,38 @@ verify_token = "env:UNUSED_HERE"
     )
 }
 
-#[tokio::test]
-async fn an_instagram_patient_is_answered_there_only_inside_the_window() {
+/// A direct message from account 17841400000000042 now, as the webhook
+/// queues it.
+fn instagram_dm(w: &World, id: &str, text: &str, payload: Option<&str>) -> clinicflow_ports::Write {
     use clinicflow_app::work::Work;
     use clinicflow_core::ids::TenantId;
     use clinicflow_core::inbound::{Inbound, InboundMessage};
-    use clinicflow_core::message::{Channel, Purpose};
+    use clinicflow_core::message::Channel;
     use clinicflow_ports::Clock;
+    Work::Inbound {
+        tenant: TenantId::new("clinic").unwrap(),
+        inbound: Inbound::Message(InboundMessage {
+            provider: "instagram".into(),
+            provider_id: id.into(),
+            channel: Channel::Instagram,
+            from: "17841400000000042".into(),
+            name: None,
+            text: text.into(),
+            at: w.clock.now(),
+            referral: None,
+            payload: payload.map(str::to_owned),
+            context: None,
+        }),
+    }
+    .enqueue()
+}
+
+#[tokio::test]
+async fn an_instagram_patient_is_answered_there_only_inside_the_window() {
+    use clinicflow_core::message::{Channel, Purpose};
 
     let w = World::new(&instagram_clinic(), monday(10, 0));
-    let dm = |id: &str, text: &str| {
-        Work::Inbound {
-            tenant: TenantId::new("clinic").unwrap(),
-            inbound: Inbound::Message(InboundMessage {
-                provider: "instagram".into(),
-                provider_id: id.into(),
-                channel: Channel::Instagram,
-                from: "17841400000000042".into(),
-                name: None,
-                text: text.into(),
-                at: w.clock.now(),
-                referral: None,
-                payload: None,
-                context: None,
-            }),
-        }
-        .enqueue()
-    };
+    let dm = |id: &str, text: &str| instagram_dm(&w, id, text, None);
     w.store
         .write(vec![dm("mid.1", "Merhaba, implant fiyatı nedir?")])
         .await
@@ -666,12 +671,8 @@ async fn an_instagram_patient_is_answered_there_only_inside_the_window() {
 
 #[tokio::test]
 async fn an_instagram_patient_is_asked_their_language_with_quick_replies() {
-    use clinicflow_app::work::Work;
-    use clinicflow_core::ids::TenantId;
-    use clinicflow_core::inbound::{Inbound, InboundMessage};
     use clinicflow_core::message::Channel;
     use clinicflow_core::template::TemplateKind;
-    use clinicflow_ports::Clock;
 
     let config = instagram_clinic()
         .replacen(r#"languages = ["tr"]"#, r#"languages = ["tr", "en"]"#, 1)
@@ -681,24 +682,7 @@ async fn an_instagram_patient_is_asked_their_language_with_quick_replies() {
             1,
         );
     let w = World::new(&config, monday(10, 0));
-    let dm = |id: &str, text: &str, payload: Option<&str>| {
-        Work::Inbound {
-            tenant: TenantId::new("clinic").unwrap(),
-            inbound: Inbound::Message(InboundMessage {
-                provider: "instagram".into(),
-                provider_id: id.into(),
-                channel: Channel::Instagram,
-                from: "17841400000000042".into(),
-                name: None,
-                text: text.into(),
-                at: w.clock.now(),
-                referral: None,
-                payload: payload.map(str::to_owned),
-                context: None,
-            }),
-        }
-        .enqueue()
-    };
+    let dm = |id: &str, text: &str, payload: Option<&str>| instagram_dm(&w, id, text, payload);
     // "Hi": no language to read, no phone to hint one: asked.
     w.store.write(vec![dm("mid.1", "Hi", None)]).await.unwrap();
     w.drain(1).await;

@@ -47,6 +47,13 @@ async fn demo_with(
     (Aws::start_with(name, &config, env).await, dir)
 }
 
+/// The read and write units the emulator counted since its last reset.
+fn units(aws: &Aws) -> (f64, f64) {
+    aws.usage.capacity().values().fold((0.0, 0.0), |(r, w), c| {
+        (r + c.read_units, w + c.total_write_units())
+    })
+}
+
 /// The demo tenant's leads, newest first.
 async fn leads_of(app: &clinicflow_app::App) -> Vec<clinicflow_core::lead::Lead> {
     let tenant = app.directory.tenants().next().unwrap().clone();
@@ -318,11 +325,7 @@ async fn the_call_sample_becomes_a_lead() {
     assert_eq!(status, 401);
     aws.drain_all(1).await;
     // What a missed call from a new number used of AWS, to its greeting sent.
-    let (mut reads, mut writes) = (0.0, 0.0);
-    for c in aws.usage.capacity().values() {
-        reads += c.read_units;
-        writes += c.total_write_units();
-    }
+    let (reads, writes) = units(&aws);
     println!(
         "missed call from a new number: {} requests, {reads:.1} read units, {writes:.1} write units",
         aws.usage.total_requests()
@@ -385,11 +388,7 @@ async fn the_meta_leadgen_sample_is_read_from_the_graph_api() {
     let response = webhooks_router(app.clone()).oneshot(request).await.unwrap();
     assert_eq!(response.status().as_u16(), 401);
     aws.drain_all(1).await;
-    let (mut reads, mut writes) = (0.0, 0.0);
-    for c in aws.usage.capacity().values() {
-        reads += c.read_units;
-        writes += c.total_write_units();
-    }
+    let (reads, writes) = units(&aws);
     println!(
         "Meta lead: {} AWS requests, {reads:.1} read units, {writes:.1} write units (and one Graph API read)",
         aws.usage.total_requests()
@@ -465,11 +464,7 @@ async fn the_instagram_sample_becomes_a_lead_answered_on_instagram() {
     let response = webhooks_router(app.clone()).oneshot(request).await.unwrap();
     assert_eq!(response.status().as_u16(), 401);
     aws.drain_all(1).await;
-    let (mut reads, mut writes) = (0.0, 0.0);
-    for c in aws.usage.capacity().values() {
-        reads += c.read_units;
-        writes += c.total_write_units();
-    }
+    let (reads, writes) = units(&aws);
     println!(
         "Instagram lead: {} AWS requests, {reads:.1} read units, {writes:.1} write units (and one Send API call)",
         aws.usage.total_requests()
