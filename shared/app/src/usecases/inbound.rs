@@ -19,7 +19,7 @@ use clinicflow_core::message::{Channel, Message, MessageStatus};
 use clinicflow_core::messaging::Subscription;
 use clinicflow_core::submission::Submission;
 use clinicflow_core::tenant::Tenant;
-use clinicflow_ports::{Condition, Index, Query, Write};
+use clinicflow_ports::{Condition, FetchError, Index, Query, Write};
 use jiff::{SignedDuration, Timestamp};
 use tracing::{info, warn};
 
@@ -307,7 +307,7 @@ impl App {
                 )
                 .await?
             {
-                info!(tenant = %tenant.id, lead = %lead, channel = m.channel.as_str(), "inbound message from a new number: lead created");
+                info!(tenant = %tenant.id, lead = %lead, channel = m.channel.as_str(), "inbound message from someone new: lead created");
                 return Ok(());
             }
         }
@@ -328,8 +328,8 @@ impl App {
         };
         match self.leads.instagram_profile(&tenant.id, id).await {
             Ok(profile) => profile.display_name(),
-            Err(e) => {
-                warn!(tenant = %tenant.id, problem = %e, "Instagram profile not read: the lead has no name");
+            Err(FetchError::Retryable(problem) | FetchError::Permanent(problem)) => {
+                warn!(tenant = %tenant.id, %problem, "Instagram profile not read: the lead has no name");
                 None
             }
         }
