@@ -15,7 +15,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -78,21 +77,8 @@ async fn patient_writes(server: &Server, phone: &str, id: &str) {
         }}]}]
     })
     .to_string();
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(APP_SECRET.as_bytes()).unwrap();
-    mac.update(body.as_bytes());
-    let status = client()
-        .post(server.url("/webhooks/whatsapp/clinic"))
-        .header("content-type", "application/json")
-        .header(
-            "x-hub-signature-256",
-            format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16();
+    let (status, _) =
+        common::post_meta_signed(server, "/webhooks/whatsapp/clinic", body, APP_SECRET).await;
     assert_eq!(status, 200);
 }
 

@@ -16,7 +16,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use base64::Engine;
-use common::{Server, TOKEN, client, eventually, lead, post_form, staff_get, staff_post};
+use common::{
+    Server, TOKEN, client, eventually, lead, post_form, post_meta_signed, staff_get, staff_post,
+};
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 
@@ -183,19 +185,9 @@ async fn whatsapp_webhook(server: &Server, value: Value, secret: &str) -> u16 {
         "entry": [{ "id": "102290129340398", "changes": [{ "value": value, "field": "messages" }] }]
     })
     .to_string();
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body.as_bytes());
-    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    client()
-        .post(server.url("/webhooks/whatsapp/clinic"))
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", signature)
-        .body(body)
-        .send()
+    post_meta_signed(server, "/webhooks/whatsapp/clinic", body, secret)
         .await
-        .unwrap()
-        .status()
-        .as_u16()
+        .0
 }
 
 fn text_from(phone: &str, id: &str, text: &str) -> Value {

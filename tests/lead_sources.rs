@@ -552,7 +552,6 @@ async fn post_leadgen_of(
     leadgen_id: &str,
     secret: &str,
 ) -> (u16, Value) {
-    use hmac::{KeyInit, Mac};
     let body = json!({
         "object": "page",
         "entry": [{"id": page, "time": 1796032800, "changes": [{"field": "leadgen", "value": {
@@ -561,19 +560,7 @@ async fn post_leadgen_of(
         }}]}]
     })
     .to_string();
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body.as_bytes());
-    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    let r = client()
-        .post(server.url("/webhooks/meta/clinic"))
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", signature)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    common::post_meta_signed(server, "/webhooks/meta/clinic", body, secret).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -752,25 +739,14 @@ id = "other""#
 /// Instagram's messaging notification: `messaging` events for our
 /// account, signed with `secret`.
 async fn instagram_webhook(server: &Server, messaging: Value, secret: &str) -> u16 {
-    use hmac::{KeyInit, Mac};
     let body = json!({
         "object": "instagram",
         "entry": [{"id": IG_ACCOUNT, "time": 1796032800000u64, "messaging": messaging}]
     })
     .to_string();
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body.as_bytes());
-    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    client()
-        .post(server.url("/webhooks/instagram/clinic"))
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", signature)
-        .body(body)
-        .send()
+    common::post_meta_signed(server, "/webhooks/instagram/clinic", body, secret)
         .await
-        .unwrap()
-        .status()
-        .as_u16()
+        .0
 }
 
 /// A patient's text as Instagram reports it, sent now.

@@ -1,6 +1,6 @@
 //! Meta's Graph API errors (`{"error": {"code", "error_subcode",
-//! "message", "is_transient"}}`), read once for every Meta API we call:
-//! the lead ads' read and Instagram's Send API.
+//! "message", "error_data", "is_transient"}}`), read once for every Meta
+//! API we call: WhatsApp's Cloud API, the lead ads' read, Instagram's.
 
 use clinicflow_ports::FetchError;
 use serde::Deserialize;
@@ -11,6 +11,8 @@ pub struct GraphError {
     pub code: Option<i64>,
     pub subcode: Option<i64>,
     pub message: String,
+    /// WhatsApp's `error_data.details`, when given.
+    pub details: Option<String>,
     /// Throttling (4, 17, 32, 613), Meta's unknown and service errors
     /// (1, 2), anything Meta calls transient, HTTP 429 and 5xx.
     pub retry: bool,
@@ -33,7 +35,14 @@ impl GraphError {
             #[serde(default)]
             message: Option<String>,
             #[serde(default)]
+            error_data: Option<Data>,
+            #[serde(default)]
             is_transient: Option<bool>,
+        }
+        #[derive(Deserialize)]
+        struct Data {
+            #[serde(default)]
+            details: Option<String>,
         }
         let detail = serde_json::from_slice::<Body>(body).ok().map(|b| b.error);
         let code = detail.as_ref().and_then(|d| d.code);
@@ -41,6 +50,10 @@ impl GraphError {
         GraphError {
             code,
             subcode: detail.as_ref().and_then(|d| d.error_subcode),
+            details: detail
+                .as_ref()
+                .and_then(|d| d.error_data.as_ref()?.details.clone())
+                .filter(|d| !d.is_empty()),
             message: detail
                 .and_then(|d| d.message)
                 .unwrap_or_else(|| format!("HTTP {status}")),
@@ -48,6 +61,14 @@ impl GraphError {
                 || status == 429
                 || transient
                 || matches!(code, Some(1 | 2 | 4 | 17 | 32 | 613)),
+        }
+    }
+
+    /// The message, with the details when they add to it.
+    pub fn reason(&self) -> String {
+        match &self.details {
+            Some(details) if *details != self.message => format!("{}: {details}", self.message),
+            _ => self.message.clone(),
         }
     }
 

@@ -11,7 +11,8 @@
 //!   each message as delivered, once, and logs it without patient data.
 //! - [`callback`]: signed calls to a clinic's own scheduler.
 //! - [`google_ads`]: Google Ads lead forms' webhook.
-//! - [`meta_leads`]: Meta lead ads: the Page webhook, the Graph API read.
+//! - [`meta_leads`]: Meta lead ads: the Page webhook, the Graph API read;
+//!   `MetaReader`, the lead fetcher (Meta leads, Instagram profiles).
 //! - [`graph`]: Meta's Graph API errors, sorted for retry.
 //! - [`signature`]: the providers' webhook signatures (Meta, Twilio,
 //!   Cal.com) and ours.

@@ -175,7 +175,9 @@ pub fn parse_lead(body: &[u8], notice: &LeadNotice) -> Result<LeadAd, String> {
     })
 }
 
-/// Reads Meta's leads from the Graph API with each tenant's Page tokens.
+/// The `LeadFetcher` over Meta's APIs: leads from the Graph API with each
+/// tenant's Page tokens, and Instagram profiles ([`instagram::profile`])
+/// with the tenant's Instagram token.
 pub struct MetaReader {
     http: reqwest::Client,
     directory: Arc<Directory>,

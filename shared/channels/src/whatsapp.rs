@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::graph::GraphError;
 use crate::http::{bad_response, exchange};
 
 pub const PROVIDER: &str = "whatsapp";
@@ -129,26 +130,6 @@ struct SentMessage {
     id: String,
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: GraphError,
-}
-
-#[derive(Deserialize)]
-struct GraphError {
-    code: i64,
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    error_data: Option<ErrorData>,
-}
-
-#[derive(Deserialize)]
-struct ErrorData {
-    #[serde(default)]
-    details: String,
-}
-
 /// Sorts a Graph API error: rate limits and outages are retried, anything
 /// about the recipient, the template or the account is not.
 pub fn classify(http_status: u16, code: i64, reason: String) -> SendError {
@@ -178,17 +159,10 @@ impl Messenger for WhatsappSender {
                 provider_id: id.ok_or_else(|| bad_response("WhatsApp"))?,
             });
         }
-        match serde_json::from_slice::<ErrorBody>(&body) {
-            Ok(ErrorBody { error }) => {
-                let details = error.error_data.map(|d| d.details).unwrap_or_default();
-                let reason = if details.is_empty() || details == error.message {
-                    error.message
-                } else {
-                    format!("{}: {details}", error.message)
-                };
-                Err(classify(status, error.code, reason))
-            }
-            Err(_) => Err(classify(
+        let error = GraphError::read(status, &body);
+        match error.code {
+            Some(code) => Err(classify(status, code, error.reason())),
+            None => Err(classify(
                 status,
                 -i64::from(status),
                 format!("WhatsApp answered HTTP {status}"),

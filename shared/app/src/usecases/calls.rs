@@ -16,6 +16,7 @@ use clinicflow_core::task::{Task, TaskKind};
 use clinicflow_core::tenant::Tenant;
 use tracing::{info, warn};
 
+use super::compose::branch_of;
 use super::intake::touch_writes;
 use super::{MAX_ROUNDS, busy, landed};
 use crate::error::AppError;
@@ -165,12 +166,7 @@ fn call_back(
 ) -> Result<Task, AppError> {
     let assignee = match lead.owner.as_ref() {
         Some(owner) => (&owner.consultant).into(),
-        None => {
-            let branch = tenant
-                .branch(&lead.branch)
-                .unwrap_or_else(|| tenant.default_branch());
-            (&branch.manager).into()
-        }
+        None => (&branch_of(tenant, lead).manager).into(),
     };
     let id =
         TaskId::new(format!("missed_call.{}.{}", lead.id, call.id)).map_err(AppError::Internal)?;
