@@ -10,6 +10,7 @@ use clinicflow_core::config::{Directory, TenantConfig};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use toml::de::{DeTable, DeValue};
+use tracing_subscriber::filter::{LevelFilter, Targets};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -188,6 +189,20 @@ fn line_of_path(text: &str, root: &DeTable<'_>, path: &str) -> Option<usize> {
     span.map(|s| line_of(text, s.start))
 }
 
+/// The log filter `CLINICFLOW_LOG` spells: a level, and levels per target
+/// (`debug,hyper=info`). Unset, empty or unreadable, it is `info`. A plain
+/// target filter rather than `EnvFilter`, whose span and field filters
+/// nobody here uses and which brings the regex engine's full-DFA builder
+/// into the binary: with it, every regular expression the process compiles
+/// (the phone plans' at a cold start among them) also tries to build a full
+/// DFA.
+pub fn log_filter(spec: Option<&str>) -> Targets {
+    spec.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,5 +294,25 @@ shifts = ["mon-fri 09:00-18:00"]
     fn the_file_is_named() {
         let e = load::<Local>(Path::new("/nonexistent/clinicflow.toml")).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/clinicflow.toml"));
+    }
+
+    #[test]
+    fn the_log_filter_reads_levels_per_target_and_falls_back_to_info() {
+        use tracing::Level;
+        let filter = log_filter(Some("debug,hyper=info"));
+        assert!(filter.would_enable("clinicflow_app", &Level::DEBUG));
+        assert!(!filter.would_enable("hyper", &Level::DEBUG));
+        assert!(filter.would_enable("hyper", &Level::INFO));
+        for spec in [None, Some(""), Some("  "), Some("hyper=loud")] {
+            let filter = log_filter(spec);
+            assert!(
+                filter.would_enable("clinicflow_app", &Level::INFO),
+                "{spec:?}"
+            );
+            assert!(
+                !filter.would_enable("clinicflow_app", &Level::DEBUG),
+                "{spec:?}"
+            );
+        }
     }
 }

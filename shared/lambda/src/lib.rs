@@ -122,14 +122,16 @@ async fn init() -> Result<(Arc<App>, Arc<WarmUp>), Error> {
     Ok((app, warm_up))
 }
 
-/// JSON logs to CloudWatch; `CLINICFLOW_LOG` sets the filter.
+/// JSON logs to CloudWatch; `CLINICFLOW_LOG` sets the filter
+/// ([`clinicflow_app::config::log_filter`]).
 fn init_logging() {
-    let filter = std::env::var("CLINICFLOW_LOG").unwrap_or_else(|_| "info".to_owned());
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = std::env::var("CLINICFLOW_LOG").ok();
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into()),
-        )
         .without_time()
+        .finish()
+        .with(clinicflow_app::config::log_filter(filter.as_deref()))
         .init();
 }

@@ -47,17 +47,19 @@ pub async fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr; `CLINICFLOW_LOG` (or `RUST_LOG`) sets the filter.
+/// Logs to stderr; `CLINICFLOW_LOG` (or `RUST_LOG`) sets the filter
+/// ([`clinicflow_app::config::log_filter`]).
 fn init_logging(writer: tracing_appender::non_blocking::NonBlocking) {
     use std::io::IsTerminal;
-    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = std::env::var("CLINICFLOW_LOG")
-        .ok()
-        .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_else(|| "info".to_owned());
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok();
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal())
+        .finish()
+        .with(clinicflow_app::config::log_filter(filter.as_deref()))
         .init();
 }

@@ -338,7 +338,6 @@ impl App {
     }
 }
 
-/// Deleting both SLA timers stops the SLA.
 /// The event of `lead` entering its current stage.
 pub(super) fn entered(lead: &Lead) -> Event {
     Event::StageEntered {
@@ -348,6 +347,7 @@ pub(super) fn entered(lead: &Lead) -> Event {
     }
 }
 
+/// Deleting both SLA timers stops the SLA.
 fn stop_sla<'a>(tenant: &'a Tenant, lead: &'a LeadId) -> impl Iterator<Item = Write> + 'a {
     [TimerKind::SlaWarn, TimerKind::SlaReassign]
         .into_iter()
