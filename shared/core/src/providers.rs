@@ -465,12 +465,12 @@ fn build_whatsapp(
             },
         );
     }
-    if w.phone_number_id.is_empty() || !w.phone_number_id.chars().all(|c| c.is_ascii_digit()) {
-        problems.push((
-            format!("{p}.phone_number_id"),
-            "must be the numeric id of the phone number in WhatsApp Manager".into(),
-        ));
-    }
+    numeric_id(
+        problems,
+        format!("{p}.phone_number_id"),
+        &w.phone_number_id,
+        "the phone number in WhatsApp Manager",
+    );
     let messages_per_second = rate(problems, p, w.messages_per_second, WHATSAPP_RATE);
     let api_url = url(
         problems,
@@ -492,12 +492,12 @@ fn build_instagram(problems: &mut Problems, p: &str, i: &InstagramConfig) -> Opt
     let access_token = secret(problems, format!("{p}.access_token"), &i.access_token);
     let app_secret = secret(problems, format!("{p}.app_secret"), &i.app_secret);
     let verify_token = secret(problems, format!("{p}.verify_token"), &i.verify_token);
-    if i.account_id.is_empty() || !i.account_id.chars().all(|c| c.is_ascii_digit()) {
-        problems.push((
-            format!("{p}.account_id"),
-            "must be the numeric id of the Instagram professional account".into(),
-        ));
-    }
+    numeric_id(
+        problems,
+        format!("{p}.account_id"),
+        &i.account_id,
+        "the Instagram professional account",
+    );
     let messages_per_second = rate(problems, p, i.messages_per_second, INSTAGRAM_RATE);
     let api_url = url(
         problems,
@@ -544,6 +544,13 @@ fn build_sms(problems: &mut Problems, p: &str, s: &SmsConfig) -> Option<Sms> {
         api_url,
         status_callback: s.status_callback.clone(),
     })
+}
+
+/// A Graph API object id: digits only. `of` names the object.
+fn numeric_id(problems: &mut Problems, path: String, id: &str, of: &str) {
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+        problems.push((path, format!("must be the numeric id of {of}")));
+    }
 }
 
 fn rate(problems: &mut Problems, path: &str, given: Option<u32>, default: u32) -> u32 {

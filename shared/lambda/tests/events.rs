@@ -19,6 +19,15 @@ fn event(name: &str) -> String {
     std::fs::read_to_string(repo().join("events").join(name)).unwrap()
 }
 
+/// A copy of the webhook sample `name` with `from` changed to `to` (the
+/// body changed, its signature not) is refused.
+async fn forgery_refused(app: &Arc<clinicflow_app::App>, name: &str, from: &str, to: &str) {
+    let forged = event(name).replace(from, to);
+    let request = lambda_http::request::from_str(&forged).unwrap();
+    let response = webhooks_router(app.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+}
+
 async fn call(router: axum::Router, name: &str) -> (u16, Value) {
     let request = lambda_http::request::from_str(&event(name)).unwrap();
     let response = router.oneshot(request).await.unwrap();
@@ -130,10 +139,7 @@ async fn the_webhook_sample_becomes_a_lead_through_the_leads_queue() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["received"], 1);
     // A forged copy (the body changed, the signature not) is refused.
-    let forged = event("webhooks-whatsapp-message.json").replace("implant", "implent");
-    let request = lambda_http::request::from_str(&forged).unwrap();
-    let response = webhooks_router(app.clone()).oneshot(request).await.unwrap();
-    assert_eq!(response.status().as_u16(), 401);
+    forgery_refused(&app, "webhooks-whatsapp-message.json", "implant", "implent").await;
 
     aws.drain_all(2).await;
     let tenant = app.directory.tenants().next().unwrap().clone();
@@ -184,10 +190,13 @@ async fn the_fhir_and_calcom_samples_feed_appointments() {
     let (status, body) = call(webhooks_router(app.clone()), "webhooks-calcom-booking.json").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["received"], 1);
-    let forged = event("webhooks-calcom-booking.json").replace("Zeynep Arslan", "Zeynep Arsian");
-    let request = lambda_http::request::from_str(&forged).unwrap();
-    let response = webhooks_router(app.clone()).oneshot(request).await.unwrap();
-    assert_eq!(response.status().as_u16(), 401);
+    forgery_refused(
+        &app,
+        "webhooks-calcom-booking.json",
+        "Zeynep Arslan",
+        "Zeynep Arsian",
+    )
+    .await;
     aws.drain_all(2).await;
     for (day, identifier) in [(3, "A-1001"), (4, "bk-7HvQm2")] {
         let filter = clinicflow_app::usecases::AppointmentFilter {
@@ -290,10 +299,13 @@ async fn the_google_lead_sample_becomes_a_lead() {
     let (status, body) = call(webhooks_router(app.clone()), "webhooks-google-lead.json").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["received"], 1);
-    let forged = event("webhooks-google-lead.json").replace("sample-google-key", "guessed-key");
-    let request = lambda_http::request::from_str(&forged).unwrap();
-    let response = webhooks_router(app.clone()).oneshot(request).await.unwrap();
-    assert_eq!(response.status().as_u16(), 401);
+    forgery_refused(
+        &app,
+        "webhooks-google-lead.json",
+        "sample-google-key",
+        "guessed-key",
+    )
+    .await;
     aws.drain_all(2).await;
     let leads = leads_of(&app).await;
     assert_eq!(leads.len(), 1);
@@ -315,10 +327,13 @@ async fn the_call_sample_becomes_a_lead() {
     let (status, body) = call(webhooks_router(app.clone()), "webhooks-call-missed.json").await;
     assert_eq!(status, 200, "{body}");
     // The same record, its body changed: refused.
-    let forged = event("webhooks-call-missed.json").replace("+905329998811", "+905329998812");
-    let request = lambda_http::request::from_str(&forged).unwrap();
-    let response = webhooks_router(app.clone()).oneshot(request).await.unwrap();
-    assert_eq!(response.status().as_u16(), 401);
+    forgery_refused(
+        &app,
+        "webhooks-call-missed.json",
+        "+905329998811",
+        "+905329998812",
+    )
+    .await;
     // Replayed an hour later: refused.
     aws.clock.set("2026-11-30T11:00:00Z".parse().unwrap());
     let (status, _) = call(webhooks_router(app.clone()), "webhooks-call-missed.json").await;
@@ -382,11 +397,13 @@ async fn the_meta_leadgen_sample_is_read_from_the_graph_api() {
     let (status, body) = call(webhooks_router(app.clone()), "webhooks-meta-leadgen.json").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["received"], 1);
-    let forged =
-        event("webhooks-meta-leadgen.json").replace("2026113000000001", "2026113000000002");
-    let request = lambda_http::request::from_str(&forged).unwrap();
-    let response = webhooks_router(app.clone()).oneshot(request).await.unwrap();
-    assert_eq!(response.status().as_u16(), 401);
+    forgery_refused(
+        &app,
+        "webhooks-meta-leadgen.json",
+        "2026113000000001",
+        "2026113000000002",
+    )
+    .await;
     aws.drain_all(1).await;
     let (reads, writes) = units(&aws);
     println!(
@@ -458,11 +475,13 @@ async fn the_instagram_sample_becomes_a_lead_answered_on_instagram() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["received"], 1);
-    let forged =
-        event("webhooks-instagram-message.json").replace("dental implant", "dental implants");
-    let request = lambda_http::request::from_str(&forged).unwrap();
-    let response = webhooks_router(app.clone()).oneshot(request).await.unwrap();
-    assert_eq!(response.status().as_u16(), 401);
+    forgery_refused(
+        &app,
+        "webhooks-instagram-message.json",
+        "dental implant",
+        "dental implants",
+    )
+    .await;
     aws.drain_all(1).await;
     let (reads, writes) = units(&aws);
     println!(
