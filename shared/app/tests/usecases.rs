@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use clinicflow_app::Tuning;
-use clinicflow_app::usecases::{ContactInput, LeadFilter, StageInput, TaskFilter};
+use clinicflow_app::usecases::{ContactInput, StageInput, TaskFilter};
 use clinicflow_core::assignment::Rule;
 use clinicflow_core::lead::ContactKind;
 use clinicflow_core::message::{Message, MessageStatus};
@@ -74,12 +74,7 @@ async fn every_work_message_handled_twice_changes_nothing() {
     let b = w.submit("0532 222 22 22").await;
     w.drain(2).await;
     let t = w.tenant();
-    let leads = w
-        .app
-        .list_leads(&t, &LeadFilter::default(), 50, None)
-        .await
-        .unwrap()
-        .items;
+    let leads = w.leads().await;
     assert_eq!(leads.len(), 2);
     // Fair: one each, despite every message arriving twice.
     let owners: Vec<String> = leads
@@ -621,12 +616,7 @@ async fn an_instagram_patient_is_answered_there_only_inside_the_window() {
         .unwrap();
     w.drain(1).await;
     let t = w.tenant();
-    let leads = w
-        .app
-        .list_leads(&t, &LeadFilter::default(), 50, None)
-        .await
-        .unwrap()
-        .items;
+    let leads = w.leads().await;
     assert_eq!(leads.len(), 1);
     let lead = leads[0].clone();
     assert_eq!(lead.source, "instagram");
@@ -687,13 +677,7 @@ async fn an_instagram_patient_is_asked_their_language_with_quick_replies() {
     w.store.write(vec![dm("mid.1", "Hi", None)]).await.unwrap();
     w.drain(1).await;
     let t = w.tenant();
-    let lead = w
-        .app
-        .list_leads(&t, &LeadFilter::default(), 50, None)
-        .await
-        .unwrap()
-        .items
-        .remove(0);
+    let lead = w.leads().await.remove(0);
     assert!(lead.owner.is_none(), "waiting for the answer");
     let question = w.messages().await.remove(0);
     assert_eq!(question.kind, TemplateKind::LanguageQuestion);

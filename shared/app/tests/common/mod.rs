@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clinicflow_app::config::{Config, parse};
-use clinicflow_app::usecases::MessageFilter;
+use clinicflow_app::usecases::{LeadFilter, MessageFilter};
 use clinicflow_app::{App, Tuning};
 use clinicflow_channels::meta_leads::MetaReader;
 use clinicflow_channels::sandbox::Delivery;
 use clinicflow_channels::{Credentials, SandboxMessenger};
+use clinicflow_core::lead::Lead;
 use clinicflow_core::message::Message;
 use clinicflow_core::tenant::Tenant;
 use clinicflow_embedded::{Database, EmbeddedQueue};
@@ -71,6 +72,15 @@ impl World {
 
     pub fn tenant(&self) -> Arc<Tenant> {
         self.app.directory.tenants().next().unwrap().clone()
+    }
+
+    /// The tenant's leads, newest first (the first 50).
+    pub async fn leads(&self) -> Vec<Lead> {
+        self.app
+            .list_leads(&self.tenant(), &LeadFilter::default(), 50, None)
+            .await
+            .unwrap()
+            .items
     }
 
     pub async fn submit(&self, phone: &str) -> String {
