@@ -1,16 +1,16 @@
 //! Splits Google's phone-number metadata by region, so a process loads the
 //! numbering plans of the regions it serves instead of all of them (the
 //! `phonenumber` crate's database compiles every region's patterns, about
-//! 0.1 s, at its first use). `phone/PhoneNumberMetadata.xml` is the file the
-//! `phonenumber` crate is built from (libphonenumber 9.0.33, Apache-2.0);
-//! `contact::tests` checks both agree.
+//! 0.1 s, at its first use). It reads the very file the crate is built from
+//! (`vendor/phonenumber/assets/PhoneNumberMetadata.xml`, libphonenumber
+//! 9.0.33, Apache-2.0); `contact::tests` checks both agree.
 
 use std::collections::BTreeMap;
 use std::io::{BufReader, Write};
 use std::path::Path;
 
 fn main() {
-    let source = "phone/PhoneNumberMetadata.xml";
+    let source = "../../vendor/phonenumber/assets/PhoneNumberMetadata.xml";
     println!("cargo:rerun-if-changed={source}");
     let file = std::fs::File::open(source).unwrap_or_else(|e| panic!("{source}: {e}"));
     let regions = phonenumber::metadata::loader::load(BufReader::new(file))
