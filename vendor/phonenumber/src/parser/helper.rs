@@ -11,6 +11,8 @@
 // WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 // See the License for the specific language governing permissions and
 // limitations under the License.
+//
+// Changed for Clinicflow (2026): see README.md, "This copy".
 
 use crate::consts;
 use crate::country;
@@ -112,13 +114,21 @@ pub fn ignore_plus(i: &str) -> IResult<&str, &str> {
 /// x302 and (530) 583-6985 x2303. We remove the second extension so that the
 /// first number is parsed correctly.
 pub fn extract(value: &str) -> IResult<&str, &str> {
-    let (mut result, start) = if let Some(index) = consts::VALID_START_CHAR.find(value) {
+    let (start_char, end_chars) = if consts::ascii(value) {
+        (
+            &*consts::VALID_START_CHAR_ASCII,
+            &*consts::UNWANTED_END_CHARS_ASCII,
+        )
+    } else {
+        (&*consts::VALID_START_CHAR, &*consts::UNWANTED_END_CHARS)
+    };
+    let (mut result, start) = if let Some(index) = start_char.find(value) {
         (&value[index.start()..], index.start())
     } else {
         return Err(nom::Err::Error(make_error(value, ErrorKind::RegexpMatch)));
     };
 
-    if let Some(trailing) = consts::UNWANTED_END_CHARS.find(result) {
+    if let Some(trailing) = end_chars.find(result) {
         result = &result[..trailing.start()];
     }
 

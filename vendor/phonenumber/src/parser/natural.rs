@@ -11,6 +11,8 @@
 // WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 // See the License for the specific language governing permissions and
 // limitations under the License.
+//
+// Changed for Clinicflow (2026): see README.md, "This copy".
 
 use crate::consts;
 use crate::parser::helper::*;
@@ -19,7 +21,11 @@ use nom::IResult;
 
 pub fn phone_number(i: &str) -> IResult<&str, Number<'_>> {
     let (_, i) = extract(i)?;
-    let extension = consts::EXTN_PATTERN.captures(i);
+    let extension = if consts::ascii(i) {
+        consts::EXTN_PATTERN_ASCII.captures(i)
+    } else {
+        consts::EXTN_PATTERN.captures(i)
+    };
 
     if let Some(c) = extension.as_ref() {
         if c.get(0).is_none() || c.get(2).is_none() {
