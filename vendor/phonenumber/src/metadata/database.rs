@@ -11,6 +11,8 @@
 // WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 // See the License for the specific language governing permissions and
 // limitations under the License.
+//
+// Changed for Clinicflow (2026): see README.md, "This copy".
 
 use crate::error;
 use crate::metadata::loader;
@@ -28,8 +30,12 @@ use std::sync::{Arc, Mutex};
 const DATABASE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/database.bin"));
 
 /// The Google provided metadata database, used as default.
+///
+/// Built with `Database::from_trusted`: its patterns come from the metadata
+/// file in `assets/`, which Clinicflow's tests read through `Database::from`
+/// (`shared/core/src/phone_plans.rs`).
 pub static DEFAULT: Lazy<Database> =
-    Lazy::new(|| Database::from(postcard::from_bytes(DATABASE).unwrap()).unwrap());
+    Lazy::new(|| Database::from_trusted(postcard::from_bytes(DATABASE).unwrap()).unwrap());
 
 /// Representation of a database of metadata for phone number.
 #[derive(Clone, Debug)]
@@ -53,6 +59,21 @@ impl Database {
 
     /// Create a database from a loaded database.
     pub fn from(meta: Vec<loader::Metadata>) -> Result<Self, error::LoadMetadata> {
+        Database::build::<true>(meta)
+    }
+
+    /// Create a database from metadata whose patterns are known to be valid
+    /// expressions (checked by `from` elsewhere, for example in a test over
+    /// the file it is built from). Skips the syntax check `from` makes of
+    /// every pattern, which is most of the time a region's plan takes to
+    /// load; each pattern is still compiled at its first use.
+    pub fn from_trusted(meta: Vec<loader::Metadata>) -> Result<Self, error::LoadMetadata> {
+        Database::build::<false>(meta)
+    }
+
+    /// With `CHECK` a constant, a program that only calls `from_trusted`
+    /// leaves the syntax checker (and its Unicode tables) out of its binary.
+    fn build<const CHECK: bool>(meta: Vec<loader::Metadata>) -> Result<Self, error::LoadMetadata> {
         fn tranpose<T, E>(value: Option<Result<T, E>>) -> Result<Option<T>, E> {
             match value {
                 None => Ok(None),
@@ -65,9 +86,13 @@ impl Database {
 
         let cache = Arc::new(Mutex::new(RegexCache::new(100)));
         let regex = |value: String| -> Result<CachedRegex, error::LoadMetadata> {
-            Ok(CachedRegexBuilder::new(cache.clone(), &value)
-                .ignore_whitespace(true)
-                .build()?)
+            let mut builder = CachedRegexBuilder::new(cache.clone(), &value);
+            builder.ignore_whitespace(true);
+            if CHECK {
+                Ok(builder.build()?)
+            } else {
+                Ok(builder.build_unchecked())
+            }
         };
 
         let descriptor =
