@@ -1,7 +1,7 @@
 //! The assign function: consumes the leads queue; each message assigns one
 //! lead and queues its greeting.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), clinicflow_lambda::LambdaError> {
     clinicflow_lambda::serve_queue().await
 }

@@ -1,19 +1,30 @@
 //! AWS Secrets Manager behind the secrets port: the credentials a tenant's
 //! configuration names as `secret:name#field`, read once at cold start.
 
+use std::sync::OnceLock;
+
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use clinicflow_ports::SecretSource;
 
+/// Builds its client at the first secret read: a configuration that names
+/// none (most) spares its cold starts the client's construction.
 pub struct SecretsManager {
-    client: aws_sdk_secretsmanager::Client,
+    sdk: SdkConfig,
+    client: OnceLock<aws_sdk_secretsmanager::Client>,
 }
 
 impl SecretsManager {
     pub fn new(sdk: &SdkConfig) -> Self {
         SecretsManager {
-            client: aws_sdk_secretsmanager::Client::new(sdk),
+            sdk: sdk.clone(),
+            client: OnceLock::new(),
         }
+    }
+
+    fn client(&self) -> &aws_sdk_secretsmanager::Client {
+        self.client
+            .get_or_init(|| aws_sdk_secretsmanager::Client::new(&self.sdk))
     }
 }
 
@@ -21,7 +32,7 @@ impl SecretsManager {
 impl SecretSource for SecretsManager {
     async fn secret(&self, id: &str) -> Result<String, String> {
         let out = self
-            .client
+            .client()
             .get_secret_value()
             .secret_id(id)
             .send()

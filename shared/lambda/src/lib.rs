@@ -3,6 +3,12 @@
 //! its configuration from the environment and builds its adapters once per
 //! cold start, then hands every event to the shared use cases.
 //!
+//! The mains run on tokio's current-thread runtime: an execution
+//! environment handles one event at a time, a 128 MB function gets a
+//! fraction of one CPU, and the multi-threaded runtime's worker threads
+//! cost a cold start about 0.7 ms to start (docs/benchmarks.md). A batch's
+//! messages and the warm-up still run concurrently, on that one thread.
+//!
 //! - [`env`]: the environment variables, checked at init.
 //! - [`wiring`]: adapters and the `App`.
 //! - [`handlers`]: SQS batches (with partial failures) and the schedule.
