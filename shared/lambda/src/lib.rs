@@ -3,11 +3,14 @@
 //! its configuration from the environment and builds its adapters once per
 //! cold start, then hands every event to the shared use cases.
 //!
-//! The mains run on tokio's current-thread runtime: an execution
-//! environment handles one event at a time, a 128 MB function gets a
-//! fraction of one CPU, and the multi-threaded runtime's worker threads
-//! cost a cold start about 0.7 ms to start (docs/benchmarks.md). A batch's
-//! messages and the warm-up still run concurrently, on that one thread.
+//! The mains run tokio with one worker thread: `main`'s own thread runs
+//! init and then the runtime's loop, the worker the tasks spawned (the
+//! warm-up, the connections). An execution environment handles one event
+//! at a time and a 128 MB function gets a fraction of a CPU, so a worker
+//! per CPU (tokio's default) only costs the cold start threads to start
+//! (docs/benchmarks.md); with none at all (the current-thread runtime) the
+//! warm-up could not overlap init, and the first event would wait longer
+//! for it.
 //!
 //! - [`env`]: the environment variables, checked at init.
 //! - [`wiring`]: adapters and the `App`.
