@@ -3,44 +3,33 @@
 //! and its unchecked plans change how fast a process's first number is
 //! read, never what a number is read as.
 
+#![allow(clippy::unwrap_used)]
+
 use phonenumber::metadata::loader;
 
-/// What a parse gave, in a form both crates' results compare in.
-fn outcome(result: Result<phonenumber::PhoneNumber, phonenumber::ParseError>) -> String {
-    match result {
-        Ok(n) => format!(
-            "+{} {} ext={:?} carrier={:?} valid={}",
-            n.code().value(),
-            n.national(),
-            n.extension().map(|e| e.to_string()),
-            n.carrier().map(|c| c.to_string()),
-            n.is_valid()
-        ),
-        Err(e) => format!("error {e:?}"),
-    }
-}
-
-fn upstream_outcome(
-    result: Result<phonenumber_upstream::PhoneNumber, phonenumber_upstream::ParseError>,
-) -> String {
-    match result {
-        Ok(n) => format!(
-            "+{} {} ext={:?} carrier={:?} valid={}",
-            n.code().value(),
-            n.national(),
-            n.extension().map(|e| e.to_string()),
-            n.carrier().map(|c| c.to_string()),
-            n.is_valid()
-        ),
-        Err(e) => format!("error {e:?}"),
-    }
+/// What a parse gave, in a form both crates' results compare in (their
+/// types differ, their methods do not).
+macro_rules! outcome {
+    ($result:expr) => {
+        match $result {
+            Ok(n) => format!(
+                "+{} {} ext={:?} carrier={:?} valid={}",
+                n.code().value(),
+                n.national(),
+                n.extension().map(|e| e.to_string()),
+                n.carrier().map(|c| c.to_string()),
+                n.is_valid()
+            ),
+            Err(e) => format!("error {e:?}"),
+        }
+    };
 }
 
 fn assert_same(region: Option<&str>, raw: &str) {
-    let ours = outcome(phonenumber::parse(region.map(|r| r.parse().unwrap()), raw));
-    let theirs = upstream_outcome(phonenumber_upstream::parse(
+    let ours = outcome!(phonenumber::parse(region.map(|r| r.parse().unwrap()), raw));
+    let theirs = outcome!(phonenumber_upstream::parse(
         region.map(|r| r.parse().unwrap()),
-        raw,
+        raw
     ));
     assert_eq!(ours, theirs, "region {region:?}, input {raw:?}");
 }
