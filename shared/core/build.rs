@@ -3,7 +3,7 @@
 //! `phonenumber` crate's database compiles every region's patterns, about
 //! 0.1 s, at its first use). It reads the very file the crate is built from
 //! (`vendor/phonenumber/assets/PhoneNumberMetadata.xml`, libphonenumber
-//! 9.0.33, Apache-2.0); `contact::tests` checks both agree.
+//! 9.0.33, Apache-2.0); `phone_plans::tests` check both agree.
 
 use std::collections::BTreeMap;
 use std::io::{BufReader, Write};
