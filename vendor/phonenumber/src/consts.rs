@@ -318,7 +318,12 @@ pub const DEFAULT_EXTN_PREFIX: &str = " ext. ";
 
 /// Pattern to capture digits used in an extension. Places a maximum length
 /// of "7" for an extension.
-pub static CAPTURING_EXTN_DIGITS: Lazy<String> = Lazy::new(|| format!("({}{{0,7}})", DIGITS));
+pub static CAPTURING_EXTN_DIGITS: Lazy<String> = Lazy::new(|| capturing_extn_digits(DIGITS));
+
+/// `CAPTURING_EXTN_DIGITS` with `digits` for a digit.
+fn capturing_extn_digits(digits: &str) -> String {
+    format!("({}{{0,7}})", digits)
+}
 
 /// Regexp of all possible ways to write extensions, for use when parsing.
 /// This will be run as a case-insensitive regexp match. Wide character
@@ -335,7 +340,7 @@ fn extn_patterns_for_parsing(digits: &str) -> String {
     format!(
         r"{rfc3966_extn_prefix}{capturing_extn_digits}|[ \x{{00A0}}\t,]*(?:e?xt(?:ensi(?:o\x{{0301}}?|\x{{00F3}}))?n?|\x{{FF45}}?\x{{FF58}}\x{{FF54}}\x{{FF4E}}?|[{symbols}]|int|anexo|\x{{FF49}}\x{{FF4E}}\x{{FF54}})[:\.\x{{FF0E}}]?[ \x{{00A0}}\t,-]*{capturing_extn_digits}#?|[- ]+({digits}{{1,5}})#",
         rfc3966_extn_prefix = RFC3966_EXTN_PREFIX,
-        capturing_extn_digits = format!("({}{{0,7}})", digits),
+        capturing_extn_digits = capturing_extn_digits(digits),
         symbols = r",;x\x{FF58}#\x{FF03}~\x{FF5E}",
         digits = digits
     )
