@@ -1,7 +1,7 @@
 //! The vendored `phonenumber` (vendor/phonenumber) reads every number as
-//! the crate as published does: its ASCII twins of the parsing expressions
-//! and its unchecked plans change how fast a process's first number is
-//! read, never what a number is read as.
+//! the crate as published does: its ASCII twins of the parsing expressions,
+//! its unchecked plans and its anchored number-type patterns change how
+//! fast a process's first number is read, never what a number is read as.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,15 +10,16 @@ use phonenumber::metadata::loader;
 /// What a parse gave, in a form both crates' results compare in (their
 /// types differ, their methods do not).
 macro_rules! outcome {
-    ($result:expr) => {
+    ($krate:ident, $result:expr) => {
         match $result {
             Ok(n) => format!(
-                "+{} {} ext={:?} carrier={:?} valid={}",
+                "+{} {} ext={:?} carrier={:?} valid={} type={:?}",
                 n.code().value(),
                 n.national(),
                 n.extension().map(|e| e.to_string()),
                 n.carrier().map(|c| c.to_string()),
-                n.is_valid()
+                n.is_valid(),
+                n.number_type(&$krate::metadata::DATABASE)
             ),
             Err(e) => format!("error {e:?}"),
         }
@@ -26,15 +27,18 @@ macro_rules! outcome {
 }
 
 fn assert_same(region: Option<&str>, raw: &str) {
-    let ours = outcome!(phonenumber::parse(region.map(|r| r.parse().unwrap()), raw));
-    let theirs = outcome!(phonenumber_upstream::parse(
-        region.map(|r| r.parse().unwrap()),
-        raw
-    ));
+    let ours = outcome!(
+        phonenumber,
+        phonenumber::parse(region.map(|r| r.parse().unwrap()), raw)
+    );
+    let theirs = outcome!(
+        phonenumber_upstream,
+        phonenumber_upstream::parse(region.map(|r| r.parse().unwrap()), raw)
+    );
     assert_eq!(ours, theirs, "region {region:?}, input {raw:?}");
 }
 
-/// Every region's example numbers, written the ways people and systems
+/// Every region's example numbers of every type, written the ways people and systems
 /// write them — national and international, spaced, dashed, bracketed,
 /// with extensions, leading words and trailing punctuation — and a few
 /// in other scripts' digits, read with the region, with another region
@@ -53,10 +57,21 @@ fn every_regions_examples_read_as_the_published_crate_reads_them() {
             continue;
         };
         let region = (id != "001").then_some(id);
-        let examples = [&plan.mobile, &plan.fixed_line, &plan.toll_free]
-            .into_iter()
-            .flatten()
-            .filter_map(|d| d.example.as_deref());
+        let examples = [
+            &plan.mobile,
+            &plan.fixed_line,
+            &plan.toll_free,
+            &plan.premium_rate,
+            &plan.shared_cost,
+            &plan.personal_number,
+            &plan.voip,
+            &plan.pager,
+            &plan.uan,
+            &plan.voicemail,
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.example.as_deref());
         for example in examples {
             let spaced: String = example
                 .chars()

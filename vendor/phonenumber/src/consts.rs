@@ -332,19 +332,15 @@ fn capturing_extn_digits(digits: &str) -> String {
 /// For parsing, we are slightly more lenient in our interpretation than for
 /// matching. Here we allow "comma" and "semicolon" as possible extension
 /// indicators. When matching, these are hardly ever used to indicate this.
-pub static EXTN_PATTERNS_FOR_PARSING: Lazy<String> =
-    Lazy::new(|| extn_patterns_for_parsing(DIGITS));
-
-/// `EXTN_PATTERNS_FOR_PARSING` with `digits` for a digit.
-fn extn_patterns_for_parsing(digits: &str) -> String {
+pub static EXTN_PATTERNS_FOR_PARSING: Lazy<String> = Lazy::new(|| {
     format!(
         r"{rfc3966_extn_prefix}{capturing_extn_digits}|[ \x{{00A0}}\t,]*(?:e?xt(?:ensi(?:o\x{{0301}}?|\x{{00F3}}))?n?|\x{{FF45}}?\x{{FF58}}\x{{FF54}}\x{{FF4E}}?|[{symbols}]|int|anexo|\x{{FF49}}\x{{FF4E}}\x{{FF54}})[:\.\x{{FF0E}}]?[ \x{{00A0}}\t,-]*{capturing_extn_digits}#?|[- ]+({digits}{{1,5}})#",
         rfc3966_extn_prefix = RFC3966_EXTN_PREFIX,
-        capturing_extn_digits = capturing_extn_digits(digits),
+        capturing_extn_digits = *CAPTURING_EXTN_DIGITS,
         symbols = r",;x\x{FF58}#\x{FF03}~\x{FF5E}",
-        digits = digits
+        digits = DIGITS
     )
-}
+});
 
 /// Regexp of all possible ways to write extensions, for use when parsing.
 /// This will be run as a case-insensitive regexp match. Wide character
@@ -370,19 +366,32 @@ pub static EXTN_PATTERN: Lazy<Regex> = Lazy::new(|| {
         .unwrap()
 });
 
-/// `EXTN_PATTERN` for ASCII text: the same expression with `[0-9]` for
-/// `\p{Nd}` (see `ascii`).
+/// `EXTN_PATTERN` for ASCII text (see `ascii`): the same expression with
+/// `[0-9]` for `\p{Nd}` and without its non-ASCII characters — the
+/// non-breaking space, `\x{FF0E}` and the combining accent leave their
+/// classes and optional places, and the alternatives that need a
+/// full-width letter or an `ó` go — in the same order and with the same
+/// three capturing groups. It is compiled without Unicode, so its case
+/// folding is ASCII's: Unicode's only adds non-ASCII variants (`ſ` for
+/// `s`), which ASCII text does not hold but which would bring a UTF-8
+/// automaton back.
 pub static EXTN_PATTERN_ASCII: Lazy<Regex> = Lazy::new(|| {
-    RegexBuilder::new(&format!(r"(?:{})$", extn_patterns_for_parsing("[0-9]")))
-        .case_insensitive(true)
-        .build()
-        .unwrap()
+    RegexBuilder::new(&format!(
+        r"(?:{rfc3966_extn_prefix}{capturing_extn_digits}|[ \t,]*(?:e?xt(?:ensio)?n?|[,;x#~]|int|anexo)[:\.]?[ \t,-]*{capturing_extn_digits}#?|[- ]+([0-9]{{1,5}})#)$",
+        rfc3966_extn_prefix = RFC3966_EXTN_PREFIX,
+        capturing_extn_digits = capturing_extn_digits("[0-9]"),
+    ))
+    .case_insensitive(true)
+    .unicode(false)
+    .build()
+    .unwrap()
 });
 
 /// Whether the ASCII twins above stand for the parsing expressions on
 /// `text`. They do on ASCII text: each twin is its expression with every
 /// class narrowed to its ASCII members (`\p{Nd}` is `[0-9]` there,
-/// `[\P{N}&&\P{L}]` is what is not `[0-9A-Za-z]`), and none of the
+/// `[\P{N}&&\P{L}]` is what is not `[0-9A-Za-z]`) and with the parts
+/// that only a non-ASCII character can match left out, and none of the
 /// expressions' other characters, nor their case-insensitive variants,
 /// is ASCII unless it is the same character in the twin — so both find
 /// the same matches and capture the same groups. They compile in a

@@ -100,16 +100,18 @@ impl Database {
                 desc.national_number.as_ref().unwrap();
                 desc.national_number.as_ref().unwrap();
 
+                let national_number = desc.national_number.ok_or_else(|| {
+                    error::LoadMetadata::from(error::Metadata::MissingValue {
+                        phase: "descriptor".into(),
+                        name: "national_number".into(),
+                    })
+                })?;
+
                 Ok(super::Descriptor {
-                    national_number: desc
-                        .national_number
-                        .ok_or_else(|| {
-                            error::LoadMetadata::from(error::Metadata::MissingValue {
-                                phase: "descriptor".into(),
-                                name: "national_number".into(),
-                            })
-                        })
-                        .and_then(regex)?,
+                    // The newline ends a `#` comment the pattern may hold
+                    // (patterns are read ignoring whitespace).
+                    national_number_at_start: regex(format!("^(?:{}\n)", national_number))?,
+                    national_number: regex(national_number)?,
 
                     possible_length: desc.possible_length,
                     possible_local_length: desc.possible_local_length,

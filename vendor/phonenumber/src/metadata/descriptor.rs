@@ -11,6 +11,8 @@
 // WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 // See the License for the specific language governing permissions and
 // limitations under the License.
+//
+// Changed for Clinicflow (2026): see README.md, "This copy".
 
 use regex_cache::CachedRegex;
 
@@ -18,6 +20,8 @@ use regex_cache::CachedRegex;
 #[derive(Clone, Debug)]
 pub struct Descriptor {
     pub(crate) national_number: CachedRegex,
+    /// `national_number` anchored at the start, for `is_match`.
+    pub(crate) national_number_at_start: CachedRegex,
 
     pub(crate) possible_length: Vec<u16>,
     pub(crate) possible_local_length: Vec<u16>,
@@ -77,9 +81,10 @@ impl Descriptor {
             return false;
         }
 
-        self.national_number
-            .find(value)
-            .map(|m| m.start() == 0)
-            .unwrap_or(false)
+        // A match starts at 0 exactly when the leftmost one does, so this is
+        // `national_number.find(value)` starting at 0, and an expression
+        // anchored at the start compiles without the literal prefilter an
+        // unanchored search would build.
+        self.national_number_at_start.is_match(value)
     }
 }
