@@ -11,7 +11,10 @@
 //!
 //! - init: the time from spawning the process to its first
 //!   `GET /invocation/next` (configuration read, SDK clients built),
-//!   over `BENCH_COLD_STARTS` fresh processes (20);
+//!   over `BENCH_COLD_STARTS` fresh processes (20) of each function,
+//!   started in rounds of one per function, so that the machine's drift
+//!   weighs on all of them and on the baseline alike, and the time the
+//!   first event then takes;
 //! - peak memory (VmHWM, the resident set's high-water mark) of one
 //!   process that handles `BENCH_EVENTS` events (250), and how long each
 //!   event took (most of it moto's). 250, not the 1,000 asked for: moto
@@ -290,50 +293,43 @@ impl Function {
             .unwrap_or_else(|e| panic!("starting {}: {e}", self.binary.display()))
     }
 
-    /// Over `runs` fresh processes: the time from spawn to the first
-    /// poll, the steps the function's `init` log line names, and how long
-    /// the first event took (`first`, handed to each process).
-    async fn cold_starts(
+    /// One fresh process: the time from spawn to its first poll, the
+    /// steps the function's `init` log line names, and how long the first
+    /// event took (`first`, handed to the process).
+    async fn cold_start(
         &self,
-        runs: usize,
         first: &Value,
         emulator: &str,
         deployment: &Deployment,
-    ) -> Result<Vec<ColdStart>, String> {
-        let mut starts = Vec::with_capacity(runs);
-        for _ in 0..runs {
-            let api = Arc::new(RuntimeApi::default());
-            api.update(|s| s.events = VecDeque::from([first.clone()]));
-            let (addr, server) = serve(api.clone()).await;
-            let started = Instant::now();
-            let mut child = self.spawn(addr, emulator, deployment);
-            let handled = api
-                .wait_for(INIT_TIMEOUT, |s| {
-                    !s.durations.is_empty() || s.init_error.is_some()
-                })
-                .await;
-            let _ = child.kill();
-            let log = child_log(&mut child);
-            let _ = child.wait();
-            server.abort();
-            let state = api.state.lock().unwrap();
-            let outcome = match (&state.init_error, state.first_poll) {
-                (Some(error), _) => Err(format!("{}: init error: {error}", self.name)),
-                (None, Some(at)) if handled => Ok(ColdStart {
-                    init: at.duration_since(started),
-                    first_event: state.durations[0],
-                    steps: log_fields(&log, "init"),
-                    warm_up: log_fields(&log, "warm-up"),
-                }),
-                _ => Err(format!(
-                    "{}: no event handled within {INIT_TIMEOUT:?}",
-                    self.name
-                )),
-            };
-            drop(state);
-            starts.push(outcome?);
+    ) -> Result<ColdStart, String> {
+        let api = Arc::new(RuntimeApi::default());
+        api.update(|s| s.events = VecDeque::from([first.clone()]));
+        let (addr, server) = serve(api.clone()).await;
+        let started = Instant::now();
+        let mut child = self.spawn(addr, emulator, deployment);
+        let handled = api
+            .wait_for(INIT_TIMEOUT, |s| {
+                !s.durations.is_empty() || s.init_error.is_some()
+            })
+            .await;
+        let _ = child.kill();
+        let log = child_log(&mut child);
+        let _ = child.wait();
+        server.abort();
+        let state = api.state.lock().unwrap();
+        match (&state.init_error, state.first_poll) {
+            (Some(error), _) => Err(format!("{}: init error: {error}", self.name)),
+            (None, Some(at)) if handled => Ok(ColdStart {
+                init: at.duration_since(started),
+                first_event: state.durations[0],
+                steps: log_fields(&log, "init"),
+                warm_up: log_fields(&log, "warm-up"),
+            }),
+            _ => Err(format!(
+                "{}: no event handled within {INIT_TIMEOUT:?}",
+                self.name
+            )),
         }
-        Ok(starts)
     }
 
     /// One process handling `events`, one at a time.
@@ -473,6 +469,20 @@ fn form_posts(n: usize) -> Vec<Value> {
             event
         })
         .collect()
+}
+
+/// The sample event a function is handed (`events/`), for those whose
+/// events the bench does not make: a staff call for `api`, a page of a
+/// blast that is not there for `blast` (the function's own cost), the
+/// signed WhatsApp notification for `webhooks`, the schedule's event for
+/// `sweep` (and the baseline, which ignores it).
+fn sample_file(function: &str) -> &'static str {
+    match function {
+        "api" => "api-list-leads.json",
+        "blast" => "blast-sqs-batch.json",
+        "webhooks" => "webhooks-whatsapp-message.json",
+        _ => "sweep-schedule.json",
+    }
 }
 
 fn repeated(file: &str, n: usize) -> Vec<Value> {
@@ -735,26 +745,57 @@ async fn measure() -> Result<String, String> {
     let deployment = emulator.deploy("bench").await;
     let sqs = aws_sdk_sqs::Client::new(&emulator.sdk_config());
     let resources = &deployment.resources;
+    let endpoint = emulator.endpoint();
 
+    // The event every cold start of a function handles: a sample, or for
+    // assign the message intake queues for a form post and for send the
+    // one assign then queues — so that post goes through both first.
+    let named = |name| functions.iter().find(|f| f.name == name).expect(name);
+    let post = form_posts(1).remove(0);
+    named("intake")
+        .run(vec![post.clone()], endpoint, &deployment)
+        .await?;
+    let assignment = queued(&sqs, &resources.leads_queue_url, 1).await;
+    named("assign")
+        .run(assignment.clone(), endpoint, &deployment)
+        .await?;
+    let delivery = queued(&sqs, &resources.outbox_queue_url, 1).await;
+    let firsts = functions.iter().map(|function| match function.name {
+        "intake" => Ok(post.clone()),
+        "assign" => assignment.first().cloned().ok_or("intake queued nothing"),
+        "send" => delivery.first().cloned().ok_or("assign queued nothing"),
+        name => Ok(sample(sample_file(name))),
+    });
+    let firsts: Vec<Value> = firsts.collect::<Result<_, _>>()?;
+
+    // The cold starts, interleaved: each round starts one fresh process of
+    // every function, the baseline's included, so that the machine's
+    // drift through the run weighs on all of them alike.
+    let mut starts: Vec<Vec<ColdStart>> = functions.iter().map(|_| Vec::new()).collect();
+    for round in 1..=cold_starts {
+        eprintln!("cold starts: round {round} of {cold_starts}");
+        for ((function, first), starts) in functions.iter().zip(&firsts).zip(&mut starts) {
+            starts.push(function.cold_start(first, endpoint, &deployment).await?);
+        }
+    }
+
+    // Then each function's run, in this order: intake's fills the leads
+    // queue that assign reads, and assign's the outbox that send reads.
+    // What the cold starts queued is set aside first, so that the runs
+    // handle fresh work, not their first events' echoes.
+    for queue in [&resources.leads_queue_url, &resources.outbox_queue_url] {
+        queued(&sqs, queue, usize::MAX).await;
+    }
     let mut rows = Vec::new();
-    for function in functions {
+    for (function, starts) in functions.into_iter().zip(starts) {
         let work = match function.name {
             "intake" => form_posts(events),
-            "api" => repeated("api-list-leads.json", events),
             "assign" => queued(&sqs, &resources.leads_queue_url, events).await,
             "send" => queued(&sqs, &resources.outbox_queue_url, events).await,
-            "webhooks" => repeated("webhooks-whatsapp-message.json", events),
-            // A page of a blast that is not there: the function's own cost.
-            "blast" => repeated("blast-sqs-batch.json", events),
-            _ => repeated("sweep-schedule.json", events),
+            name => repeated(sample_file(name), events),
         };
-        eprintln!("{}: {cold_starts} cold starts", function.name);
-        let first = work.first().cloned().unwrap_or(Value::Null);
-        let starts = function
-            .cold_starts(cold_starts, &first, emulator.endpoint(), &deployment)
-            .await?;
         eprintln!("{}: {} events", function.name, work.len());
-        let run = function.run(work, emulator.endpoint(), &deployment).await?;
+        let run = function.run(work, endpoint, &deployment).await?;
         rows.push(Row {
             name: function.name,
             starts,
