@@ -38,11 +38,11 @@ fn assert_same(region: Option<&str>, raw: &str) {
     assert_eq!(ours, theirs, "region {region:?}, input {raw:?}");
 }
 
-/// Every region's example numbers of every type, written the ways people and systems
-/// write them — national and international, spaced, dashed, bracketed,
-/// with extensions, leading words and trailing punctuation — and a few
-/// in other scripts' digits, read with the region, with another region
-/// and with none.
+/// Every region's example numbers of every type, written the ways people
+/// and systems write them — national and international, spaced, dashed,
+/// bracketed, with extensions, leading words and trailing punctuation —
+/// and a few in other scripts' digits, read with the region, with another
+/// region and with none.
 #[test]
 fn every_regions_examples_read_as_the_published_crate_reads_them() {
     let file = concat!(
