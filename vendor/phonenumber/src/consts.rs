@@ -279,7 +279,8 @@ pub static VALID_START_CHAR: Lazy<Regex> =
 
 /// `VALID_START_CHAR` for ASCII text, where `\p{Nd}` is `[0-9]` and the
 /// full-width plus never occurs (see `ascii`).
-pub static VALID_START_CHAR_ASCII: Lazy<Regex> = Lazy::new(|| Regex::new(r"[+0-9]").unwrap());
+pub static VALID_START_CHAR_ASCII: Lazy<regex_lite::Regex> =
+    Lazy::new(|| regex_lite::Regex::new(r"[+0-9]").unwrap());
 
 /// Regular expression of characters typically used to start a second phone
 /// number for the purposes of parsing. This allows us to strip off parts of
@@ -288,7 +289,11 @@ pub static VALID_START_CHAR_ASCII: Lazy<Regex> = Lazy::new(|| Regex::new(r"[+0-9
 /// actually two phone numbers, (530) 583-6985 x302 and (530) 583-6985 x2303.
 /// We remove the second extension so that the first number is parsed
 /// correctly.
-pub static SECOND_NUMBER_START: Lazy<Regex> = Lazy::new(|| Regex::new(r"[\\/] *x").unwrap());
+///
+/// All ASCII, so `regex-lite` (see `ascii`) matches what `regex` does on any
+/// text.
+pub static SECOND_NUMBER_START: Lazy<regex_lite::Regex> =
+    Lazy::new(|| regex_lite::Regex::new(r"[\\/] *x").unwrap());
 
 /// Regular expression of trailing characters that we want to remove. We
 /// remove all characters that are not alpha or numerical characters. The
@@ -299,8 +304,9 @@ pub static UNWANTED_END_CHARS: Lazy<Regex> =
 
 /// `UNWANTED_END_CHARS` for ASCII text: the ASCII characters that are
 /// neither a number (`0-9`) nor a letter (`A-Za-z`) nor `#`.
-pub static UNWANTED_END_CHARS_ASCII: Lazy<Regex> =
-    Lazy::new(|| Regex::new(r"[\x00-\x22\x24-\x2F\x3A-\x40\x5B-\x60\x7B-\x7F]+$").unwrap());
+pub static UNWANTED_END_CHARS_ASCII: Lazy<regex_lite::Regex> = Lazy::new(|| {
+    regex_lite::Regex::new(r"[\x00-\x22\x24-\x2F\x3A-\x40\x5B-\x60\x7B-\x7F]+$").unwrap()
+});
 
 /// We use this pattern to check if the phone number has at least three
 /// letters in it - if so, then we treat it as a number where some
@@ -371,18 +377,16 @@ pub static EXTN_PATTERN: Lazy<Regex> = Lazy::new(|| {
 /// non-breaking space, `\x{FF0E}` and the combining accent leave their
 /// classes and optional places, and the alternatives that need a
 /// full-width letter or an `ó` go — in the same order and with the same
-/// three capturing groups. It is compiled without Unicode, so its case
-/// folding is ASCII's: Unicode's only adds non-ASCII variants (`ſ` for
-/// `s`), which ASCII text does not hold but which would bring a UTF-8
-/// automaton back.
-pub static EXTN_PATTERN_ASCII: Lazy<Regex> = Lazy::new(|| {
-    RegexBuilder::new(&format!(
+/// three capturing groups. Its case folding is ASCII's (`regex-lite` has no
+/// other): Unicode's only adds non-ASCII variants (`ſ` for `s`), which
+/// ASCII text does not hold.
+pub static EXTN_PATTERN_ASCII: Lazy<regex_lite::Regex> = Lazy::new(|| {
+    regex_lite::RegexBuilder::new(&format!(
         r"(?:{rfc3966_extn_prefix}{capturing_extn_digits}|[ \t,]*(?:e?xt(?:ensio)?n?|[,;x#~]|int|anexo)[:\.]?[ \t,-]*{capturing_extn_digits}#?|[- ]+([0-9]{{1,5}})#)$",
         rfc3966_extn_prefix = RFC3966_EXTN_PREFIX,
         capturing_extn_digits = capturing_extn_digits("[0-9]"),
     ))
     .case_insensitive(true)
-    .unicode(false)
     .build()
     .unwrap()
 });
@@ -394,10 +398,13 @@ pub static EXTN_PATTERN_ASCII: Lazy<Regex> = Lazy::new(|| {
 /// that only a non-ASCII character can match left out, and none of the
 /// expressions' other characters, nor their case-insensitive variants,
 /// is ASCII unless it is the same character in the twin — so both find
-/// the same matches and capture the same groups. They compile in a
-/// fraction of the time (a Unicode class's UTF-8 automaton is what makes
-/// the originals slow to build), which is most of a process's first
-/// parse. Any other text uses the expressions as published.
+/// the same matches and capture the same groups. They are compiled with
+/// `regex-lite`, which matches as `regex` does on patterns without Unicode
+/// classes, in a fraction of the time (a Unicode class's UTF-8 automaton is
+/// what makes the originals slow to build, and `regex`'s prefilters and
+/// lazy-DFA tables are more than a phone number needs): reading ASCII
+/// text, a process never compiles a `regex` expression. Any other text
+/// uses the expressions as published.
 pub fn ascii(text: &str) -> bool {
     text.is_ascii()
 }

@@ -11,6 +11,8 @@
 // WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 // See the License for the specific language governing permissions and
 // limitations under the License.
+//
+// Changed for Clinicflow (2026): see README.md, "This copy".
 
 use thiserror::Error;
 
@@ -117,5 +119,5 @@ pub enum LoadMetadata {
 
     /// Malformed Regex in Metadata XML database
     #[error("Malformed Regex: {0}")]
-    Regex(#[from] regex::Error),
+    Regex(#[from] regex_lite::Error),
 }

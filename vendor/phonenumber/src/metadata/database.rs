@@ -16,16 +16,16 @@
 
 use crate::error;
 use crate::metadata::loader;
+use crate::metadata::Pattern;
 use crate::Metadata;
 use fnv::FnvHashMap;
 use once_cell::sync::Lazy;
-use regex_cache::{CachedRegex, CachedRegexBuilder, RegexCache};
 use std::borrow::Borrow;
 use std::fs::File;
 use std::hash::Hash;
 use std::io::{BufReader, Cursor};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 const DATABASE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/database.bin"));
 
@@ -40,7 +40,6 @@ pub static DEFAULT: Lazy<Database> =
 /// Representation of a database of metadata for phone number.
 #[derive(Clone, Debug)]
 pub struct Database {
-    cache: Arc<Mutex<RegexCache>>,
     by_id: FnvHashMap<String, Arc<super::Metadata>>,
     by_code: FnvHashMap<u16, Vec<Arc<super::Metadata>>>,
     regions: FnvHashMap<u16, Vec<String>>,
@@ -64,15 +63,15 @@ impl Database {
 
     /// Create a database from metadata whose patterns are known to be valid
     /// expressions (checked by `from` elsewhere, for example in a test over
-    /// the file it is built from). Skips the syntax check `from` makes of
-    /// every pattern, which is most of the time a region's plan takes to
-    /// load; each pattern is still compiled at its first use.
+    /// the file it is built from). `from` compiles every pattern to check
+    /// it; here each is compiled at its first use, so loading a plan takes
+    /// a fraction of a millisecond.
     pub fn from_trusted(meta: Vec<loader::Metadata>) -> Result<Self, error::LoadMetadata> {
         Database::build::<false>(meta)
     }
 
-    /// With `CHECK` a constant, a program that only calls `from_trusted`
-    /// leaves the syntax checker (and its Unicode tables) out of its binary.
+    /// `CHECK`: compile every pattern now, failing on the first that does
+    /// not compile.
     fn build<const CHECK: bool>(meta: Vec<loader::Metadata>) -> Result<Self, error::LoadMetadata> {
         fn tranpose<T, E>(value: Option<Result<T, E>>) -> Result<Option<T>, E> {
             match value {
@@ -84,14 +83,11 @@ impl Database {
             }
         }
 
-        let cache = Arc::new(Mutex::new(RegexCache::new(100)));
-        let regex = |value: String| -> Result<CachedRegex, error::LoadMetadata> {
-            let mut builder = CachedRegexBuilder::new(cache.clone(), &value);
-            builder.ignore_whitespace(true);
+        let regex = |value: String| -> Result<Pattern, error::LoadMetadata> {
             if CHECK {
-                Ok(builder.build()?)
+                Ok(Pattern::new(&value)?)
             } else {
-                Ok(builder.build_unchecked())
+                Ok(Pattern::trusted(value))
             }
         };
 
@@ -239,16 +235,10 @@ impl Database {
         }
 
         Ok(Database {
-            cache: cache.clone(),
             by_id,
             by_code,
             regions,
         })
-    }
-
-    /// Get the regular expression cache.
-    pub fn cache(&self) -> Arc<Mutex<RegexCache>> {
-        self.cache.clone()
     }
 
     /// Get a metadata entry by country ID.

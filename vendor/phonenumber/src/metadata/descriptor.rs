@@ -14,14 +14,14 @@
 //
 // Changed for Clinicflow (2026): see README.md, "This copy".
 
-use regex_cache::CachedRegex;
+use super::Pattern;
 
 /// Description of a phone number to parse.
 #[derive(Clone, Debug)]
 pub struct Descriptor {
-    pub(crate) national_number: CachedRegex,
+    pub(crate) national_number: Pattern,
     /// `national_number` anchored at the start, for `is_match`.
-    pub(crate) national_number_at_start: CachedRegex,
+    pub(crate) national_number_at_start: Pattern,
 
     pub(crate) possible_length: Vec<u16>,
     pub(crate) possible_local_length: Vec<u16>,
@@ -33,7 +33,7 @@ impl Descriptor {
     /// The national number is the pattern that a valid national significant
     /// number would match. This specifies information such as its total length
     /// and leading digits.
-    pub fn national_number(&self) -> &CachedRegex {
+    pub fn national_number(&self) -> &Pattern {
         &self.national_number
     }
 

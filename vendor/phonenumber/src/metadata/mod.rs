@@ -11,6 +11,8 @@
 // WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 // See the License for the specific language governing permissions and
 // limitations under the License.
+//
+// Changed for Clinicflow (2026): see README.md, "This copy".
 
 mod format;
 pub use self::format::Format;
@@ -21,6 +23,9 @@ pub use self::descriptor::Descriptor;
 #[allow(clippy::module_inception)]
 mod metadata;
 pub use self::metadata::{Descriptors, Metadata};
+
+mod pattern;
+pub use self::pattern::Pattern;
 
 mod database;
 pub use self::database::{Database, DEFAULT as DATABASE};

@@ -17,6 +17,7 @@
 use crate::consts;
 use crate::country;
 use crate::error;
+use crate::metadata::Pattern;
 use crate::metadata::{Database, Metadata};
 use crate::phone_number::Type;
 use crate::validator;
@@ -28,7 +29,6 @@ use nom::{
     multi::*,
     AsChar, IResult,
 };
-use regex_cache::CachedRegex;
 use std::borrow::Cow;
 
 macro_rules! parse {
@@ -114,22 +114,27 @@ pub fn ignore_plus(i: &str) -> IResult<&str, &str> {
 /// x302 and (530) 583-6985 x2303. We remove the second extension so that the
 /// first number is parsed correctly.
 pub fn extract(value: &str) -> IResult<&str, &str> {
-    let (start_char, end_chars) = if consts::ascii(value) {
-        (
-            &*consts::VALID_START_CHAR_ASCII,
-            &*consts::UNWANTED_END_CHARS_ASCII,
-        )
-    } else {
-        (&*consts::VALID_START_CHAR, &*consts::UNWANTED_END_CHARS)
+    // The ASCII twins are `regex-lite` expressions, the originals `regex`
+    // ones: where each match starts.
+    let ascii = consts::ascii(value);
+    let start_char = |text: &str| match ascii {
+        true => consts::VALID_START_CHAR_ASCII.find(text).map(|m| m.start()),
+        false => consts::VALID_START_CHAR.find(text).map(|m| m.start()),
     };
-    let (mut result, start) = if let Some(index) = start_char.find(value) {
-        (&value[index.start()..], index.start())
+    let end_chars = |text: &str| match ascii {
+        true => consts::UNWANTED_END_CHARS_ASCII
+            .find(text)
+            .map(|m| m.start()),
+        false => consts::UNWANTED_END_CHARS.find(text).map(|m| m.start()),
+    };
+    let (mut result, start) = if let Some(index) = start_char(value) {
+        (&value[index..], index)
     } else {
         return Err(nom::Err::Error(make_error(value, ErrorKind::RegexpMatch)));
     };
 
-    if let Some(trailing) = end_chars.find(result) {
-        result = &result[..trailing.start()];
+    if let Some(trailing) = end_chars(result) {
+        result = &result[..trailing];
     }
 
     if let Some(extra) = consts::SECOND_NUMBER_START.find(result) {
@@ -221,7 +226,7 @@ pub fn country_code<'a>(
 ///
 /// Note that since the IDD comes from a passed default region, we can find the
 /// country code from the given default if the country source is from the IDD.
-pub fn international_prefix<'a>(idd: Option<&CachedRegex>, mut number: Number<'a>) -> Number<'a> {
+pub fn international_prefix<'a>(idd: Option<&Pattern>, mut number: Number<'a>) -> Number<'a> {
     // If there's a prefix already, i.e. RFC3966, just change the country source.
     if number.prefix.is_some() {
         number.country = country::Source::Plus;
@@ -710,7 +715,7 @@ mod test {
                 ..Default::default()
             },
             helper::international_prefix(
-                Some(&CachedRegex::new(DATABASE.cache(), "00[39]").unwrap()),
+                Some(&Pattern::new("00[39]").unwrap()),
                 Number {
                     national: "0034567700-3898003".into(),
 
@@ -727,7 +732,7 @@ mod test {
                 ..Default::default()
             },
             helper::international_prefix(
-                Some(&CachedRegex::new(DATABASE.cache(), "00[39]").unwrap()),
+                Some(&Pattern::new("00[39]").unwrap()),
                 Number {
                     national: "00945677003898003".into(),
 
@@ -744,7 +749,7 @@ mod test {
                 ..Default::default()
             },
             helper::international_prefix(
-                Some(&CachedRegex::new(DATABASE.cache(), "00[39]").unwrap()),
+                Some(&Pattern::new("00[39]").unwrap()),
                 Number {
                     national: "00 9 45677003898003".into(),
 
@@ -760,7 +765,7 @@ mod test {
                 ..Default::default()
             },
             helper::international_prefix(
-                Some(&CachedRegex::new(DATABASE.cache(), "00[39]").unwrap()),
+                Some(&Pattern::new("00[39]").unwrap()),
                 Number {
                     national: "45677003898003".into(),
 
@@ -777,7 +782,7 @@ mod test {
                 ..Default::default()
             },
             helper::international_prefix(
-                Some(&CachedRegex::new(DATABASE.cache(), "00[39]").unwrap()),
+                Some(&Pattern::new("00[39]").unwrap()),
                 Number {
                     national: "+45677003898003".into(),
 

@@ -21,32 +21,29 @@ use nom::IResult;
 
 pub fn phone_number(i: &str) -> IResult<&str, Number<'_>> {
     let (_, i) = extract(i)?;
+    // Where the extension starts, and its second group: the ASCII twin is a
+    // `regex-lite` expression, the original a `regex` one.
     let extension = if consts::ascii(i) {
-        consts::EXTN_PATTERN_ASCII.captures(i)
+        consts::EXTN_PATTERN_ASCII
+            .captures(i)
+            .map(|c| (c.get(0).map(|m| m.start()), c.get(2).map(|m| m.as_str())))
     } else {
-        consts::EXTN_PATTERN.captures(i)
+        consts::EXTN_PATTERN
+            .captures(i)
+            .map(|c| (c.get(0).map(|m| m.start()), c.get(2).map(|m| m.as_str())))
     };
 
-    if let Some(c) = extension.as_ref() {
-        if c.get(0).is_none() || c.get(2).is_none() {
-            return Err(nom::Err::Failure(nom::error::Error::new(i, ErrorKind::Eof)));
-        }
-    }
+    let (national, extension) = match extension {
+        None => (i, None),
+        Some((Some(start), Some(digits))) => (&i[..start], Some(digits)),
+        Some(_) => return Err(nom::Err::Failure(nom::error::Error::new(i, ErrorKind::Eof))),
+    };
 
     Ok((
         "",
         Number {
-            national: extension
-                .as_ref()
-                .map(|c| &i[..c.get(0).unwrap().start()])
-                .unwrap_or(i)
-                .into(),
-
-            extension: extension
-                .as_ref()
-                .map(|c| c.get(2).unwrap().as_str())
-                .map(Into::into),
-
+            national: national.into(),
+            extension: extension.map(Into::into),
             ..Default::default()
         },
     ))
