@@ -114,18 +114,24 @@ pub fn ignore_plus(i: &str) -> IResult<&str, &str> {
 /// x302 and (530) 583-6985 x2303. We remove the second extension so that the
 /// first number is parsed correctly.
 pub fn extract(value: &str) -> IResult<&str, &str> {
-    // The ASCII twins are `regex-lite` expressions, the originals `regex`
-    // ones: where each match starts.
+    // Where each match starts: the ASCII twins are `regex-lite`
+    // expressions, the originals `regex` ones.
     let ascii = consts::ascii(value);
-    let start_char = |text: &str| match ascii {
-        true => consts::VALID_START_CHAR_ASCII.find(text).map(|m| m.start()),
-        false => consts::VALID_START_CHAR.find(text).map(|m| m.start()),
+    let start_char = |text: &str| {
+        if ascii {
+            consts::VALID_START_CHAR_ASCII.find(text).map(|m| m.start())
+        } else {
+            consts::VALID_START_CHAR.find(text).map(|m| m.start())
+        }
     };
-    let end_chars = |text: &str| match ascii {
-        true => consts::UNWANTED_END_CHARS_ASCII
-            .find(text)
-            .map(|m| m.start()),
-        false => consts::UNWANTED_END_CHARS.find(text).map(|m| m.start()),
+    let end_chars = |text: &str| {
+        if ascii {
+            consts::UNWANTED_END_CHARS_ASCII
+                .find(text)
+                .map(|m| m.start())
+        } else {
+            consts::UNWANTED_END_CHARS.find(text).map(|m| m.start())
+        }
     };
     let (mut result, start) = if let Some(index) = start_char(value) {
         (&value[index..], index)
