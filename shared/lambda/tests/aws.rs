@@ -34,6 +34,34 @@ fn count(detail: &LeadDetail, kind: &str) -> usize {
         .count()
 }
 
+/// The largest item of each kind in the table (its sort key up to the
+/// first `#`; a load's `C`, a sandbox delivery's message id as `sandbox`),
+/// sized by DynamoDB's rules.
+async fn item_sizes(aws: &Aws) -> BTreeMap<String, usize> {
+    let dynamo = aws_sdk_dynamodb::Client::new(&aws.emulator.sdk_config());
+    let mut sizes = BTreeMap::new();
+    let mut pages = dynamo
+        .scan()
+        .table_name(&aws.deployment.resources.table)
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(item) = pages.next().await {
+        let item = item.unwrap();
+        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        let (pk, sk) = (text("pk").unwrap(), text("sk").unwrap());
+        let kind = if pk.contains("#SANDBOX#") {
+            "sandbox".to_owned()
+        } else {
+            sk.split('#').next().unwrap().to_owned()
+        };
+        let size = clinicflow_aws::capacity::item_size(&item.into_iter().collect());
+        let largest = sizes.entry(kind).or_insert(0);
+        *largest = size.max(*largest);
+    }
+    sizes
+}
+
 /// A queue that receives every event of the bus, as a clinic's consumer would.
 async fn subscribe(aws: &Aws) -> String {
     let sdk = aws.emulator.sdk_config();
@@ -163,6 +191,13 @@ async fn a_lead_goes_from_form_to_reassignment_through_the_functions() {
         (reads * 0.125 + writes * 0.625) / 1000.0
     );
     assert!(writes > 0.0 && reads > 0.0, "{capacity:?}");
+    // Every item the lead wrote, by kind, as DynamoDB sizes it: under
+    // 1 KB each, so each write is one unit (two in a transaction).
+    let sizes = item_sizes(&aws).await;
+    for (kind, size) in &sizes {
+        println!("{kind:<12} {size:>4} bytes");
+    }
+    assert!(sizes.values().all(|s| *s < 1024), "{sizes:?}");
 
     // Nobody calls: at 10:10 the sweep warns the manager.
     aws.clock.set(monday(10, 10));
