@@ -543,7 +543,10 @@ async fn ten_thousand_recipients_each_page_thrice_to_two_consumers_one_message_e
             }
         }
     }
+    let mut deliveries = 0;
     while let Some(body) = busy.pop() {
+        deliveries += 1;
+        assert!(deliveries <= 100, "busy pages kept coming back");
         if let Err(e) = w.app.handle_work(&body).await {
             assert!(matches!(e, AppError::Busy(_)), "a blast page failed: {e}");
             busy.push(body);
