@@ -58,7 +58,7 @@ impl Database {
 
     /// Create a database from a loaded database.
     pub fn from(meta: Vec<loader::Metadata>) -> Result<Self, error::LoadMetadata> {
-        Database::build::<true>(meta)
+        Database::build(meta, true)
     }
 
     /// Create a database from metadata whose patterns are known to be valid
@@ -67,12 +67,12 @@ impl Database {
     /// it; here each is compiled at its first use, so loading a plan takes
     /// a fraction of a millisecond.
     pub fn from_trusted(meta: Vec<loader::Metadata>) -> Result<Self, error::LoadMetadata> {
-        Database::build::<false>(meta)
+        Database::build(meta, false)
     }
 
-    /// `CHECK`: compile every pattern now, failing on the first that does
+    /// `check`: compile every pattern now, failing on the first that does
     /// not compile.
-    fn build<const CHECK: bool>(meta: Vec<loader::Metadata>) -> Result<Self, error::LoadMetadata> {
+    fn build(meta: Vec<loader::Metadata>, check: bool) -> Result<Self, error::LoadMetadata> {
         fn tranpose<T, E>(value: Option<Result<T, E>>) -> Result<Option<T>, E> {
             match value {
                 None => Ok(None),
@@ -84,7 +84,7 @@ impl Database {
         }
 
         let regex = |value: String| -> Result<Pattern, error::LoadMetadata> {
-            if CHECK {
+            if check {
                 Ok(Pattern::new(&value)?)
             } else {
                 Ok(Pattern::trusted(value))
